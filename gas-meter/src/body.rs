@@ -1,0 +1,214 @@
+//! Rewriting one function body: a gas charge at the head of every basic
+//! block, stack-height accounting around every call, and per-operand charges
+//! before `memory.grow` and the bulk-memory instructions.
+
+use std::collections::BTreeMap;
+
+use wasm_encoder::{BlockType, Function, InstructionSink};
+use wasmparser::{FuncType, FunctionBody, Operator, ValType};
+
+use crate::analysis::ModuleInfo;
+use crate::schedule::InstructionCosts;
+use crate::{Error, Schedule};
+
+/// Indices of everything the meter adds to a module.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Injected {
+    pub gas_global: u32,
+    pub stack_global: u32,
+    pub trap_global: u32,
+    pub out_of_gas_fn: u32,
+    pub stack_overflow_fn: u32,
+    pub charge_fn: u32,
+    pub charge_bytes_fn: u32,
+    pub charge_pages_fn: u32,
+    pub stack_limit: u32,
+}
+
+/// Whether `op` ends a basic block: what follows it is either a branch
+/// target, reached only when a branch is not taken, or reached only when a
+/// callee returns. Ending blocks at calls too means a callee that traps or
+/// runs out of gas never leaves its caller charged for code that did not run.
+fn ends_block(op: &Operator<'_>) -> bool {
+    matches!(
+        op,
+        Operator::Call { .. }
+            | Operator::CallIndirect { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::Else
+            | Operator::End
+            | Operator::Br { .. }
+            | Operator::BrIf { .. }
+            | Operator::BrTable { .. }
+            | Operator::Return
+            | Operator::Unreachable
+    )
+}
+
+/// The cost to charge before each operator (zero where no block starts or
+/// the block is free), indexed like `ops`.
+pub(crate) fn block_charges(
+    ops: &[(Operator<'_>, u64)],
+    costs: &InstructionCosts,
+) -> Result<Vec<u64>, Error> {
+    let mut charges = vec![0; ops.len()];
+    let mut block_start = 0;
+    let mut block_cost: u64 = 0;
+    for (index, (op, offset)) in ops.iter().enumerate() {
+        let cost = costs
+            .cost(op)
+            .ok_or_else(|| Error::unsupported(format_args!("instruction {op:?}"), *offset))?;
+        // Saturating: a block too expensive for u64 can never be paid, which
+        // is the right outcome and the same everywhere.
+        block_cost = block_cost.saturating_add(cost);
+        if ends_block(op) {
+            charges[block_start] = block_cost;
+            block_start = index + 1;
+            block_cost = 0;
+        }
+    }
+    if block_start < ops.len() {
+        charges[block_start] = block_cost;
+    }
+    Ok(charges)
+}
+
+pub(crate) struct BodyRewriter<'a> {
+    pub wasm: &'a [u8],
+    pub info: &'a ModuleInfo,
+    pub indirect_costs: &'a BTreeMap<&'a FuncType, u32>,
+    pub injected: Injected,
+    pub schedule: &'a Schedule,
+}
+
+impl BodyRewriter<'_> {
+    pub(crate) fn rewrite(&self, body: &FunctionBody<'_>) -> Result<Function, Error> {
+        let mut locals = Vec::new();
+        let mut reader = body.get_locals_reader()?;
+        for _ in 0..reader.get_count() {
+            let offset = reader.original_position();
+            let (count, ty) = reader.read()?;
+            locals.push((count, encode_val_type(ty, offset)?));
+        }
+        let mut reader = body.get_operators_reader()?;
+        let mut ops = Vec::new();
+        while !reader.eof() {
+            let (op, offset) = reader.read_with_offset()?;
+            ops.push((op, offset));
+        }
+        reader.finish()?;
+        let body_end = reader.original_position();
+
+        let charges = block_charges(&ops, &self.schedule.instructions)?;
+        let mut function = Function::new(locals);
+        for (index, (op, start)) in ops.iter().enumerate() {
+            let end = ops.get(index + 1).map_or(body_end, |(_, next)| *next);
+            if charges[index] > 0 {
+                self.charge(&mut function.instructions(), charges[index]);
+            }
+            let original = &self.wasm[offset_to_index(*start)..offset_to_index(end)];
+            match op {
+                Operator::Call { function_index } => {
+                    let cost = self.info.frame_costs[*function_index as usize];
+                    self.enter_frame(&mut function.instructions(), cost);
+                    function.raw(original.iter().copied());
+                    self.leave_frame(&mut function.instructions(), cost);
+                }
+                Operator::CallIndirect { type_index, .. } => {
+                    let ty = &self.info.types[*type_index as usize];
+                    let cost = self.indirect_costs.get(ty).copied().unwrap_or(0);
+                    self.enter_frame(&mut function.instructions(), cost);
+                    function.raw(original.iter().copied());
+                    self.leave_frame(&mut function.instructions(), cost);
+                }
+                Operator::MemoryGrow { .. } => {
+                    function.instructions().call(self.injected.charge_pages_fn);
+                    function.raw(original.iter().copied());
+                }
+                Operator::MemoryCopy { .. }
+                | Operator::MemoryFill { .. }
+                | Operator::MemoryInit { .. } => {
+                    function.instructions().call(self.injected.charge_bytes_fn);
+                    function.raw(original.iter().copied());
+                }
+                _ => {
+                    function.raw(original.iter().copied());
+                }
+            }
+        }
+        Ok(function)
+    }
+
+    /// Checks the gas left covers `cost`, trapping if not, then subtracts it.
+    fn charge(&self, sink: &mut InstructionSink<'_>, cost: u64) {
+        let Injected {
+            gas_global,
+            out_of_gas_fn,
+            ..
+        } = self.injected;
+        let cost = cost.cast_signed();
+        sink.global_get(gas_global)
+            .i64_const(cost)
+            .i64_lt_u()
+            .if_(BlockType::Empty)
+            .call(out_of_gas_fn)
+            .end()
+            .global_get(gas_global)
+            .i64_const(cost)
+            .i64_sub()
+            .global_set(gas_global);
+    }
+
+    pub(crate) fn enter_frame(&self, sink: &mut InstructionSink<'_>, cost: u32) {
+        enter_frame(sink, self.injected, cost);
+    }
+
+    pub(crate) fn leave_frame(&self, sink: &mut InstructionSink<'_>, cost: u32) {
+        leave_frame(sink, self.injected, cost);
+    }
+}
+
+/// Adds a frame's cost to the stack height and traps if over the limit.
+pub(crate) fn enter_frame(sink: &mut InstructionSink<'_>, injected: Injected, cost: u32) {
+    let Injected {
+        stack_global,
+        stack_overflow_fn,
+        stack_limit,
+        ..
+    } = injected;
+    sink.global_get(stack_global)
+        .i32_const(cost.cast_signed())
+        .i32_add()
+        .global_set(stack_global)
+        .global_get(stack_global)
+        .i32_const(stack_limit.cast_signed())
+        .i32_gt_u()
+        .if_(BlockType::Empty)
+        .call(stack_overflow_fn)
+        .end();
+}
+
+/// Gives a frame's cost back after the call returned.
+pub(crate) fn leave_frame(sink: &mut InstructionSink<'_>, injected: Injected, cost: u32) {
+    sink.global_get(injected.stack_global)
+        .i32_const(cost.cast_signed())
+        .i32_sub()
+        .global_set(injected.stack_global);
+}
+
+pub(crate) fn encode_val_type(ty: ValType, offset: u64) -> Result<wasm_encoder::ValType, Error> {
+    match ty {
+        ValType::I32 => Ok(wasm_encoder::ValType::I32),
+        ValType::I64 => Ok(wasm_encoder::ValType::I64),
+        other => Err(Error::unsupported(
+            format_args!("value type {other}"),
+            offset,
+        )),
+    }
+}
+
+/// Offsets come from parsing `wasm` itself, so they index into it.
+fn offset_to_index(offset: u64) -> usize {
+    usize::try_from(offset).expect("an offset into an in-memory module fits usize")
+}

@@ -1,0 +1,332 @@
+//! The gas oracle: on generated integer-only modules, the gas the metered
+//! module consumes equals an independent count of the same schedule.
+//!
+//! The independent count comes from a deliberately naive instrumentation
+//! written here: it adds each instruction's cost to a counter right before
+//! that instruction, with no basic blocks at all. On runs that do not trap in
+//! the middle of a block (wasm-smith's `disallow_traps`, with its fuel check
+//! the only trap), block metering must charge exactly the same total: an
+//! if/else charged on one side only, a loop charged once instead of per
+//! iteration, or a branch target missed would all show up as a difference.
+
+// Test inputs are small integers; casts between them cannot lose anything.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
+mod common;
+
+use cairn_gas_meter::{Schedule, instrument};
+use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
+use wasm_encoder::reencode::{Reencode, RoundtripReencoder, utils};
+use wasm_encoder::{ConstExpr, ExportKind, Function, GlobalType, ValType};
+use wasmi::{Engine, Linker, Module, Store, Val};
+use wasmparser::Operator;
+
+const COUNTER_EXPORT: &str = "naive_count";
+
+/// Adds `cost(op)` (and the per-page/per-byte part, read from the operand)
+/// to an exported counter before every instruction.
+struct NaiveCounter<'a> {
+    schedule: &'a Schedule,
+    globals: u32,
+    /// Parameter count of each defined function, in body order.
+    body_params: Vec<u32>,
+    next_body: usize,
+}
+
+impl Reencode for NaiveCounter<'_> {
+    type Error = std::convert::Infallible;
+
+    fn parse_global_section(
+        &mut self,
+        globals: &mut wasm_encoder::GlobalSection,
+        section: wasmparser::GlobalSectionReader<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error> {
+        self.globals = section.count();
+        utils::parse_global_section(&mut RoundtripReencoder, globals, section)?;
+        globals.global(
+            GlobalType {
+                val_type: ValType::I64,
+                mutable: true,
+                shared: false,
+            },
+            &ConstExpr::i64_const(0),
+        );
+        Ok(())
+    }
+
+    fn parse_export_section(
+        &mut self,
+        exports: &mut wasm_encoder::ExportSection,
+        section: wasmparser::ExportSectionReader<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error> {
+        utils::parse_export_section(&mut RoundtripReencoder, exports, section)?;
+        exports.export(COUNTER_EXPORT, ExportKind::Global, self.globals);
+        Ok(())
+    }
+
+    fn parse_function_body(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        func: wasmparser::FunctionBody<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error> {
+        let mut locals = Vec::new();
+        let mut count = 0;
+        for local in func.get_locals_reader()? {
+            let (n, ty) = local?;
+            count += n;
+            locals.push((n, RoundtripReencoder.val_type(ty)?));
+        }
+        // A scratch local, after parameters and all other locals, to hold
+        // the operand of a dynamically priced instruction.
+        locals.push((1, ValType::I32));
+        let scratch = self.body_params[self.next_body] + count;
+        self.next_body += 1;
+        let mut function = Function::new(locals);
+        let counter = self.globals;
+        let costs = &self.schedule.instructions;
+        let dynamic = &self.schedule.dynamic;
+        for op in func.get_operators_reader()? {
+            let op = op?;
+            let cost = costs
+                .cost(&op)
+                .expect("generated modules stay in the subset");
+            let per_unit = match op {
+                Operator::MemoryGrow { .. } => Some(dynamic.memory_grow_per_page),
+                Operator::MemoryCopy { .. }
+                | Operator::MemoryFill { .. }
+                | Operator::MemoryInit { .. } => Some(dynamic.bulk_memory_per_byte),
+                _ => None,
+            };
+            let mut sink = function.instructions();
+            if let Some(rate) = per_unit {
+                sink.local_tee(scratch)
+                    .i64_extend_i32_u()
+                    .i64_const(rate as i64)
+                    .i64_mul()
+                    .global_get(counter)
+                    .i64_add()
+                    .global_set(counter)
+                    .local_get(scratch);
+            }
+            sink.global_get(counter)
+                .i64_const(cost as i64)
+                .i64_add()
+                .global_set(counter);
+            function.instruction(&RoundtripReencoder.instruction(op)?);
+        }
+        code.function(&function);
+        Ok(())
+    }
+}
+
+fn count_naively(wasm: &[u8], schedule: &Schedule) -> Vec<u8> {
+    // Parameter counts of each defined function, in body order, so the
+    // scratch local goes after parameters and locals.
+    let mut types = Vec::new();
+    let mut params = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.unwrap() {
+            wasmparser::Payload::TypeSection(reader) => {
+                for ty in reader.into_iter_err_on_gc_types() {
+                    types.push(ty.unwrap().params().len() as u32);
+                }
+            }
+            wasmparser::Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    params.push(types[ty.unwrap() as usize]);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut module = wasm_encoder::Module::new();
+    NaiveCounter {
+        schedule,
+        globals: 0,
+        body_params: params,
+        next_body: 0,
+    }
+    .parse_core_module(&mut module, wasmparser::Parser::new(0), wasm)
+    .unwrap();
+    module.finish()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Naive {
+    Returned(Vec<i64>),
+    /// wasm-smith's fuel ran out (an `unreachable` at a block's start).
+    FuelTrap,
+    /// Something that may stop mid-block, where the two counts may differ.
+    Other,
+}
+
+fn run_naive(wasm: &[u8], export: &str) -> (Naive, u64) {
+    let engine = Engine::default();
+    let module = Module::new(&engine, wasm).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Linker::<()>::new(&engine)
+        .instantiate_and_start(&mut store, &module)
+        .unwrap();
+    let func = instance.get_func(&store, export).unwrap();
+    let ty = func.ty(&store);
+    let params: Vec<Val> = ty.params().iter().map(|ty| Val::default(*ty)).collect();
+    let mut results: Vec<Val> = ty.results().iter().map(|ty| Val::default(*ty)).collect();
+    let outcome = func.call(&mut store, &params, &mut results);
+    let count = match instance
+        .get_global(&store, COUNTER_EXPORT)
+        .unwrap()
+        .get(&store)
+    {
+        Val::I64(v) => v as u64,
+        other => panic!("counter is {other:?}"),
+    };
+    let end = match outcome {
+        Ok(()) => Naive::Returned(
+            results
+                .iter()
+                .map(|v| match v {
+                    Val::I32(v) => i64::from(*v),
+                    Val::I64(v) => *v,
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+        ),
+        Err(error) if error.as_trap_code() == Some(wasmi::TrapCode::UnreachableCodeReached) => {
+            Naive::FuelTrap
+        }
+        Err(_) => Naive::Other,
+    };
+    (end, count)
+}
+
+fn smith_config() -> wasm_smith::Config {
+    wasm_smith::Config {
+        allow_floats: false,
+        simd_enabled: false,
+        relaxed_simd_enabled: false,
+        threads_enabled: false,
+        memory64_enabled: false,
+        exceptions_enabled: false,
+        tail_call_enabled: false,
+        gc_enabled: false,
+        reference_types_enabled: false,
+        saturating_float_to_int_enabled: false,
+        wide_arithmetic_enabled: false,
+        extended_const_enabled: false,
+        custom_page_sizes_enabled: false,
+        compact_imports_enabled: false,
+        multi_value_enabled: true,
+        sign_extension_ops_enabled: true,
+        bulk_memory_enabled: true,
+        disallow_traps: true,
+        allow_start_export: false,
+        export_everything: true,
+        max_imports: 0,
+        // Table and reference instructions are outside the subset.
+        allowed_instructions: wasm_smith::InstructionKinds::new(&[
+            wasm_smith::InstructionKind::Numeric,
+            wasm_smith::InstructionKind::Parametric,
+            wasm_smith::InstructionKind::Variable,
+            wasm_smith::InstructionKind::Memory,
+            wasm_smith::InstructionKind::Control,
+        ]),
+        max_memories: 1,
+        max_tables: 1,
+        memory_max_size_required: true,
+        max_memory32_bytes: 16 * 65_536,
+        max_funcs: 12,
+        max_instructions: 200,
+        min_funcs: 1,
+        ..wasm_smith::Config::default()
+    }
+}
+
+/// Runs every exported function of one generated module both ways and
+/// returns how many runs were compared.
+fn compare_one(seed: &[u8]) -> Result<usize, TestCaseError> {
+    let mut unstructured = arbitrary::Unstructured::new(seed);
+    let Ok(mut module) = wasm_smith::Module::new(smith_config(), &mut unstructured) else {
+        return Ok(0);
+    };
+    module.ensure_termination(1_000).unwrap();
+    let wasm = module.to_bytes();
+
+    let mut schedule = Schedule::default();
+    // Generated recursion is bounded by fuel; keep the stack limit out of the
+    // comparison.
+    schedule.stack.max_height = (1 << 30) - 1;
+    let metered = instrument(&wasm, &schedule).expect("generated modules are in the subset");
+    let naive = count_naively(&wasm, &schedule);
+
+    let mut compared = 0;
+    for export in function_exports(&wasm) {
+        let (naive_end, naive_gas) = run_naive(&naive, &export);
+        let metered_run = common::run(&metered, &export, &[], u64::MAX);
+        let expected_end = match naive_end {
+            Naive::Returned(values) => common::End::Returned(values),
+            Naive::FuelTrap => common::End::Trapped(Some(wasmi::TrapCode::UnreachableCodeReached)),
+            // Call stack exhausted in wasmi: the metered module's frames are
+            // bigger, so the two stop at different depths.
+            Naive::Other => continue,
+        };
+        if metered_run.end == common::End::Trapped(Some(wasmi::TrapCode::StackOverflow)) {
+            continue;
+        }
+        if std::env::var_os("ORACLE_DUMP").is_some()
+            && (metered_run.end != expected_end || metered_run.gas_used != naive_gas)
+        {
+            std::fs::write("/tmp/oracle.wat", wasmprinter::print_bytes(&wasm).unwrap()).unwrap();
+        }
+        prop_assert_eq!(&metered_run.end, &expected_end, "export {:?}", export);
+        prop_assert_eq!(metered_run.gas_used, naive_gas, "export {:?}", export);
+        if matches!(expected_end, common::End::Returned(_)) {
+            prop_assert_eq!(metered_run.stack_height, 0);
+        }
+        compared += 1;
+    }
+    Ok(compared)
+}
+
+fn function_exports(wasm: &[u8]) -> Vec<String> {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .filter_map(|payload| match payload.unwrap() {
+            wasmparser::Payload::ExportSection(reader) => Some(
+                reader
+                    .into_iter()
+                    .map(|export| export.unwrap())
+                    .filter(|export| export.kind == wasmparser::ExternalKind::Func)
+                    .map(|export| export.name.to_owned())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn block_metering_charges_what_a_per_instruction_count_charges() {
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(2_000));
+    let compared = std::cell::Cell::new(0);
+    let strategy = proptest::collection::vec(any::<u8>(), 64..4096);
+    runner
+        .run(&strategy, |seed| {
+            compared.set(compared.get() + compare_one(&seed)?);
+            Ok(())
+        })
+        .unwrap();
+    // Most generated exports return or run out of fuel; if almost none were
+    // compared the property would hold vacuously.
+    assert!(
+        compared.get() > 1_000,
+        "only {} runs compared",
+        compared.get()
+    );
+    eprintln!("compared {} runs", compared.get());
+}
