@@ -1,0 +1,252 @@
+//! The artifact cache: compiled modules in memory, bounded by bytes, and
+//! on disk, checked before they are trusted.
+//!
+//! Keys are blake2b-256 of the code hash, the schedule hash and the engine
+//! id (wasmer version, compiler, target), so a new schedule or engine never
+//! runs an artifact built for another.
+//!
+//! On disk, an artifact file is `MAGIC`, the blake2b-256 of the payload, the
+//! payload's length and the payload (wasmer's serialized module). Reading
+//! checks all three before the payload reaches wasmer's deserializer, which
+//! maps it as code without checks of its own; a file that fails is deleted
+//! and the module is compiled again. This protects against torn writes and
+//! corruption, not against someone who can write the node's data directory.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
+use wasmer::{Engine, Module};
+
+use crate::engine;
+use crate::error::VmError;
+use crate::types::{CodeHash, blake2b_256};
+
+const MAGIC: &[u8; 8] = b"CAIRNAF1";
+const HEADER_BYTES: usize = MAGIC.len() + 32 + 8;
+
+/// Identifies one compiled artifact.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ArtifactKey(pub [u8; 32]);
+
+impl ArtifactKey {
+    pub(crate) fn new(code: &CodeHash, schedule_hash: &[u8; 32], engine_id: &str) -> Self {
+        let mut material = Vec::with_capacity(64 + engine_id.len());
+        material.extend_from_slice(&code.0);
+        material.extend_from_slice(schedule_hash);
+        material.extend_from_slice(engine_id.as_bytes());
+        ArtifactKey(blake2b_256(&material))
+    }
+
+    fn file_name(&self) -> String {
+        format!("{}.artifact", hex::encode(self.0))
+    }
+}
+
+/// A compiled module and what it weighs in the cache.
+#[derive(Clone)]
+struct Cached {
+    module: Module,
+    bytes: u64,
+}
+
+#[derive(Clone)]
+struct ByBytes;
+
+impl Weighter<ArtifactKey, Cached> for ByBytes {
+    fn weight(&self, _key: &ArtifactKey, value: &Cached) -> u64 {
+        value.bytes.max(1)
+    }
+}
+
+/// Counters of what the cache did, for tests, logs and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub memory_hits: u64,
+    pub disk_hits: u64,
+    pub misses: u64,
+    /// Disk files that failed the integrity check and were removed.
+    pub corrupt_files: u64,
+}
+
+pub(crate) struct ArtifactCache {
+    memory: Cache<ArtifactKey, Cached, ByBytes>,
+    dir: Option<PathBuf>,
+    memory_hits: AtomicU64,
+    disk_hits: AtomicU64,
+    misses: AtomicU64,
+    corrupt_files: AtomicU64,
+}
+
+/// A typical artifact is a few hundred KiB; only sizes the shard count.
+const TYPICAL_ARTIFACT_BYTES: u64 = 256 * 1024;
+
+impl ArtifactCache {
+    pub(crate) fn new(memory_bytes: u64, dir: Option<PathBuf>) -> Result<Self, VmError> {
+        if let Some(dir) = &dir {
+            fs::create_dir_all(dir)
+                .map_err(|error| VmError::Cache(format!("creating {}: {error}", dir.display())))?;
+        }
+        let items = usize::try_from(memory_bytes / TYPICAL_ARTIFACT_BYTES)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        Ok(ArtifactCache {
+            memory: Cache::with_weighter(items, memory_bytes.max(1), ByBytes),
+            dir,
+            memory_hits: AtomicU64::new(0),
+            disk_hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            corrupt_files: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            memory_hits: self.memory_hits.load(Ordering::Relaxed),
+            disk_hits: self.disk_hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            corrupt_files: self.corrupt_files.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The module for `key`, from memory or disk, or `None`.
+    pub(crate) fn get(
+        &self,
+        engine: &Engine,
+        key: &ArtifactKey,
+    ) -> Result<Option<Module>, VmError> {
+        if let Some(cached) = self.memory.get(key) {
+            self.memory_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(cached.module));
+        }
+        if let Some(dir) = &self.dir {
+            let path = dir.join(key.file_name());
+            if let Some(payload) = self.read_checked(&path)? {
+                let module = engine::deserialize_checked(engine, &payload)?;
+                self.disk_hits.fetch_add(1, Ordering::Relaxed);
+                self.remember(*key, module.clone(), payload.len());
+                return Ok(Some(module));
+            }
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        Ok(None)
+    }
+
+    /// Keeps a freshly compiled module in memory and, if configured, on disk.
+    pub(crate) fn insert(&self, key: ArtifactKey, module: &Module) -> Result<(), VmError> {
+        let serialized = engine::serialize(module)?;
+        if let Some(dir) = &self.dir {
+            write_atomically(&dir.join(key.file_name()), &serialized)?;
+        }
+        self.remember(key, module.clone(), serialized.len());
+        Ok(())
+    }
+
+    fn remember(&self, key: ArtifactKey, module: Module, bytes: usize) {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.memory.insert(key, Cached { module, bytes });
+    }
+
+    /// The payload of an artifact file if it exists and is intact; a damaged
+    /// file is removed.
+    fn read_checked(&self, path: &Path) -> Result<Option<Vec<u8>>, VmError> {
+        let file = match fs::read(path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => {
+                return Err(VmError::Cache(format!(
+                    "reading {}: {error}",
+                    path.display()
+                )));
+            }
+        };
+        match verify(&file) {
+            Some(payload) => Ok(Some(payload.to_vec())),
+            None => {
+                self.corrupt_files.fetch_add(1, Ordering::Relaxed);
+                fs::remove_file(path).map_err(|error| {
+                    VmError::Cache(format!("removing damaged {}: {error}", path.display()))
+                })?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The payload of an artifact file, if its header matches it.
+fn verify(file: &[u8]) -> Option<&[u8]> {
+    let (header, payload) = file.split_at_checked(HEADER_BYTES)?;
+    let (magic, rest) = header.split_at(MAGIC.len());
+    let (hash, length) = rest.split_at(32);
+    let length = u64::from_le_bytes(length.try_into().ok()?);
+    let intact = magic == MAGIC
+        && u64::try_from(payload.len()).ok()? == length
+        && blake2b_256(payload).as_slice() == hash;
+    intact.then_some(payload)
+}
+
+fn encode(payload: &[u8]) -> Vec<u8> {
+    let mut file = Vec::with_capacity(HEADER_BYTES + payload.len());
+    file.extend_from_slice(MAGIC);
+    file.extend_from_slice(&blake2b_256(payload));
+    file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    file.extend_from_slice(payload);
+    file
+}
+
+/// Writes to a temporary file in the same directory and renames it over the
+/// target, so a reader sees the old file, the new one, or none; never half.
+fn write_atomically(path: &Path, payload: &[u8]) -> Result<(), VmError> {
+    let fail = |what: &str, error: std::io::Error| {
+        VmError::Cache(format!("{what} {}: {error}", path.display()))
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|error| fail("creating a file next to", error))?;
+    temp.write_all(&encode(payload))
+        .map_err(|error| fail("writing", error))?;
+    temp.as_file()
+        .sync_data()
+        .map_err(|error| fail("syncing", error))?;
+    temp.persist(path)
+        .map_err(|error| fail("renaming into", error.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intact_files_verify_and_damaged_ones_do_not() {
+        let file = encode(b"artifact bytes");
+        assert_eq!(verify(&file), Some(&b"artifact bytes"[..]));
+        for cut in [0, 8, HEADER_BYTES, file.len() - 1] {
+            assert_eq!(verify(&file[..cut]), None, "truncated to {cut}");
+        }
+        for flip in [0, 9, HEADER_BYTES - 1, HEADER_BYTES + 3] {
+            let mut damaged = file.clone();
+            damaged[flip] ^= 1;
+            assert_eq!(verify(&damaged), None, "bit flipped at {flip}");
+        }
+        let mut longer = file.clone();
+        longer.push(0);
+        assert_eq!(verify(&longer), None);
+    }
+
+    #[test]
+    fn keys_depend_on_code_schedule_and_engine() {
+        let code = CodeHash([1; 32]);
+        let key = ArtifactKey::new(&code, &[2; 32], "engine");
+        assert_eq!(key, ArtifactKey::new(&code, &[2; 32], "engine"));
+        assert_ne!(
+            key,
+            ArtifactKey::new(&CodeHash([3; 32]), &[2; 32], "engine")
+        );
+        assert_ne!(key, ArtifactKey::new(&code, &[4; 32], "engine"));
+        assert_ne!(key, ArtifactKey::new(&code, &[2; 32], "other engine"));
+    }
+}

@@ -1,0 +1,145 @@
+//! The wasmer boundary: the single-pass engine, compiling metered modules,
+//! and turning artifacts into bytes and back.
+//!
+//! This module and `host::state` are the only places with `unsafe`: here it
+//! delegates wasmer's unsafe `Tunables` hooks unchanged and deserializes
+//! artifacts, which wasmer trusts blindly (the cache checks their integrity
+//! before they get here).
+
+#![allow(unsafe_code)]
+
+use std::num::NonZeroUsize;
+use std::ptr::NonNull;
+
+use wasmer::sys::vm::{
+    MemoryError, MemoryStyle, TableStyle, VMConfig, VMMemory, VMMemoryDefinition, VMTable,
+    VMTableDefinition,
+};
+use wasmer::sys::{BaseTunables, EngineBuilder, Features, NativeEngineExt, Singlepass, Tunables};
+use wasmer::{CompileError, Engine, MemoryType, Module, TableType};
+
+use crate::error::VmError;
+
+/// Identifies everything about the engine that shapes an artifact; part of
+/// every artifact cache key. Bump the trailing number when Cairn changes how
+/// it compiles (engine features, tunables).
+pub(crate) fn engine_id(engine: &Engine) -> String {
+    let target = engine.target();
+    format!(
+        "wasmer-7.4.2/singlepass/{}/{:?}/cairn-1",
+        target.triple(),
+        target.cpu_features()
+    )
+}
+
+/// Native stack for each wasm call, in bytes. Every call (nested
+/// cross-contract calls too) runs on a fresh stack of this size; the
+/// schedule's stack-height limit must trip well before it is used up, which
+/// `tests/all/limits.rs` checks with the worst frames the limit allows.
+pub const WASM_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+/// Builds the engine: single-pass compiler, exactly the features of the
+/// accepted subset, and Cairn's native stack size.
+pub(crate) fn new_engine(compile_threads: NonZeroUsize) -> Engine {
+    let mut compiler = Singlepass::new();
+    compiler.num_threads(compile_threads);
+    let mut features = Features::none();
+    features
+        .bulk_memory(true)
+        .multi_value(true)
+        // Only for the LEB-encoded table index of `call_indirect` that rustc
+        // emits; validation rejects every reference-typed instruction.
+        .reference_types(true);
+    let mut engine: Engine = EngineBuilder::new(compiler)
+        .set_features(Some(features))
+        .engine()
+        .into();
+    let base = BaseTunables::new();
+    engine.set_tunables(CairnTunables {
+        base,
+        vm_config: VMConfig {
+            wasm_stack_size: Some(WASM_STACK_BYTES),
+        },
+    });
+    engine
+}
+
+/// Compiles an already validated and metered module.
+pub(crate) fn compile(engine: &Engine, metered: &[u8]) -> Result<Module, CompileError> {
+    Module::new(engine, metered)
+}
+
+/// The artifact's bytes, for the disk cache.
+pub(crate) fn serialize(module: &Module) -> Result<Vec<u8>, VmError> {
+    module
+        .serialize()
+        .map(|bytes| bytes.to_vec())
+        .map_err(|error| VmError::Cache(format!("serializing an artifact: {error}")))
+}
+
+/// Loads an artifact from bytes.
+///
+/// Only for bytes whose integrity the caller has checked against the hash it
+/// stored when it wrote them: wasmer maps them as executable code.
+pub(crate) fn deserialize_checked(engine: &Engine, bytes: &[u8]) -> Result<Module, VmError> {
+    // SAFETY: the bytes are an artifact this engine version serialized (the
+    // engine id is part of the cache key) and the cache verified their
+    // blake2b-256 before calling; wasmer additionally checks the header.
+    unsafe { Module::deserialize(engine, bytes) }
+        .map_err(|error| VmError::Cache(format!("deserializing an artifact: {error}")))
+}
+
+/// wasmer's base tunables with Cairn's native stack size.
+struct CairnTunables {
+    base: BaseTunables,
+    vm_config: VMConfig,
+}
+
+impl Tunables for CairnTunables {
+    fn memory_style(&self, memory: &MemoryType) -> MemoryStyle {
+        self.base.memory_style(memory)
+    }
+
+    fn table_style(&self, table: &TableType) -> TableStyle {
+        self.base.table_style(table)
+    }
+
+    fn create_host_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+    ) -> Result<VMMemory, MemoryError> {
+        self.base.create_host_memory(ty, style)
+    }
+
+    unsafe fn create_vm_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+        vm_definition_location: NonNull<VMMemoryDefinition>,
+    ) -> Result<VMMemory, MemoryError> {
+        // SAFETY: forwarded unchanged; the caller upholds the same contract.
+        unsafe {
+            self.base
+                .create_vm_memory(ty, style, vm_definition_location)
+        }
+    }
+
+    fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
+        self.base.create_host_table(ty, style)
+    }
+
+    unsafe fn create_vm_table(
+        &self,
+        ty: &TableType,
+        style: &TableStyle,
+        vm_definition_location: NonNull<VMTableDefinition>,
+    ) -> Result<VMTable, String> {
+        // SAFETY: forwarded unchanged; the caller upholds the same contract.
+        unsafe { self.base.create_vm_table(ty, style, vm_definition_location) }
+    }
+
+    fn vmconfig(&self) -> &VMConfig {
+        &self.vm_config
+    }
+}

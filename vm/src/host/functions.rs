@@ -1,0 +1,500 @@
+//! The host functions, in the order of docs/ABI.md. Each charges first,
+//! then checks, then works.
+
+use std::ops::Bound;
+
+use wasmer::{AsStoreMut, Function, FunctionEnv, FunctionEnvMut, Imports, RuntimeError};
+
+use super::abi::HOST_MODULE;
+use super::{Host, HostEnv, Iter, fatal, per_byte, trap};
+use crate::execute::{Frame, run_frame};
+use crate::limits::*;
+use crate::storage::{KeyRange, Order, Step, advance_past};
+use crate::types::{Address, Event, Status, TrapCode, blake2b_256};
+
+type Ctx<'a> = FunctionEnvMut<'a, HostEnv>;
+type HostResult<T> = Result<T, RuntimeError>;
+
+/// The import object for one frame: every function of the host table.
+pub(crate) fn imports(store: &mut impl AsStoreMut, env: &FunctionEnv<HostEnv>) -> Imports {
+    macro_rules! table {
+        ($($name:ident),* $(,)?) => {{
+            let mut imports = Imports::new();
+            $(
+                imports.define(
+                    HOST_MODULE,
+                    stringify!($name),
+                    Function::new_typed_with_env(store, env, $name),
+                );
+            )*
+            imports
+        }};
+    }
+    table!(
+        input_len,
+        input_read,
+        output_write,
+        storage_get,
+        storage_set,
+        storage_remove,
+        storage_range,
+        storage_next,
+        emit_event,
+        caller,
+        self_address,
+        block_height,
+        block_time,
+        gas_left,
+        blake2b_256_host,
+        call_contract,
+        call_output_len,
+        call_output_read,
+        revert,
+        abort,
+    )
+}
+
+fn len_i32(length: usize) -> i32 {
+    // Every length handed back is bounded by a limit far below 2^31.
+    i32::try_from(length).unwrap_or(i32::MAX)
+}
+
+fn input_len(mut ctx: Ctx<'_>) -> HostResult<i32> {
+    let mut host = Host::new(&mut ctx);
+    host.charge(host.costs().base)?;
+    Ok(len_i32(host.env.input.len()))
+}
+
+fn input_read(mut ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let costs = host.costs();
+    host.charge(costs.base + per_byte(costs.per_byte, host.env.input.len()))?;
+    let input = std::mem::take(&mut host.env.input);
+    let written = host.write(pointer, &input);
+    host.env.input = input;
+    written
+}
+
+fn output_write(mut ctx: Ctx<'_>, pointer: i32, length: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let length = host.length(length, MAX_OUTPUT_BYTES)?;
+    let costs = host.costs();
+    host.charge(costs.base + per_byte(costs.per_byte, length))?;
+    host.env.output = host.read(pointer, length)?;
+    Ok(())
+}
+
+/// Returns the value's length, or -1 if the key is absent. The value is
+/// copied only if it fits `capacity`; otherwise call again with a buffer of
+/// the returned length.
+fn storage_get(
+    mut ctx: Ctx<'_>,
+    key_pointer: i32,
+    key_length: i32,
+    value_pointer: i32,
+    capacity: i32,
+) -> HostResult<i64> {
+    let mut host = Host::new(&mut ctx);
+    let key_length = host.length(key_length, MAX_KEY_BYTES)?;
+    let costs = host.costs();
+    host.charge(
+        costs.base + costs.storage_read + per_byte(costs.storage_read_per_byte, key_length),
+    )?;
+    let key = host.read(key_pointer, key_length)?;
+    let contract = host.env.contract;
+    let value = host
+        .env
+        .tx
+        .with(|tx| tx.overlay.get(tx.state, &contract, &key))
+        .map_err(fatal)?;
+    let Some(value) = value else { return Ok(-1) };
+    host.charge(per_byte(costs.storage_read_per_byte, value.len()))?;
+    if value.len() <= capacity.cast_unsigned() as usize {
+        host.write(value_pointer, &value)?;
+    }
+    Ok(i64::from(len_i32(value.len())))
+}
+
+fn storage_set(
+    mut ctx: Ctx<'_>,
+    key_pointer: i32,
+    key_length: i32,
+    value_pointer: i32,
+    value_length: i32,
+) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    host.ensure_writable()?;
+    let key_length = host.length(key_length, MAX_KEY_BYTES)?;
+    let value_length = host.length(value_length, MAX_VALUE_BYTES)?;
+    let costs = host.costs();
+    host.charge(
+        costs.base
+            + costs.storage_write
+            + per_byte(costs.storage_write_per_byte, key_length + value_length),
+    )?;
+    let key = host.read(key_pointer, key_length)?;
+    let value = host.read(value_pointer, value_length)?;
+    let contract = host.env.contract;
+    host.env
+        .tx
+        .with(|tx| tx.overlay.write(&contract, &key, Some(value)));
+    Ok(())
+}
+
+fn storage_remove(mut ctx: Ctx<'_>, key_pointer: i32, key_length: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    host.ensure_writable()?;
+    let key_length = host.length(key_length, MAX_KEY_BYTES)?;
+    let costs = host.costs();
+    host.charge(
+        costs.base + costs.storage_write + per_byte(costs.storage_write_per_byte, key_length),
+    )?;
+    let key = host.read(key_pointer, key_length)?;
+    let contract = host.env.contract;
+    host.env
+        .tx
+        .with(|tx| tx.overlay.write(&contract, &key, None));
+    Ok(())
+}
+
+/// `storage_range` flags.
+const RANGE_DESCENDING: i32 = 1;
+const RANGE_NO_START: i32 = 2;
+const RANGE_NO_END: i32 = 4;
+
+/// Opens an iterator over `[start, end)` of the contract's keys and returns
+/// its handle.
+fn storage_range(
+    mut ctx: Ctx<'_>,
+    start_pointer: i32,
+    start_length: i32,
+    end_pointer: i32,
+    end_length: i32,
+    flags: i32,
+) -> HostResult<i32> {
+    let mut host = Host::new(&mut ctx);
+    if flags & !(RANGE_DESCENDING | RANGE_NO_START | RANGE_NO_END) != 0 {
+        return Err(trap(TrapCode::HostArgument));
+    }
+    let start_length = if flags & RANGE_NO_START == 0 {
+        host.length(start_length, MAX_KEY_BYTES)?
+    } else {
+        0
+    };
+    let end_length = if flags & RANGE_NO_END == 0 {
+        host.length(end_length, MAX_KEY_BYTES)?
+    } else {
+        0
+    };
+    let costs = host.costs();
+    host.charge(
+        costs.base + costs.storage_range + per_byte(costs.per_byte, start_length + end_length),
+    )?;
+    let start = if flags & RANGE_NO_START == 0 {
+        Bound::Included(host.read(start_pointer, start_length)?)
+    } else {
+        Bound::Unbounded
+    };
+    let end = if flags & RANGE_NO_END == 0 {
+        Bound::Excluded(host.read(end_pointer, end_length)?)
+    } else {
+        Bound::Unbounded
+    };
+    let order = if flags & RANGE_DESCENDING != 0 {
+        Order::Descending
+    } else {
+        Order::Ascending
+    };
+    let iterator = Iter {
+        range: KeyRange { start, end },
+        order,
+        pending: None,
+    };
+    let iterators = &mut host.env.iterators;
+    let handle = match iterators.iter().position(Option::is_none) {
+        Some(free) => free,
+        None if iterators.len() < MAX_ITERATORS => {
+            iterators.push(None);
+            iterators.len() - 1
+        }
+        None => return Err(trap(TrapCode::HostLimit)),
+    };
+    iterators[handle] = Some(iterator);
+    Ok(len_i32(handle))
+}
+
+/// Returns -1 when the range is exhausted (and closes the iterator), else
+/// `key_length << 32 | value_length`. Key and value are copied, and the
+/// iterator advances, only if both fit their buffers; otherwise the same
+/// entry comes back on the next call.
+fn storage_next(
+    mut ctx: Ctx<'_>,
+    handle: i32,
+    key_pointer: i32,
+    key_capacity: i32,
+    value_pointer: i32,
+    value_capacity: i32,
+) -> HostResult<i64> {
+    let mut host = Host::new(&mut ctx);
+    let costs = host.costs();
+    host.charge(costs.base + costs.storage_next)?;
+    let index = usize::try_from(handle).map_err(|_| trap(TrapCode::HostArgument))?;
+    let mut iterator = host
+        .env
+        .iterators
+        .get_mut(index)
+        .and_then(Option::take)
+        .ok_or_else(|| trap(TrapCode::HostArgument))?;
+    let entry = match iterator.pending.take() {
+        Some(entry) => Some(entry),
+        None => loop {
+            let contract = host.env.contract;
+            let step = host
+                .env
+                .tx
+                .with(|tx| {
+                    tx.overlay
+                        .step(tx.state, &contract, &iterator.range, iterator.order)
+                })
+                .map_err(fatal)?;
+            match step {
+                Step::Entry(key, value) => break Some((key, value)),
+                // Keys removed in this transaction still cost a seek each.
+                Step::Removed(key) => {
+                    host.charge(costs.storage_next)?;
+                    advance_past(&mut iterator.range, key, iterator.order);
+                }
+                Step::End => break None,
+            }
+        },
+    };
+    let Some((key, value)) = entry else {
+        return Ok(-1);
+    };
+    host.charge(per_byte(
+        costs.storage_read_per_byte,
+        key.len() + value.len(),
+    ))?;
+    let packed = (i64::from(len_i32(key.len())) << 32) | i64::from(len_i32(value.len()));
+    let fits = key.len() <= key_capacity.cast_unsigned() as usize
+        && value.len() <= value_capacity.cast_unsigned() as usize;
+    if fits {
+        host.write(key_pointer, &key)?;
+        host.write(value_pointer, &value)?;
+        advance_past(&mut iterator.range, key, iterator.order);
+    } else {
+        iterator.pending = Some((key, value));
+    }
+    host.env.iterators[index] = Some(iterator);
+    Ok(packed)
+}
+
+fn emit_event(
+    mut ctx: Ctx<'_>,
+    topic_pointer: i32,
+    topic_length: i32,
+    data_pointer: i32,
+    data_length: i32,
+) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    host.ensure_writable()?;
+    let topic_length = host.length(topic_length, MAX_EVENT_TOPIC_BYTES)?;
+    let data_length = host.length(data_length, MAX_EVENT_DATA_BYTES)?;
+    let costs = host.costs();
+    host.charge(
+        costs.base + costs.event + per_byte(costs.event_per_byte, topic_length + data_length),
+    )?;
+    if host.env.tx.with(|tx| tx.events.len()) >= MAX_EVENTS {
+        return Err(trap(TrapCode::HostLimit));
+    }
+    let event = Event {
+        contract: host.env.contract,
+        topic: host.read(topic_pointer, topic_length)?,
+        data: host.read(data_pointer, data_length)?,
+    };
+    host.env.tx.with(|tx| tx.events.push(event));
+    Ok(())
+}
+
+fn write_address(mut ctx: Ctx<'_>, pointer: i32, which: fn(&HostEnv) -> Address) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let costs = host.costs();
+    host.charge(costs.base + per_byte(costs.per_byte, 32))?;
+    let address = which(host.env);
+    host.write(pointer, &address.0)
+}
+
+fn caller(ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
+    write_address(ctx, pointer, |env| env.caller)
+}
+
+fn self_address(ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
+    write_address(ctx, pointer, |env| env.contract)
+}
+
+fn block_height(mut ctx: Ctx<'_>) -> HostResult<i64> {
+    let mut host = Host::new(&mut ctx);
+    host.charge(host.costs().base)?;
+    Ok(host.env.tx.with(|tx| tx.block.height).cast_signed())
+}
+
+fn block_time(mut ctx: Ctx<'_>) -> HostResult<i64> {
+    let mut host = Host::new(&mut ctx);
+    host.charge(host.costs().base)?;
+    Ok(host.env.tx.with(|tx| tx.block.time_ms).cast_signed())
+}
+
+/// Gas left after this call's own cost, saturated to `i64::MAX`.
+fn gas_left(mut ctx: Ctx<'_>) -> HostResult<i64> {
+    let mut host = Host::new(&mut ctx);
+    host.charge(host.costs().base)?;
+    Ok(i64::try_from(host.gas_left()?).unwrap_or(i64::MAX))
+}
+
+/// Writes the blake2b-256 of `length` bytes at `pointer` to `out`.
+fn blake2b_256_host(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    // Hashing reads guest memory directly; the memory cap bounds it.
+    let length = host.length(length, (MAX_MEMORY_PAGES as usize) * 65_536)?;
+    let costs = host.costs();
+    host.charge(costs.base + costs.blake2b + per_byte(costs.blake2b_per_byte, length))?;
+    let data = host.read(pointer, length)?;
+    host.write(out, &blake2b_256(&data))
+}
+
+/// Calls entry point `entry` of the contract at `address` synchronously
+/// with `input` and at most `gas` of this call's gas; returns the callee's
+/// status code (0 ok). The callee's output is then read with
+/// `call_output_len` / `call_output_read`. A failed callee reverts its own
+/// writes and events only.
+#[allow(clippy::too_many_arguments)]
+fn call_contract(
+    mut ctx: Ctx<'_>,
+    address_pointer: i32,
+    entry_pointer: i32,
+    entry_length: i32,
+    input_pointer: i32,
+    input_length: i32,
+    gas: i64,
+) -> HostResult<i32> {
+    let mut host = Host::new(&mut ctx);
+    let entry_length = host.length(entry_length, MAX_EXPORT_NAME_BYTES)?;
+    let input_length = host.length(input_length, MAX_INPUT_BYTES)?;
+    let costs = host.costs();
+    host.charge(
+        costs.base
+            + costs.call_contract
+            + per_byte(costs.per_byte, 32 + entry_length + input_length),
+    )?;
+    let address: [u8; 32] = host
+        .read(address_pointer, 32)?
+        .try_into()
+        .map_err(|_| trap(TrapCode::HostMemoryAccess))?;
+    let callee = Address(address);
+    let entry = host.read(entry_pointer, entry_length)?;
+    let input = host.read(input_pointer, input_length)?;
+    host.env.call_output.clear();
+
+    let depth = host.env.depth + 1;
+    let refusal = if depth > MAX_CALL_DEPTH {
+        Some(TrapCode::CallDepth)
+    } else if host.env.tx.with(|tx| tx.call_stack.contains(&callee)) {
+        Some(TrapCode::Reentrancy)
+    } else {
+        None
+    };
+    if let Some(code) = refusal {
+        return Ok(status_code(Status::Trap(code)));
+    }
+    // An entry name that is not UTF-8 cannot name an export.
+    let Ok(entry) = String::from_utf8(entry) else {
+        return Ok(status_code(Status::Trap(TrapCode::NoSuchEntry)));
+    };
+    let code_hash = host
+        .env
+        .tx
+        .with(|tx| tx.state.code_hash(&callee))
+        .map_err(fatal)?;
+    let Some(code_hash) = code_hash else {
+        return Ok(status_code(Status::Trap(TrapCode::NoSuchContract)));
+    };
+
+    let gas_left = host.gas_left()?;
+    let forwarded = gas_left.min(gas.cast_unsigned());
+    host.env.tx.with(|tx| {
+        tx.overlay.push();
+        tx.call_stack.push(callee);
+    });
+    let events_before = host.env.tx.with(|tx| tx.events.len());
+    let frame = Frame {
+        contract: callee,
+        caller: host.env.contract,
+        code_hash,
+        entry,
+        input,
+        gas_limit: forwarded,
+        read_only: host.env.read_only,
+        depth,
+    };
+    // No borrow of the transaction state is live here: the callee's host
+    // functions take their own.
+    let result = run_frame(&host.env.vm, host.env.tx.copy(), frame).map_err(fatal)?;
+    host.env.tx.with(|tx| {
+        tx.call_stack.pop();
+        if result.status.is_ok() {
+            tx.overlay.commit();
+        } else {
+            tx.overlay.discard();
+            tx.events.truncate(events_before);
+        }
+    });
+    // The callee used at most what it was given, which was at most what was
+    // left, so this cannot run out.
+    host.set_gas_left(gas_left - result.gas_used)?;
+    host.env.call_output = result.output;
+    Ok(status_code(result.status))
+}
+
+fn status_code(status: Status) -> i32 {
+    status.code().cast_signed()
+}
+
+fn call_output_len(mut ctx: Ctx<'_>) -> HostResult<i32> {
+    let mut host = Host::new(&mut ctx);
+    host.charge(host.costs().base)?;
+    Ok(len_i32(host.env.call_output.len()))
+}
+
+fn call_output_read(mut ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let costs = host.costs();
+    host.charge(costs.base + per_byte(costs.per_byte, host.env.call_output.len()))?;
+    let output = std::mem::take(&mut host.env.call_output);
+    let written = host.write(pointer, &output);
+    host.env.call_output = output;
+    written
+}
+
+/// Ends the call as failed with `data` as its output: the contract's own
+/// error, which its caller can decode.
+fn revert(mut ctx: Ctx<'_>, pointer: i32, length: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let length = host.length(length, MAX_OUTPUT_BYTES)?;
+    let costs = host.costs();
+    host.charge(costs.base + per_byte(costs.per_byte, length))?;
+    host.env.output = host.read(pointer, length)?;
+    Err(trap(TrapCode::Reverted))
+}
+
+/// Ends the call as failed with a message (a panic); messages longer than
+/// `MAX_ABORT_MESSAGE_BYTES` are cut.
+fn abort(mut ctx: Ctx<'_>, pointer: i32, length: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let length = usize::try_from(length.cast_unsigned())
+        .unwrap_or(usize::MAX)
+        .min(MAX_ABORT_MESSAGE_BYTES);
+    let costs = host.costs();
+    host.charge(costs.base + per_byte(costs.per_byte, length))?;
+    host.env.output = host.read(pointer, length)?;
+    Err(trap(TrapCode::Aborted))
+}

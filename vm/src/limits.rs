@@ -1,0 +1,96 @@
+//! Static limits checked at upload, and run-time limits of host calls.
+//!
+//! Each is a named constant with the reason beside it. They bound the time
+//! and memory that validation, instrumentation and single-pass compilation
+//! can take (all linear in these numbers), and they are consensus-critical:
+//! changing one changes which code is accepted, so it needs a coordinated
+//! upgrade like a schedule change.
+
+/// Largest accepted module. CosmWasm accepts 3 MiB and NEAR 4 MiB; Cairn's
+/// example contracts are 10–60 KiB, and compile time is linear in this.
+pub const MAX_CODE_BYTES: usize = 2 * 1024 * 1024;
+
+/// Types in the type section. `rustc` emits one per distinct signature
+/// (tens); thousands would only exist to slow the compiler down.
+pub const MAX_TYPES: u32 = 1_000;
+
+/// Functions, imported and defined. As CosmWasm: a large Rust contract has
+/// about a thousand; wasmer's per-function overhead makes more a bomb.
+pub const MAX_FUNCTIONS: u32 = 10_000;
+
+/// Parameters of one function type. Bounds the "one huge signature reused
+/// by every function" bomb: each call site and frame is linear in it.
+pub const MAX_FUNCTION_PARAMS: u32 = 64;
+
+/// Results of one function or block type (multi-value).
+pub const MAX_FUNCTION_RESULTS: u32 = 8;
+
+/// Locals of one function, parameters included. Single-pass compilers give
+/// every local a stack slot and zero it on entry, so a function with tens of
+/// thousands of locals costs a lot per call while doing nothing.
+pub const MAX_LOCALS_PER_FUNCTION: u32 = 4_096;
+
+/// Locals over all functions, parameters included: bounds compile memory.
+pub const MAX_TOTAL_LOCALS: u32 = 256 * 1024;
+
+/// Nesting of `block`, `loop` and `if`. Deep nesting costs compilers stack
+/// and quadratic bookkeeping; generated Rust code stays below a hundred.
+pub const MAX_NESTING_DEPTH: u32 = 256;
+
+/// Targets of one `br_table` (big `match`es compile to these).
+pub const MAX_BR_TABLE_TARGETS: u32 = 4_096;
+
+/// Exports: one per entry point plus `memory` and the linker's globals.
+pub const MAX_EXPORTS: u32 = 256;
+
+/// Bytes of an export name.
+pub const MAX_EXPORT_NAME_BYTES: usize = 128;
+
+/// Globals (`rustc` emits a stack pointer and a few markers).
+pub const MAX_GLOBALS: u32 = 256;
+
+/// Data segments.
+pub const MAX_DATA_SEGMENTS: u32 = 1_024;
+
+/// Element segments.
+pub const MAX_ELEMENT_SEGMENTS: u32 = 1_024;
+
+/// Entries of the function table (`rustc` puts every function whose address
+/// is taken there: trait objects, function pointers).
+pub const MAX_TABLE_ELEMENTS: u32 = 10_000;
+
+/// Linear memory in 64 KiB pages, initial and maximum (32 MiB). The same
+/// number caps `memory.grow` at run time, through the schedule.
+pub const MAX_MEMORY_PAGES: u32 = 512;
+
+/// Bytes of a call's input.
+pub const MAX_INPUT_BYTES: usize = 256 * 1024;
+
+/// Bytes of a call's output (return value, revert data).
+pub const MAX_OUTPUT_BYTES: usize = 256 * 1024;
+
+/// Bytes of a storage key. Keys are a contract-chosen prefix and a SCALE
+/// encoded key; NEAR allows 2 KiB too.
+pub const MAX_KEY_BYTES: usize = 2 * 1024;
+
+/// Bytes of a storage value, as CosmWasm.
+pub const MAX_VALUE_BYTES: usize = 128 * 1024;
+
+/// Events one transaction (the whole call tree) may emit.
+pub const MAX_EVENTS: usize = 256;
+
+/// Bytes of an event topic (its name).
+pub const MAX_EVENT_TOPIC_BYTES: usize = 128;
+
+/// Bytes of an event's data.
+pub const MAX_EVENT_DATA_BYTES: usize = 16 * 1024;
+
+/// Bytes of an abort message kept in the outcome; longer ones are cut.
+pub const MAX_ABORT_MESSAGE_BYTES: usize = 1024;
+
+/// Storage iterators one call may have open.
+pub const MAX_ITERATORS: usize = 16;
+
+/// Depth of nested cross-contract calls (the top-level call is depth 0).
+/// Every level holds an instance, its memory and a native stack.
+pub const MAX_CALL_DEPTH: usize = 8;

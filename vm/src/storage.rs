@@ -1,0 +1,307 @@
+//! What the VM needs from the chain's state, and the overlays a call's
+//! writes go to before anything reaches it.
+//!
+//! The VM only ever *reads* the embedder's state while it runs: every write
+//! lands in an [`Overlay`] layer. A call's layer merges into its caller's
+//! when it succeeds and is dropped when it fails; when the top-level call
+//! succeeds the remaining layer is the [`Outcome`](crate::Outcome)'s list of
+//! writes, and the embedder applies it (the node: into its block's batch).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::types::{Address, CodeHash, StorageWrite};
+
+/// A failure of the embedder's state store (I/O, corruption). It is the
+/// node's fault, never part of a result: execution stops with
+/// [`VmError::Storage`](crate::VmError::Storage).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StorageError(pub String);
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Iteration order of a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Ascending,
+    Descending,
+}
+
+/// A key range within one contract's key space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub start: Bound<Vec<u8>>,
+    pub end: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    pub(crate) fn bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (as_slice(&self.start), as_slice(&self.end))
+    }
+
+    /// Whether the range is empty by its bounds alone.
+    pub(crate) fn is_empty(&self) -> bool {
+        match (&self.start, &self.end) {
+            (Bound::Included(start), Bound::Included(end)) => start > end,
+            (Bound::Included(start), Bound::Excluded(end))
+            | (Bound::Excluded(start), Bound::Included(end))
+            | (Bound::Excluded(start), Bound::Excluded(end)) => start >= end,
+            _ => false,
+        }
+    }
+}
+
+fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(key) => Bound::Included(key.as_slice()),
+        Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Contract key-value state. Each contract has its own key space; keys and
+/// values are bytes, compared bytewise.
+///
+/// Reads take `&self` and run during execution; writes come only from
+/// [`Storage::apply`] after a successful call, so an implementation can
+/// batch them (the node collects a whole block into one RocksDB batch).
+pub trait Storage {
+    /// The value stored under `key`, if any.
+    fn get(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// The first entry of `range` in `order`: the smallest key for
+    /// ascending, the largest for descending. Iterators are built from this
+    /// one seek, so an implementation never loads a whole range.
+    fn first_in_range(
+        &self,
+        contract: &Address,
+        range: &KeyRange,
+        order: Order,
+    ) -> Result<Option<Entry>, StorageError>;
+
+    /// Stores `value` under `key`.
+    fn set(&mut self, contract: &Address, key: &[u8], value: &[u8]) -> Result<(), StorageError>;
+
+    /// Removes `key`; removing an absent key is not an error.
+    fn remove(&mut self, contract: &Address, key: &[u8]) -> Result<(), StorageError>;
+
+    /// Applies an outcome's writes in order. Override to batch them.
+    fn apply(&mut self, writes: &[StorageWrite]) -> Result<(), StorageError> {
+        for write in writes {
+            match &write.value {
+                Some(value) => self.set(&write.contract, &write.key, value)?,
+                None => self.remove(&write.contract, &write.key)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where deployed code lives: which code a contract runs, and the code
+/// itself (only read when the artifact cache misses).
+pub trait Contracts {
+    /// The hash of the code `contract` runs, or `None` if no contract is
+    /// deployed there.
+    fn code_hash(&self, contract: &Address) -> Result<Option<CodeHash>, StorageError>;
+
+    /// The original (uninstrumented) wasm with this hash.
+    fn code(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, StorageError>;
+}
+
+/// The view of the embedder's state that execution reads through.
+pub(crate) trait StateView {
+    fn get(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    fn first_in_range(
+        &self,
+        contract: &Address,
+        range: &KeyRange,
+        order: Order,
+    ) -> Result<Option<Entry>, StorageError>;
+    fn code_hash(&self, contract: &Address) -> Result<Option<CodeHash>, StorageError>;
+    fn code(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, StorageError>;
+}
+
+impl<S: Storage + Contracts> StateView for S {
+    fn get(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Storage::get(self, contract, key)
+    }
+    fn first_in_range(
+        &self,
+        contract: &Address,
+        range: &KeyRange,
+        order: Order,
+    ) -> Result<Option<Entry>, StorageError> {
+        Storage::first_in_range(self, contract, range, order)
+    }
+    fn code_hash(&self, contract: &Address) -> Result<Option<CodeHash>, StorageError> {
+        Contracts::code_hash(self, contract)
+    }
+    fn code(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, StorageError> {
+        Contracts::code(self, hash)
+    }
+}
+
+/// One layer of pending writes: `None` marks a removal.
+type Layer = BTreeMap<Address, BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
+
+/// Stacked layers of pending writes over the embedder's state, one layer per
+/// call in progress.
+#[derive(Debug, Default)]
+pub(crate) struct Overlay {
+    layers: Vec<Layer>,
+}
+
+/// What a step through a range found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The next live entry.
+    Entry(Vec<u8>, Vec<u8>),
+    /// A removed key shadowing the store: move past it and step again.
+    Removed(Vec<u8>),
+    /// Nothing left in the range.
+    End,
+}
+
+impl Overlay {
+    pub(crate) fn push(&mut self) {
+        self.layers.push(Layer::new());
+    }
+
+    /// Merges the top layer into the one below (the call succeeded).
+    pub(crate) fn commit(&mut self) {
+        let Some(top) = self.layers.pop() else { return };
+        let Some(below) = self.layers.last_mut() else {
+            self.layers.push(top);
+            return;
+        };
+        for (contract, entries) in top {
+            below.entry(contract).or_default().extend(entries);
+        }
+    }
+
+    /// Drops the top layer (the call failed).
+    pub(crate) fn discard(&mut self) {
+        self.layers.pop();
+    }
+
+    pub(crate) fn write(&mut self, contract: &Address, key: &[u8], value: Option<Vec<u8>>) {
+        if let Some(top) = self.layers.last_mut() {
+            top.entry(*contract)
+                .or_default()
+                .insert(key.to_vec(), value);
+        }
+    }
+
+    /// `Some(pending)` if a layer has written `key` (`Some(None)`: removed).
+    fn pending(&self, contract: &Address, key: &[u8]) -> Option<Option<&Vec<u8>>> {
+        self.layers
+            .iter()
+            .rev()
+            .find_map(|layer| layer.get(contract)?.get(key))
+            .map(Option::as_ref)
+    }
+
+    pub(crate) fn get(
+        &self,
+        base: &dyn StateView,
+        contract: &Address,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.pending(contract, key) {
+            Some(pending) => Ok(pending.cloned()),
+            None => base.get(contract, key),
+        }
+    }
+
+    /// The nearest key any layer wrote within `range`, with what it wrote;
+    /// upper layers win on equal keys.
+    fn first_pending(
+        &self,
+        contract: &Address,
+        range: &KeyRange,
+        order: Order,
+    ) -> Option<(&Vec<u8>, Option<&Vec<u8>>)> {
+        let mut best: Option<(&Vec<u8>, Option<&Vec<u8>>)> = None;
+        for layer in self.layers.iter().rev() {
+            let Some(entries) = layer.get(contract) else {
+                continue;
+            };
+            let mut candidates = entries.range::<[u8], _>(range.bounds());
+            let candidate = match order {
+                Order::Ascending => candidates.next(),
+                Order::Descending => candidates.next_back(),
+            };
+            let Some((key, value)) = candidate else {
+                continue;
+            };
+            let nearer = match best {
+                None => true,
+                Some((best_key, _)) => match order {
+                    Order::Ascending => key < best_key,
+                    Order::Descending => key > best_key,
+                },
+            };
+            if nearer {
+                best = Some((key, value.as_ref()));
+            }
+        }
+        best
+    }
+
+    /// One step of a merged range scan over the layers and the store.
+    pub(crate) fn step(
+        &self,
+        base: &dyn StateView,
+        contract: &Address,
+        range: &KeyRange,
+        order: Order,
+    ) -> Result<Step, StorageError> {
+        if range.is_empty() {
+            return Ok(Step::End);
+        }
+        let pending = self.first_pending(contract, range, order);
+        let stored = base.first_in_range(contract, range, order)?;
+        let take_pending = match (&pending, &stored) {
+            (None, None) => return Ok(Step::End),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((pending_key, _)), Some((stored_key, _))) => match order {
+                Order::Ascending => *pending_key <= stored_key,
+                Order::Descending => *pending_key >= stored_key,
+            },
+        };
+        Ok(match (take_pending, pending, stored) {
+            (true, Some((key, Some(value))), _) => Step::Entry(key.clone(), value.clone()),
+            (true, Some((key, None)), _) => Step::Removed(key.clone()),
+            (_, _, Some((key, value))) => Step::Entry(key, value),
+            _ => Step::End,
+        })
+    }
+
+    /// The single remaining layer as sorted writes.
+    pub(crate) fn into_writes(mut self) -> Vec<StorageWrite> {
+        let mut writes = Vec::new();
+        if let Some(layer) = self.layers.pop() {
+            for (contract, entries) in layer {
+                for (key, value) in entries {
+                    writes.push(StorageWrite {
+                        contract,
+                        key,
+                        value,
+                    });
+                }
+            }
+        }
+        writes
+    }
+}
+
+/// Narrows `range` to what lies beyond `key` in `order`.
+pub(crate) fn advance_past(range: &mut KeyRange, key: Vec<u8>, order: Order) {
+    match order {
+        Order::Ascending => range.start = Bound::Excluded(key),
+        Order::Descending => range.end = Bound::Excluded(key),
+    }
+}

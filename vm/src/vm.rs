@@ -1,0 +1,260 @@
+//! The VM's public face: prepare code once, execute calls against state.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cairn_gas_meter::Schedule;
+use wasmer::{CompileError, Engine, Module};
+
+use crate::cache::{ArtifactCache, ArtifactKey, CacheStats};
+use crate::engine;
+use crate::error::{PrepareError, VmError};
+use crate::execute::{Frame, run_frame};
+use crate::host::state::{TxPtr, TxState};
+use crate::limits::MAX_INPUT_BYTES;
+use crate::storage::{Contracts, Overlay, Storage, StorageError};
+use crate::types::{Call, CodeHash, Outcome, Status, TrapCode};
+use crate::validate::{self, ImportRule, ModuleSummary, Reason, Rejection};
+
+/// How to build a [`Vm`].
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// Costs and execution limits; part of every artifact's cache key.
+    pub schedule: Schedule,
+    /// Bytes of compiled artifacts kept in memory.
+    pub memory_cache_bytes: u64,
+    /// Directory of the on-disk artifact cache; `None` keeps artifacts in
+    /// memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// Threads the single-pass compiler may use for one module.
+    pub compile_threads: NonZeroUsize,
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        VmConfig {
+            schedule: Schedule::default(),
+            memory_cache_bytes: 256 * 1024 * 1024,
+            cache_dir: None,
+            compile_threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+        }
+    }
+}
+
+/// Code that passed validation, metering and compilation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub code_hash: CodeHash,
+    pub summary: ModuleSummary,
+}
+
+/// The deterministic contract VM. Cheap to clone; clones share the engine
+/// and the artifact cache, and may execute on several threads at once.
+#[derive(Clone)]
+pub struct Vm {
+    inner: Arc<VmInner>,
+}
+
+impl std::fmt::Debug for Vm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vm")
+            .field("engine", &self.inner.engine_id)
+            .field("schedule_version", &self.inner.schedule.version)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct VmInner {
+    pub engine: Engine,
+    pub engine_id: String,
+    pub schedule: Schedule,
+    pub schedule_hash: [u8; 32],
+    pub cache: ArtifactCache,
+}
+
+impl Vm {
+    pub fn new(config: VmConfig) -> Result<Self, VmError> {
+        let engine = engine::new_engine(config.compile_threads);
+        let engine_id = engine::engine_id(&engine);
+        let schedule_hash = config.schedule.hash();
+        Ok(Vm {
+            inner: Arc::new(VmInner {
+                engine,
+                engine_id,
+                schedule_hash,
+                schedule: config.schedule,
+                cache: ArtifactCache::new(config.memory_cache_bytes, config.cache_dir)?,
+            }),
+        })
+    }
+
+    pub fn schedule(&self) -> &Schedule {
+        &self.inner.schedule
+    }
+
+    /// What the artifact cache has done so far.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// Validates, meters and compiles contract code, and caches the
+    /// artifact. Deploying calls this once; afterwards the code runs from the
+    /// cache by its hash.
+    pub fn prepare(&self, wasm: &[u8]) -> Result<Prepared, PrepareError> {
+        let summary = validate::validate_contract(wasm)?;
+        let code_hash = CodeHash::of(wasm);
+        let key = self.inner.key(&code_hash);
+        if self.inner.cache.get(&self.inner.engine, &key)?.is_none() {
+            let module = self.inner.compile(wasm)?;
+            self.inner.cache.insert(key, &module)?;
+        }
+        Ok(Prepared { code_hash, summary })
+    }
+
+    /// The cache key an artifact of `wasm` has under this VM's schedule and
+    /// engine.
+    pub fn artifact_key(&self, wasm: &[u8]) -> ArtifactKey {
+        self.inner.key(&CodeHash::of(wasm))
+    }
+
+    /// Validates any module against the accepted subset (with `imports`
+    /// deciding which function imports are allowed), meters and compiles it,
+    /// without caching. For conformance tests and tools; contracts go through
+    /// [`Vm::prepare`].
+    pub fn compile_module(
+        &self,
+        wasm: &[u8],
+        imports: ImportRule<'_>,
+    ) -> Result<Module, PrepareError> {
+        validate::validate_module(wasm, imports)?;
+        self.inner.compile(wasm)
+    }
+
+    /// The serialized artifact of `wasm` (validated, metered, compiled), to
+    /// compare compilations byte for byte.
+    pub fn artifact_bytes(&self, wasm: &[u8]) -> Result<Vec<u8>, PrepareError> {
+        validate::validate_contract(wasm)?;
+        Ok(engine::serialize(&self.inner.compile(wasm)?)?)
+    }
+
+    /// The engine, for tools that instantiate [`Vm::compile_module`]'s
+    /// modules themselves.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Executes `call` against `state`. The state is only read; on success
+    /// the outcome lists the writes for the caller to apply
+    /// ([`Storage::apply`]), on failure nothing is written.
+    ///
+    /// `Err` means the node failed (storage, engine); contract failures are
+    /// an `Ok` outcome with a failed status.
+    pub fn execute<S: Storage + Contracts>(
+        &self,
+        call: &Call<'_>,
+        state: &S,
+    ) -> Result<Outcome, VmError> {
+        let failed = |status| Outcome {
+            status,
+            gas_used: 0,
+            output: Vec::new(),
+            events: Vec::new(),
+            writes: Vec::new(),
+        };
+        if call.input.len() > MAX_INPUT_BYTES {
+            return Ok(failed(Status::Trap(TrapCode::HostLimit)));
+        }
+        let Some(code_hash) = state.code_hash(&call.contract)? else {
+            return Ok(failed(Status::Trap(TrapCode::NoSuchContract)));
+        };
+        let mut tx = TxState {
+            state,
+            overlay: Overlay::default(),
+            events: Vec::new(),
+            call_stack: vec![call.contract],
+            block: call.block,
+        };
+        tx.overlay.push();
+        let frame = Frame {
+            contract: call.contract,
+            caller: call.caller,
+            code_hash,
+            entry: call.entry.to_owned(),
+            input: call.input.to_vec(),
+            gas_limit: call.gas_limit,
+            read_only: call.read_only,
+            depth: 0,
+        };
+        // Every store holding this pointer is created and dropped inside
+        // `run_frame`, before `tx` goes out of scope.
+        let result = run_frame(&self.inner, TxPtr::new(&mut tx), frame)?;
+        let (events, writes) = if result.status.is_ok() {
+            (tx.events, tx.overlay.into_writes())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(Outcome {
+            status: result.status,
+            gas_used: result.gas_used,
+            output: result.output,
+            events,
+            writes,
+        })
+    }
+}
+
+impl VmInner {
+    fn key(&self, code_hash: &CodeHash) -> ArtifactKey {
+        ArtifactKey::new(code_hash, &self.schedule_hash, &self.engine_id)
+    }
+
+    /// Meters and compiles validated code.
+    fn compile(&self, wasm: &[u8]) -> Result<Module, PrepareError> {
+        let metered = cairn_gas_meter::instrument(wasm, &self.schedule).map_err(|error| {
+            Rejection::new(Reason::Invalid(format!(
+                "the gas meter refused it: {error}"
+            )))
+        })?;
+        engine::compile(&self.engine, &metered).map_err(|error| match error {
+            // Running out of resources, or a target the engine cannot
+            // serve, is the node's problem; anything else is the code's and
+            // is the same answer on every node.
+            CompileError::Resource(_) | CompileError::UnsupportedTarget(_) => {
+                PrepareError::Vm(VmError::Engine(format!("compiling: {error}")))
+            }
+            other => PrepareError::Rejected(Rejection::new(Reason::Invalid(format!(
+                "the compiler refused it: {other}"
+            )))),
+        })
+    }
+
+    /// The compiled module for deployed code: from the cache, or compiled
+    /// from the code store on a miss.
+    pub(crate) fn module(
+        &self,
+        code_hash: &CodeHash,
+        load_code: impl FnOnce(&CodeHash) -> Result<Option<Vec<u8>>, StorageError>,
+    ) -> Result<Module, VmError> {
+        let key = self.key(code_hash);
+        if let Some(module) = self.cache.get(&self.engine, &key)? {
+            return Ok(module);
+        }
+        let wasm = load_code(code_hash)?.ok_or(VmError::MissingCode(*code_hash))?;
+        // Deployed code was accepted once; if it no longer is, the node's
+        // rules changed under it, which is the node's problem.
+        validate::validate_contract(&wasm).map_err(|rejection| {
+            VmError::Engine(format!(
+                "deployed code {code_hash} no longer validates: {rejection}"
+            ))
+        })?;
+        let module = self.compile(&wasm).map_err(|error| match error {
+            PrepareError::Vm(error) => error,
+            PrepareError::Rejected(rejection) => VmError::Engine(format!(
+                "deployed code {code_hash} no longer compiles: {rejection}"
+            )),
+        })?;
+        self.cache.insert(key, &module)?;
+        Ok(module)
+    }
+}
