@@ -70,6 +70,9 @@ pub struct CacheStats {
     pub misses: u64,
     /// Disk files that failed the integrity check and were removed.
     pub corrupt_files: u64,
+    /// Artifacts in memory now, and their serialized bytes.
+    pub memory_entries: u64,
+    pub memory_bytes: u64,
 }
 
 pub(crate) struct ArtifactCache {
@@ -109,6 +112,8 @@ impl ArtifactCache {
             disk_hits: self.disk_hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             corrupt_files: self.corrupt_files.load(Ordering::Relaxed),
+            memory_entries: u64::try_from(self.memory.len()).unwrap_or(u64::MAX),
+            memory_bytes: self.memory.weight(),
         }
     }
 

@@ -10,7 +10,7 @@ use super::{Host, HostEnv, Iter, fatal, per_byte, trap};
 use crate::execute::{Frame, run_frame};
 use crate::limits::*;
 use crate::storage::{KeyRange, Order, Step, advance_past};
-use crate::types::{Address, Event, Status, TrapCode, blake2b_256};
+use crate::types::{Address, Event, Status, TrapCode, blake2b_256 as hash};
 
 type Ctx<'a> = FunctionEnvMut<'a, HostEnv>;
 type HostResult<T> = Result<T, RuntimeError>;
@@ -45,7 +45,7 @@ pub(crate) fn imports(store: &mut impl AsStoreMut, env: &FunctionEnv<HostEnv>) -
         block_height,
         block_time,
         gas_left,
-        blake2b_256_host,
+        blake2b_256,
         call_contract,
         call_output_len,
         call_output_read,
@@ -352,14 +352,14 @@ fn gas_left(mut ctx: Ctx<'_>) -> HostResult<i64> {
 }
 
 /// Writes the blake2b-256 of `length` bytes at `pointer` to `out`.
-fn blake2b_256_host(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostResult<()> {
+fn blake2b_256(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostResult<()> {
     let mut host = Host::new(&mut ctx);
     // Hashing reads guest memory directly; the memory cap bounds it.
     let length = host.length(length, (MAX_MEMORY_PAGES as usize) * 65_536)?;
     let costs = host.costs();
     host.charge(costs.base + costs.blake2b + per_byte(costs.blake2b_per_byte, length))?;
     let data = host.read(pointer, length)?;
-    host.write(out, &blake2b_256(&data))
+    host.write(out, &hash(&data))
 }
 
 /// Calls entry point `entry` of the contract at `address` synchronously

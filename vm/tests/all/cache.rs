@@ -1,0 +1,144 @@
+//! The artifact cache: identical artifacts from identical inputs, keys that
+//! change with the schedule, and a disk cache that is used and checked.
+
+use cairn_vm::{Schedule, Status, Vm, VmConfig};
+
+use crate::support::{CONTRACT, Chain, wat};
+
+fn counter() -> Vec<u8> {
+    wat(include_str!("../../testdata/counter.wat"))
+}
+
+fn vm_with_dir(dir: &std::path::Path) -> Vm {
+    Vm::new(VmConfig {
+        cache_dir: Some(dir.to_path_buf()),
+        ..VmConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn compiling_the_same_module_three_times_gives_identical_artifacts() {
+    let wasm = counter();
+    let vm = crate::support::vm();
+    let first = vm.artifact_bytes(&wasm).unwrap();
+    assert!(first.len() > 1_000);
+    for _ in 0..2 {
+        assert_eq!(vm.artifact_bytes(&wasm).unwrap(), first);
+    }
+    // A separate engine compiles the same bytes too.
+    assert_eq!(crate::support::vm().artifact_bytes(&wasm).unwrap(), first);
+}
+
+#[test]
+fn a_changed_schedule_gives_a_different_cache_key() {
+    let wasm = counter();
+    let base = crate::support::vm().artifact_key(&wasm);
+    assert_eq!(crate::support::vm().artifact_key(&wasm), base);
+    let mut schedule = Schedule::default();
+    schedule.instructions.simple += 1;
+    let changed = Vm::new(VmConfig {
+        schedule,
+        ..VmConfig::default()
+    })
+    .unwrap();
+    assert_ne!(changed.artifact_key(&wasm), base);
+    let other_code =
+        crate::support::vm().artifact_key(&wat(include_str!("../../testdata/infinite_loop.wat")));
+    assert_ne!(other_code, base);
+}
+
+#[test]
+fn artifacts_come_back_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = counter();
+    let first = vm_with_dir(dir.path());
+    first.prepare(&wasm).unwrap();
+    assert_eq!(first.cache_stats().misses, 1);
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 1);
+
+    // A new VM (a restarted node) finds it on disk, and runs it the same.
+    let restarted = vm_with_dir(dir.path());
+    let mut chain = Chain::with_vm(restarted.clone());
+    chain.deploy(CONTRACT, &wasm);
+    assert_eq!(restarted.cache_stats().disk_hits, 1);
+    assert_eq!(restarted.cache_stats().misses, 0);
+    let from_disk = chain.call(CONTRACT, "increment", &[]);
+    assert_eq!(restarted.cache_stats().memory_hits, 1);
+
+    let mut fresh = Chain::new();
+    fresh.deploy(CONTRACT, &wasm);
+    assert_eq!(fresh.call(CONTRACT, "increment", &[]), from_disk);
+}
+
+#[test]
+fn damaged_disk_artifacts_are_detected_and_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = counter();
+    vm_with_dir(dir.path()).prepare(&wasm).unwrap();
+    let path = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let intact = std::fs::read(&path).unwrap();
+
+    for damage in ["flip", "truncate", "empty"] {
+        let mut bytes = intact.clone();
+        match damage {
+            "flip" => {
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0x40;
+            }
+            "truncate" => bytes.truncate(bytes.len() - 100),
+            _ => bytes.clear(),
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let vm = vm_with_dir(dir.path());
+        let mut chain = Chain::with_vm(vm.clone());
+        chain.deploy(CONTRACT, &wasm);
+        let stats = vm.cache_stats();
+        assert_eq!(stats.corrupt_files, 1, "{damage}");
+        assert_eq!(stats.disk_hits, 0, "{damage}");
+        assert_eq!(
+            chain.call(CONTRACT, "increment", &[]).status,
+            Status::Ok,
+            "{damage}"
+        );
+        // Recompiled and written back whole.
+        assert_eq!(std::fs::read(&path).unwrap(), intact, "{damage}");
+    }
+}
+
+#[test]
+fn the_memory_cache_is_bounded_by_bytes() {
+    let modules: Vec<Vec<u8>> = (0..6)
+        .map(|index| {
+            wat(&include_str!("../../testdata/counter.wat")
+                .replace("\"incremented\"", &format!("\"incremented {index}\"")))
+        })
+        .collect();
+    let artifact = crate::support::vm()
+        .artifact_bytes(&modules[0])
+        .unwrap()
+        .len() as u64;
+    let capacity = artifact * 5 / 2;
+    let vm = Vm::new(VmConfig {
+        memory_cache_bytes: capacity,
+        ..VmConfig::default()
+    })
+    .unwrap();
+    for wasm in &modules {
+        vm.prepare(wasm).unwrap();
+        let stats = vm.cache_stats();
+        assert!(stats.memory_bytes <= capacity, "{stats:?} over {capacity}");
+    }
+    let stats = vm.cache_stats();
+    assert_eq!(stats.misses, 6);
+    assert!(
+        stats.memory_entries >= 1 && stats.memory_entries <= 2,
+        "{stats:?}"
+    );
+}
