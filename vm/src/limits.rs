@@ -55,12 +55,15 @@ pub const MAX_DATA_SEGMENTS: u32 = 1_024;
 /// Element segments.
 pub const MAX_ELEMENT_SEGMENTS: u32 = 1_024;
 
-/// Entries of the function table (`rustc` puts every function whose address
-/// is taken there: trait objects, function pointers).
+/// Entries of the function table, initial and maximum (`rustc` puts every
+/// function whose address is taken there: trait objects, function
+/// pointers). Tables cannot grow in the accepted subset, but engines reserve
+/// for the maximum, so it is limited too.
 pub const MAX_TABLE_ELEMENTS: u32 = 10_000;
 
-/// Linear memory in 64 KiB pages, initial and maximum (32 MiB). The same
-/// number caps `memory.grow` at run time, through the schedule.
+/// Initial linear memory in 64 KiB pages (32 MiB). The same number caps
+/// `memory.grow` at run time through the schedule, which lowers any larger
+/// declared maximum to it.
 pub const MAX_MEMORY_PAGES: u32 = 512;
 
 /// Bytes of a call's input.

@@ -379,12 +379,16 @@ impl<'a> Checker<'a> {
                 "a table initialiser expression",
             ));
         }
-        if ty.initial > u64::from(MAX_TABLE_ELEMENTS) {
-            return Err(Rejection::limit(
-                "MAX_TABLE_ELEMENTS",
-                MAX_TABLE_ELEMENTS,
-                ty.initial,
-            ));
+        // Tables cannot grow in the accepted subset, but engines still size
+        // them by their maximum: a huge one would fail at instantiation.
+        for size in [Some(ty.initial), ty.maximum].into_iter().flatten() {
+            if size > u64::from(MAX_TABLE_ELEMENTS) {
+                return Err(Rejection::limit(
+                    "MAX_TABLE_ELEMENTS",
+                    MAX_TABLE_ELEMENTS,
+                    size,
+                ));
+            }
         }
         self.table_initial = ty.initial;
         Ok(())
@@ -407,14 +411,12 @@ impl<'a> Checker<'a> {
                 "a custom page size",
             ));
         }
+        // Only the initial size is limited here: a larger declared maximum
+        // is lowered to the cap by the meter, and growing past the cap
+        // fails (returns -1) as wasm allows any grow to.
         let max = u64::from(MAX_MEMORY_PAGES);
         if memory.initial > max {
             return Err(Rejection::limit("MAX_MEMORY_PAGES", max, memory.initial));
-        }
-        if let Some(maximum) = memory.maximum
-            && maximum > max
-        {
-            return Err(Rejection::limit("MAX_MEMORY_PAGES", max, maximum));
         }
         self.memory_initial = Some(memory.initial);
         Ok(())
@@ -497,25 +499,13 @@ impl<'a> Checker<'a> {
         };
         let count = match element.items {
             ElementItems::Functions(reader) => reader.count(),
-            ElementItems::Expressions(ty, reader) => {
-                if ty != wasmparser::RefType::FUNCREF {
-                    let what = format!("an element segment of {ty}");
-                    return Err(Rejection::feature(Feature::ReferenceTypes, what));
-                }
-                let count = reader.count();
-                for expr in reader {
-                    let mut ops = expr?.get_operators_reader();
-                    let op = ops.read()?;
-                    if !matches!(op, Operator::RefFunc { .. })
-                        || !matches!(ops.read()?, Operator::End)
-                    {
-                        return Err(Rejection::feature(
-                            Feature::ReferenceTypes,
-                            "an element expression other than ref.func",
-                        ));
-                    }
-                }
-                count
+            // rustc emits the function-index form; the expression form
+            // (flags 4-7) belongs to reference types.
+            ElementItems::Expressions(..) => {
+                return Err(Rejection::feature(
+                    Feature::ReferenceTypes,
+                    "an element segment in expression form",
+                ));
             }
         };
         let end = offset.cast_unsigned() & 0xffff_ffff;

@@ -341,6 +341,20 @@ fn data_and_element_segments_and_table_size() {
     check_limit("MAX_TABLE_ELEMENTS", MAX_TABLE_ELEMENTS as usize, |size| {
         with_table(u64::try_from(size).unwrap()).encode()
     });
+    // The maximum too: engines reserve for it, and a table maximum of 2^32-1
+    // once passed validation and then failed to instantiate.
+    check_limit("MAX_TABLE_ELEMENTS", MAX_TABLE_ELEMENTS as usize, |size| {
+        let mut shape = with_table(0);
+        shape.tables = TableSection::new();
+        shape.tables.table(TableType {
+            element_type: wasm_encoder::RefType::FUNCREF,
+            minimum: 0,
+            maximum: Some(u64::try_from(size).unwrap()),
+            table64: false,
+            shared: false,
+        });
+        shape.encode()
+    });
 }
 
 #[test]
@@ -352,12 +366,29 @@ fn memory_pages() {
         shape.memories.memory(memory(initial as u64, None));
         shape.encode()
     });
-    check_limit("MAX_MEMORY_PAGES", pages, |maximum| {
-        let mut shape = Shape::contract();
-        shape.memories = MemorySection::new();
-        shape.memories.memory(memory(1, Some(maximum as u64)));
-        shape.encode()
-    });
+}
+
+#[test]
+fn a_larger_declared_memory_maximum_is_lowered_to_the_cap() {
+    let wasm = wat(&format!(
+        r#"(module {IMPORTS} (memory (export "memory") 1 65536)
+           (func (export "grow")
+             (i32.store (i32.const 0) (memory.grow (i32.const 511)))
+             (i32.store (i32.const 4) (memory.grow (i32.const 1)))
+             (call $output_write (i32.const 0) (i32.const 8))))"#
+    ));
+    let outcome = run_twice(&wasm, "grow", &[], u64::MAX / 2);
+    assert_eq!(outcome.status, Status::Ok);
+    assert_eq!(
+        outcome.output[..4],
+        1i32.to_le_bytes(),
+        "grew from 1 to 512 pages"
+    );
+    assert_eq!(
+        outcome.output[4..],
+        (-1i32).to_le_bytes(),
+        "513 is over the cap"
+    );
 }
 
 /// Rejected by `limit`, from a module whose section header declares far
