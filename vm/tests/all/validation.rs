@@ -412,3 +412,33 @@ fn the_example_counter_is_accepted_with_its_entry_points() {
     assert_eq!(summary.entry_points, ["increment", "get"]);
     assert_eq!(summary.memory_pages, Some(1));
 }
+
+#[test]
+fn a_contract_compiled_by_stable_rustc_is_accepted_and_runs() {
+    // vm/testdata/README.md says how it was built.
+    let wasm = include_bytes!("../../testdata/rust_contract.wasm");
+    let summary = validate_contract(wasm).unwrap_or_else(|rejection| panic!("{rejection}"));
+    assert_eq!(summary.entry_points, ["apply"]);
+    assert!(summary.exports.contains(&"__data_end".to_owned()));
+
+    let mut chain = crate::support::Chain::new();
+    chain.deploy(crate::support::CONTRACT, wasm);
+    let mut apply = |opcode: u8, amount: i8| {
+        let mut input = vec![opcode, amount.cast_unsigned()];
+        input.extend_from_slice(b"alice");
+        let outcome = chain.call(crate::support::CONTRACT, "apply", &input);
+        assert_eq!(outcome.status, cairn_vm::Status::Ok, "{outcome:?}");
+        assert_eq!(outcome.events.len(), 1);
+        i64::from_le_bytes(outcome.output.try_into().unwrap())
+    };
+    assert_eq!(apply(0, 5), 5, "credit 5");
+    assert_eq!(apply(1, 3), -1, "debit twice 3");
+    assert_eq!(apply(3, -10), 9, "credit the negation of -10");
+    assert_eq!(apply(2, 0), 0, "reset");
+    let panicked = chain.call(crate::support::CONTRACT, "apply", &[9, 0]);
+    assert_eq!(
+        panicked.status,
+        cairn_vm::Status::Trap(cairn_vm::TrapCode::Aborted)
+    );
+    assert_eq!(panicked.output, b"panicked");
+}
