@@ -1,0 +1,46 @@
+# The two commands of README.md, and the ones developers use.
+#
+# Builds go to CARGO_TARGET_DIR, outside the clone by default, so a second
+# run on the same machine (and CI on the same runner) builds incrementally.
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/cairn/target
+CARGO := cargo
+FIXTURE_DIR := vm/testdata/rust-contract
+
+.PHONY: demo test setup build lint fixtures check-fixtures bench clean help
+
+help:
+	@echo "make demo    build the VM and run a short, readable demo"
+	@echo "make test    formatting, lints, every test, and the fixture rebuild check"
+	@echo "make bench   criterion benchmarks (results: docs/BENCHMARKS.md)"
+	@echo "make fixtures  rebuild the compiled contract fixtures in vm/testdata"
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(CARGO) build --locked --release -p cairn-vm
+
+demo: build
+	@scripts/demo.sh "$(CARGO_TARGET_DIR)/release/cairn-vm"
+
+lint: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+test: lint check-fixtures
+	$(CARGO) test --locked --workspace
+
+# Rebuilds the Rust contract fixture into a scratch copy and requires the
+# same bytes as the committed one (reproducible builds).
+check-fixtures: setup
+	@scripts/fixtures.sh check
+
+fixtures: setup
+	@scripts/fixtures.sh update
+
+bench: setup
+	$(CARGO) bench --locked -p cairn-vm
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what building and testing Cairn needs, saying what it installs.
+# Safe to run again: it only acts on what is missing.
+set -euo pipefail
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  say "Rust is not installed. Install rustup from https://rustup.rs, then run make again."
+  exit 1
+fi
+
+toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+if ! rustup toolchain list | grep -q "^$toolchain"; then
+  say "installing Rust $toolchain (rust-toolchain.toml)"
+  rustup toolchain install "$toolchain" --profile minimal --component rustfmt,clippy
+fi
+if ! rustup target list --installed --toolchain "$toolchain" | grep -qx wasm32-unknown-unknown; then
+  say "installing the wasm32-unknown-unknown target for Rust $toolchain (contracts compile to it)"
+  rustup target add wasm32-unknown-unknown --toolchain "$toolchain"
+fi
+
+# Debian packages the build needs: a C compiler for the -sys crates.
+missing=()
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v make >/dev/null 2>&1 || missing+=(make)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq "${missing[@]}"
+  fi
+fi
