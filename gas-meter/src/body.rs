@@ -63,15 +63,25 @@ pub(crate) fn block_charges(
         // is the right outcome and the same everywhere.
         block_cost = block_cost.saturating_add(cost);
         if ends_block(op) {
-            charges[block_start] = block_cost;
+            charges[block_start] = with_overhead(block_cost, costs);
             block_start = index + 1;
             block_cost = 0;
         }
     }
     if block_start < ops.len() {
-        charges[block_start] = block_cost;
+        charges[block_start] = with_overhead(block_cost, costs);
     }
     Ok(charges)
+}
+
+/// A block with something to pay for also pays for its own check; one of
+/// only free instructions (`end`, `nop`) gets no check at all.
+fn with_overhead(block_cost: u64, costs: &InstructionCosts) -> u64 {
+    if block_cost == 0 {
+        0
+    } else {
+        block_cost.saturating_add(costs.block)
+    }
 }
 
 pub(crate) struct BodyRewriter<'a> {

@@ -49,6 +49,11 @@ pub struct Schedule {
 /// iteration still pays, since going round a loop takes a branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstructionCosts {
+    /// Every basic block that runs and has instructions to pay for, on top
+    /// of them: the check-and-subtract the meter runs at its head takes
+    /// about as long as a few instructions, and without this the cheapest
+    /// way to spend time would be a loop of a single branch.
+    pub block: u64,
     /// `i32.const`, `i64.const`.
     pub constant: u64,
     /// `local.get`, `local.set`, `local.tee`.
@@ -155,23 +160,24 @@ impl Default for Schedule {
         Self {
             version: SCHEDULE_VERSION,
             instructions: InstructionCosts {
-                constant: 5,
-                local: 5,
+                block: 30,
+                constant: 3,
+                local: 3,
                 global: 10,
                 parametric: 5,
                 simple: 10,
-                mul: 15,
-                div: 80,
-                load: 15,
-                store: 15,
-                branch: 15,
-                br_table: 40,
-                call: 60,
-                call_indirect: 90,
+                mul: 30,
+                div: 240,
+                load: 40,
+                store: 40,
+                branch: 45,
+                br_table: 260,
+                call: 250,
+                call_indirect: 330,
                 unreachable: 10,
                 memory_size: 10,
                 memory_grow: 1_000,
-                bulk_memory: 50,
+                bulk_memory: 100,
                 data_drop: 50,
             },
             dynamic: DynamicCosts {
@@ -185,19 +191,19 @@ impl Default for Schedule {
             },
             max_memory_pages: 512,
             host: HostCosts {
-                base: 1_000,
+                base: 3_500,
                 per_byte: 2,
-                storage_read: 20_000,
+                storage_read: 25_000,
                 storage_read_per_byte: 5,
-                storage_write: 20_000,
+                storage_write: 25_000,
                 storage_write_per_byte: 50,
-                storage_range: 20_000,
-                storage_next: 10_000,
-                event: 5_000,
+                storage_range: 25_000,
+                storage_next: 15_000,
+                event: 40_000,
                 event_per_byte: 20,
-                blake2b: 2_000,
-                blake2b_per_byte: 30,
-                call_contract: 100_000,
+                blake2b: 5_000,
+                blake2b_per_byte: 120,
+                call_contract: 2_000_000,
             },
         }
     }
@@ -285,6 +291,7 @@ impl Schedule {
             host,
         } = self;
         let InstructionCosts {
+            block,
             constant,
             local,
             global,
@@ -330,6 +337,7 @@ impl Schedule {
         } = host;
         vec![
             u64::from(*version),
+            *block,
             *constant,
             *local,
             *global,
@@ -381,7 +389,7 @@ mod tests {
         // must be bumped with it.
         assert_eq!(
             hex(&Schedule::default().hash()),
-            "0ca3b055a60d35c782191b90a7e428c17c38298b2135302454ea231a5f8ecd4b",
+            "c2e283abeef6700d74c9b48acfddf3d41312745f9785fb9577ba9a0b30448904",
             "default schedule hash moved: bump SCHEDULE_VERSION and re-pin"
         );
     }
@@ -405,9 +413,13 @@ mod tests {
         let costs = Schedule::default().instructions;
         let cost = |op: Operator<'_>| costs.cost(&op);
         assert_eq!(cost(Operator::I32Add), Some(10));
-        assert_eq!(cost(Operator::I64DivU), Some(80));
+        assert_eq!(cost(Operator::LocalGet { local_index: 0 }), Some(3));
+        assert_eq!(cost(Operator::I64Mul), Some(30));
+        assert_eq!(cost(Operator::I64DivU), Some(240));
         assert_eq!(cost(Operator::Nop), Some(0));
-        assert_eq!(cost(Operator::Br { relative_depth: 0 }), Some(15));
+        assert_eq!(cost(Operator::End), Some(0));
+        assert_eq!(cost(Operator::Br { relative_depth: 0 }), Some(45));
+        assert_eq!(cost(Operator::Call { function_index: 0 }), Some(250));
         assert_eq!(cost(Operator::F32Add), None);
         assert_eq!(cost(Operator::RefIsNull), None);
     }

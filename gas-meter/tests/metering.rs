@@ -1,7 +1,9 @@
 //! Exact gas and stack-height values for small programs, run in wasmi.
 //!
-//! The default schedule's costs used below: const 5, local 5, simple 10,
-//! mul 15, branch 15, bulk memory 50 + 1/byte, memory.grow 1000 + 100000/page.
+//! Expected values are written out from the default schedule's named costs
+//! (`c.local`, `c.branch`, ...), instruction by instruction, so each test
+//! states exactly which instructions a run pays for; the values of the costs
+//! themselves are pinned in the schedule's own tests.
 
 // Test inputs are small integers; casts between them cannot lose anything.
 #![allow(
@@ -12,9 +14,13 @@
 
 mod common;
 
-use cairn_gas_meter::{Error, Schedule, instrument};
+use cairn_gas_meter::{Error, InstructionCosts, Schedule, instrument};
 use common::{End, run};
 use wasmi::TrapCode;
+
+fn c() -> InstructionCosts {
+    Schedule::default().instructions
+}
 
 fn metered(wat: &str) -> Vec<u8> {
     metered_with(wat, &Schedule::default())
@@ -31,7 +37,7 @@ fn straight_line_code_pays_the_sum_of_its_instructions() {
         metered(r#"(module (func (export "f") (result i32) i32.const 1 i32.const 2 i32.add))"#);
     let run = run(&wasm, "f", &[], 1_000);
     assert_eq!(run.end, End::Returned(vec![3]));
-    assert_eq!(run.gas_used, 5 + 5 + 10);
+    assert_eq!(run.gas_used, c().block + c().constant * 2 + c().simple);
 }
 
 const COUNT: &str = r#"(module
@@ -47,8 +53,17 @@ const COUNT: &str = r#"(module
       br_if $l)
     local.get $i))"#;
 
-/// One loop iteration: local.get, const, add, tee, local.get, lt_u, br_if.
-const ITERATION: u64 = 5 + 5 + 10 + 5 + 5 + 10 + 15;
+/// One loop iteration, one block: local.get, const, add, tee, local.get,
+/// lt_u, br_if.
+fn iteration() -> u64 {
+    let c = c();
+    c.block + c.local + c.constant + c.simple + c.local + c.local + c.simple + c.branch
+}
+
+/// After the loop, one block: the final local.get.
+fn tail() -> u64 {
+    c().block + c().local
+}
 
 #[test]
 fn every_loop_iteration_pays() {
@@ -56,14 +71,14 @@ fn every_loop_iteration_pays() {
     for n in [1u64, 2, 10, 1_000] {
         let run = run(&wasm, "count", &[n as i64], u64::MAX);
         assert_eq!(run.end, End::Returned(vec![n as i64]));
-        assert_eq!(run.gas_used, ITERATION * n + 5, "n = {n}");
+        assert_eq!(run.gas_used, iteration() * n + tail(), "n = {n}");
     }
 }
 
 #[test]
 fn out_of_gas_is_exact_and_never_wraps() {
     let wasm = metered(COUNT);
-    let exact = ITERATION * 10 + 5;
+    let exact = iteration() * 10 + tail();
     let enough = run(&wasm, "count", &[10], exact);
     assert_eq!(enough.end, End::Returned(vec![10]));
     assert_eq!(enough.gas_used, exact);
@@ -74,8 +89,9 @@ fn out_of_gas_is_exact_and_never_wraps() {
     // and the counter did not wrap around to a huge value.
     let left = exact - 1 - short.gas_used;
     assert!(
-        left < 5,
-        "left {left} after running out on the final 5-gas block"
+        left < tail(),
+        "left {left} after running out on the final block of {}",
+        tail()
     );
 
     let none = run(&wasm, "count", &[10], 0);
@@ -88,7 +104,7 @@ fn the_full_u64_range_of_gas_works() {
     let wasm = metered(COUNT);
     let run = run(&wasm, "count", &[3], u64::MAX);
     assert_eq!(run.end, End::Returned(vec![3]));
-    assert_eq!(run.gas_used, ITERATION * 3 + 5);
+    assert_eq!(run.gas_used, iteration() * 3 + tail());
 }
 
 #[test]
@@ -106,10 +122,13 @@ fn only_the_branch_taken_is_charged() {
     );
     let then = run(&wasm, "pick", &[1], 1_000);
     assert_eq!(then.end, End::Returned(vec![2]));
-    assert_eq!(then.gas_used, 5 + 15 + (5 + 5 + 15));
+    let c = c();
+    // The block ending in `if`, then the block of the branch taken.
+    let head = c.block + c.local + c.branch;
+    assert_eq!(then.gas_used, head + c.block + c.constant * 2 + c.mul);
     let otherwise = run(&wasm, "pick", &[0], 1_000);
     assert_eq!(otherwise.end, End::Returned(vec![7]));
-    assert_eq!(otherwise.gas_used, 5 + 15 + 5);
+    assert_eq!(otherwise.gas_used, head + c.block + c.constant);
 }
 
 #[test]
@@ -127,13 +146,21 @@ fn br_table_charges_the_target_reached() {
             return)
           i32.const 30))"#,
     );
-    let head = 5 + 40;
-    assert_eq!(run(&wasm, "switch", &[0], 1_000).gas_used, head + 5 + 15);
+    let c = c();
+    // The dispatching block, and the block at the target reached.
+    let head = c.block + c.local + c.br_table + c.block;
+    assert_eq!(
+        run(&wasm, "switch", &[0], 1_000).gas_used,
+        head + c.constant + c.branch
+    );
     assert_eq!(
         run(&wasm, "switch", &[1], 1_000).gas_used,
-        head + 5 + 5 + 10 + 15
+        head + c.constant * 2 + c.simple + c.branch
     );
-    assert_eq!(run(&wasm, "switch", &[2], 1_000).gas_used, head + 5);
+    assert_eq!(
+        run(&wasm, "switch", &[2], 1_000).gas_used,
+        head + c.constant
+    );
     assert_eq!(
         run(&wasm, "switch", &[9], 1_000).end,
         End::Returned(vec![30])
@@ -150,7 +177,7 @@ const FILL: &str = r#"(module (memory 1)
 #[test]
 fn bulk_memory_pays_per_byte_before_it_runs() {
     let wasm = metered(FILL);
-    let base = 5 + 5 + 5 + 50;
+    let base = c().block + c().constant * 2 + c().local + c().bulk_memory;
     for n in [0u64, 1, 1_000, 65_536] {
         let run = run(&wasm, "fill", &[n as i64], u64::MAX);
         assert_eq!(run.end, End::Returned(vec![]));
@@ -175,14 +202,18 @@ fn memory_copy_and_init_pay_per_byte() {
           (func (export "init") (param i32)
             i32.const 0 i32.const 0 local.get 0 memory.init $d))"#,
     );
-    assert_eq!(run(&wasm, "copy", &[4_096], u64::MAX).gas_used, 65 + 4_096);
-    assert_eq!(run(&wasm, "init", &[10], u64::MAX).gas_used, 65 + 10);
+    let base = c().block + c().constant * 2 + c().local + c().bulk_memory;
+    assert_eq!(
+        run(&wasm, "copy", &[4_096], u64::MAX).gas_used,
+        base + 4_096
+    );
+    assert_eq!(run(&wasm, "init", &[10], u64::MAX).gas_used, base + 10);
     let past_the_data = run(&wasm, "init", &[11], u64::MAX);
     assert_eq!(
         past_the_data.end,
         End::Trapped(Some(TrapCode::MemoryOutOfBounds))
     );
-    assert_eq!(past_the_data.gas_used, 65 + 11);
+    assert_eq!(past_the_data.gas_used, base + 11);
 }
 
 #[test]
@@ -193,11 +224,13 @@ fn memory_grow_pays_per_page_and_stops_at_the_cap() {
     );
     let grown = run(&wasm, "grow", &[3], u64::MAX);
     assert_eq!(grown.end, End::Returned(vec![1]));
-    assert_eq!(grown.gas_used, 5 + 1_000 + 3 * 100_000);
+    let per_page = Schedule::default().dynamic.memory_grow_per_page;
+    let head = c().block + c().local + c().memory_grow;
+    assert_eq!(grown.gas_used, head + 3 * per_page);
     // 1 + 512 pages is over the default cap of 512: the grow fails, paid.
     let refused = run(&wasm, "grow", &[512], u64::MAX);
     assert_eq!(refused.end, End::Returned(vec![-1]));
-    assert_eq!(refused.gas_used, 5 + 1_000 + 512 * 100_000);
+    assert_eq!(refused.gas_used, head + 512 * per_page);
     let to_the_cap = run(&wasm, "grow", &[511], u64::MAX);
     assert_eq!(to_the_cap.end, End::Returned(vec![1]));
 }
@@ -373,4 +406,22 @@ fn refuses_what_it_cannot_price() {
         instrument(&wat::parse_str("(module)").unwrap(), &huge),
         Err(Error::Schedule(_))
     ));
+}
+
+#[test]
+fn each_block_that_runs_pays_the_overhead_once() {
+    // Same program, schedules differing only in the block overhead: the
+    // difference is the number of blocks run times the change.
+    let mut more = Schedule::default();
+    more.instructions.block += 1_000;
+    let wasm = wat::parse_str(COUNT).unwrap();
+    let base = instrument(&wasm, &Schedule::default()).unwrap();
+    let heavier = instrument(&wasm, &more).unwrap();
+    for n in [1u64, 7, 100] {
+        let cheap = run(&base, "count", &[n as i64], u64::MAX).gas_used;
+        let dear = run(&heavier, "count", &[n as i64], u64::MAX).gas_used;
+        // n iterations and the block after the loop; the function's first
+        // block holds only `loop` and costs nothing, so it has no check.
+        assert_eq!(dear - cheap, 1_000 * (n + 1), "n = {n}");
+    }
 }

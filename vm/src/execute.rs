@@ -67,7 +67,7 @@ pub(crate) fn run_frame(
             iterators: Vec::new(),
         },
     );
-    let imports = imports(&mut store, &env);
+    let imports = imports(&mut store, &env, &module);
     // Validation guarantees the imports match and there is no start
     // function, so failing here is resource exhaustion or a VM bug.
     let instance = Instance::new(&mut store, &module, &imports)

@@ -3,7 +3,7 @@
 
 use std::ops::Bound;
 
-use wasmer::{AsStoreMut, Function, FunctionEnv, FunctionEnvMut, Imports, RuntimeError};
+use wasmer::{AsStoreMut, Function, FunctionEnv, FunctionEnvMut, Imports, Module, RuntimeError};
 
 use super::abi::HOST_MODULE;
 use super::{Host, HostEnv, Iter, fatal, per_byte, trap};
@@ -15,43 +15,56 @@ use crate::types::{Address, Event, Status, TrapCode, blake2b_256 as hash};
 type Ctx<'a> = FunctionEnvMut<'a, HostEnv>;
 type HostResult<T> = Result<T, RuntimeError>;
 
-/// The import object for one frame: every function of the host table.
-pub(crate) fn imports(store: &mut impl AsStoreMut, env: &FunctionEnv<HostEnv>) -> Imports {
-    macro_rules! table {
-        ($($name:ident),* $(,)?) => {{
-            let mut imports = Imports::new();
-            $(
-                imports.define(
-                    HOST_MODULE,
-                    stringify!($name),
-                    Function::new_typed_with_env(store, env, $name),
-                );
-            )*
-            imports
-        }};
+/// The import object for one frame: the host functions `module` imports
+/// (validation guarantees they are all in the table). Binding only those
+/// keeps instantiation cheap: each bound function costs an allocation and a
+/// signature registration.
+pub(crate) fn imports(
+    store: &mut impl AsStoreMut,
+    env: &FunctionEnv<HostEnv>,
+    module: &Module,
+) -> Imports {
+    macro_rules! bind {
+        ($name:expr, $($function:ident),* $(,)?) => {
+            match $name {
+                $( stringify!($function) => Some(Function::new_typed_with_env(store, env, $function)), )*
+                _ => None,
+            }
+        };
     }
-    table!(
-        input_len,
-        input_read,
-        output_write,
-        storage_get,
-        storage_set,
-        storage_remove,
-        storage_range,
-        storage_next,
-        emit_event,
-        caller,
-        self_address,
-        block_height,
-        block_time,
-        gas_left,
-        blake2b_256,
-        call_contract,
-        call_output_len,
-        call_output_read,
-        revert,
-        abort,
-    )
+    let mut imports = Imports::new();
+    for import in module.imports() {
+        if import.module() != HOST_MODULE {
+            continue;
+        }
+        let function = bind!(
+            import.name(),
+            input_len,
+            input_read,
+            output_write,
+            storage_get,
+            storage_set,
+            storage_remove,
+            storage_range,
+            storage_next,
+            emit_event,
+            caller,
+            self_address,
+            block_height,
+            block_time,
+            gas_left,
+            blake2b_256,
+            call_contract,
+            call_output_len,
+            call_output_read,
+            revert,
+            abort,
+        );
+        if let Some(function) = function {
+            imports.define(HOST_MODULE, import.name(), function);
+        }
+    }
+    imports
 }
 
 fn len_i32(length: usize) -> i32 {

@@ -57,7 +57,9 @@ pub fn validate_module(wasm: &[u8], imports: ImportRule<'_>) -> Result<ModuleSum
     Checker::new(imports, false).run(wasm)
 }
 
-fn host_import_rule(module: &str, name: &str, ty: &FuncType) -> Result<(), String> {
+/// The import rule of contracts: functions of the host table
+/// (docs/ABI.md) with their exact signatures.
+pub fn host_import_rule(module: &str, name: &str, ty: &FuncType) -> Result<(), String> {
     if module != HOST_MODULE {
         return Err(format!(
             "contracts import only from the `{HOST_MODULE}` host module (see docs/ABI.md)"

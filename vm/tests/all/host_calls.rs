@@ -26,9 +26,13 @@ fn host_calls_charge_their_base_and_per_byte_costs() {
     let costs = host_costs();
     let wasm = contract(r#"(func (export "len") (drop (call $input_len)))"#);
     let empty = run_twice(&wasm, "len", &[], GAS);
-    // call 60 + const? no: call, drop; the host charges `base`.
-    let instructions = 60 + 5;
-    assert_eq!(empty.gas_used, instructions + costs.base);
+    // Two blocks (the call ends one), their instructions (call, drop) and
+    // the host's base cost.
+    let c = Schedule::default().instructions;
+    assert_eq!(
+        empty.gas_used,
+        2 * c.block + c.call + c.parametric + costs.base
+    );
 
     let read = contract(r#"(func (export "read") (call $input_read (i32.const 0)))"#);
     let small = run_twice(&read, "read", &[1; 10], GAS).gas_used;
