@@ -13,7 +13,8 @@ use cairn_vm::validate::{host_import_rule, validate_contract};
 use cairn_vm::{Address, BlockInfo, Call, Status, Vm, VmConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wasmer::{
-    Function, FunctionEnv, FunctionEnvMut, Imports, Instance, Module, Store, TypedFunction, Value,
+    Engine, Function, FunctionEnv, FunctionEnvMut, Imports, Instance, Module, Store, TypedFunction,
+    Value,
 };
 
 const CONTRACT: Address = Address([0xc0; 32]);
@@ -76,7 +77,10 @@ fn compile(c: &mut Criterion) {
         });
         group.bench_function(format!("{name}/validate+meter+compile"), |b| {
             b.iter(|| {
-                vm.compile_module(black_box(&wasm), &host_import_rule)
+                // A new engine each time, as the VM gives every module its
+                // own (so the old code is freed).
+                let engine = vm.new_engine();
+                vm.compile_module(&engine, black_box(&wasm), &host_import_rule)
                     .expect("compiles")
             })
         });
@@ -138,8 +142,8 @@ fn instantiate(c: &mut Criterion) {
 
 /// Instantiates `module` with no-op host functions and returns a runner of
 /// `entry`; for metered modules it sets the gas first.
-fn runner(vm: &Vm, module: &Module, entry: &str) -> impl FnMut() {
-    let mut store = Store::new(vm.engine().clone());
+fn runner(engine: &Engine, module: &Module, entry: &str) -> impl FnMut() {
+    let mut store = Store::new(engine.clone());
     let env = FunctionEnv::new(&mut store, ());
     let mut imports = Imports::new();
     imports.define(
@@ -191,18 +195,19 @@ fn runner(vm: &Vm, module: &Module, entry: &str) -> impl FnMut() {
 fn metering(c: &mut Criterion) {
     let vm = vm(VmConfig::default());
     let wasm = workloads();
-    let unmetered = Module::new(vm.engine(), &wasm).expect("compiles unmetered");
+    let engine = vm.new_engine();
+    let unmetered = Module::new(&engine, &wasm).expect("compiles unmetered");
     let metered = vm
-        .compile_module(&wasm, &host_import_rule)
+        .compile_module(&engine, &wasm, &host_import_rule)
         .expect("compiles metered");
     let mut group = c.benchmark_group("metering");
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(6));
     for entry in ["alu", "loads_stores", "calls", "indirect", "dispatch"] {
-        let mut plain = runner(&vm, &unmetered, entry);
+        let mut plain = runner(&engine, &unmetered, entry);
         group.bench_function(format!("{entry}/unmetered"), |b| b.iter(&mut plain));
-        let mut counted = runner(&vm, &metered, entry);
+        let mut counted = runner(&engine, &metered, entry);
         group.bench_function(format!("{entry}/metered"), |b| b.iter(&mut counted));
     }
     group.finish();

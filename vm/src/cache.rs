@@ -19,9 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
-use wasmer::{Engine, Module};
 
-use crate::engine;
+use crate::engine::{self, CompiledModule};
 use crate::error::VmError;
 use crate::types::{CodeHash, blake2b_256};
 
@@ -49,7 +48,7 @@ impl ArtifactKey {
 /// A compiled module and what it weighs in the cache.
 #[derive(Clone)]
 struct Cached {
-    module: Module,
+    module: CompiledModule,
     bytes: u64,
 }
 
@@ -118,11 +117,7 @@ impl ArtifactCache {
     }
 
     /// The module for `key`, from memory or disk, or `None`.
-    pub(crate) fn get(
-        &self,
-        engine: &Engine,
-        key: &ArtifactKey,
-    ) -> Result<Option<Module>, VmError> {
+    pub(crate) fn get(&self, key: &ArtifactKey) -> Result<Option<CompiledModule>, VmError> {
         if let Some(cached) = self.memory.get(key) {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(cached.module));
@@ -130,7 +125,7 @@ impl ArtifactCache {
         if let Some(dir) = &self.dir {
             let path = dir.join(key.file_name());
             if let Some(payload) = self.read_checked(&path)? {
-                let module = engine::deserialize_checked(engine, &payload)?;
+                let module = engine::deserialize_checked(&payload)?;
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
                 self.remember(*key, module.clone(), payload.len());
                 return Ok(Some(module));
@@ -141,8 +136,8 @@ impl ArtifactCache {
     }
 
     /// Keeps a freshly compiled module in memory and, if configured, on disk.
-    pub(crate) fn insert(&self, key: ArtifactKey, module: &Module) -> Result<(), VmError> {
-        let serialized = engine::serialize(module)?;
+    pub(crate) fn insert(&self, key: ArtifactKey, module: &CompiledModule) -> Result<(), VmError> {
+        let serialized = module.serialize()?;
         if let Some(dir) = &self.dir {
             write_atomically(&dir.join(key.file_name()), &serialized)?;
         }
@@ -150,7 +145,7 @@ impl ArtifactCache {
         Ok(())
     }
 
-    fn remember(&self, key: ArtifactKey, module: Module, bytes: usize) {
+    fn remember(&self, key: ArtifactKey, module: CompiledModule, bytes: usize) {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
         self.memory.insert(key, Cached { module, bytes });
     }

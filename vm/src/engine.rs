@@ -1,6 +1,14 @@
 //! The wasmer boundary: the single-pass engine, compiling metered modules,
 //! and turning artifacts into bytes and back.
 //!
+//! Every compiled or deserialized module gets an engine of its own, kept
+//! with it ([`CompiledModule`]). A wasmer engine keeps the executable memory
+//! of every module it ever loaded until the engine itself is dropped
+//! (wasmerio/wasmer#4377), so one long-lived engine would grow with every
+//! cache miss and, after tens of thousands of them, fail to map memory;
+//! CosmWasm does the same for the same reason. Dropping a module from the
+//! cache now frees its code.
+//!
 //! This module and `host::state` are the only places with `unsafe`: here it
 //! delegates wasmer's unsafe `Tunables` hooks unchanged and deserializes
 //! artifacts, which wasmer trusts blindly (the cache checks their integrity
@@ -64,29 +72,60 @@ pub(crate) fn new_engine(compile_threads: NonZeroUsize) -> Engine {
     engine
 }
 
-/// Compiles an already validated and metered module.
-pub(crate) fn compile(engine: &Engine, metered: &[u8]) -> Result<Module, CompileError> {
+/// A compiled module and the engine that owns its code. Instances of it must
+/// live in stores of this engine. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct CompiledModule {
+    engine: Engine,
+    module: Module,
+}
+
+impl CompiledModule {
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// The artifact's bytes, for the disk cache.
+    pub(crate) fn serialize(&self) -> Result<Vec<u8>, VmError> {
+        self.module
+            .serialize()
+            .map(|bytes| bytes.to_vec())
+            .map_err(|error| VmError::Cache(format!("serializing an artifact: {error}")))
+    }
+}
+
+/// Compiles an already validated and metered module with a new engine of
+/// its own.
+pub(crate) fn compile(
+    compile_threads: NonZeroUsize,
+    metered: &[u8],
+) -> Result<CompiledModule, CompileError> {
+    let engine = new_engine(compile_threads);
+    let module = compile_with(&engine, metered)?;
+    Ok(CompiledModule { engine, module })
+}
+
+/// Compiles an already validated and metered module with a given engine.
+pub(crate) fn compile_with(engine: &Engine, metered: &[u8]) -> Result<Module, CompileError> {
     Module::new(engine, metered)
 }
 
-/// The artifact's bytes, for the disk cache.
-pub(crate) fn serialize(module: &Module) -> Result<Vec<u8>, VmError> {
-    module
-        .serialize()
-        .map(|bytes| bytes.to_vec())
-        .map_err(|error| VmError::Cache(format!("serializing an artifact: {error}")))
-}
-
-/// Loads an artifact from bytes.
+/// Loads an artifact from bytes, with a new engine of its own.
 ///
 /// Only for bytes whose integrity the caller has checked against the hash it
 /// stored when it wrote them: wasmer maps them as executable code.
-pub(crate) fn deserialize_checked(engine: &Engine, bytes: &[u8]) -> Result<Module, VmError> {
+pub(crate) fn deserialize_checked(bytes: &[u8]) -> Result<CompiledModule, VmError> {
+    let engine = new_engine(NonZeroUsize::MIN);
     // SAFETY: the bytes are an artifact this engine version serialized (the
     // engine id is part of the cache key) and the cache verified their
     // blake2b-256 before calling; wasmer additionally checks the header.
-    unsafe { Module::deserialize(engine, bytes) }
-        .map_err(|error| VmError::Cache(format!("deserializing an artifact: {error}")))
+    let module = unsafe { Module::deserialize(&engine, bytes) }
+        .map_err(|error| VmError::Cache(format!("deserializing an artifact: {error}")))?;
+    Ok(CompiledModule { engine, module })
 }
 
 /// wasmer's base tunables with Cairn's native stack size.

@@ -49,7 +49,8 @@ pub(crate) fn run_frame(
     frame: Frame,
 ) -> Result<FrameResult, VmError> {
     let module = vm.module(&frame.code_hash, |hash| tx.with(|tx| tx.state.code(hash)))?;
-    let mut store = Store::new(vm.engine.clone());
+    // The module's own engine: instances must live in its stores.
+    let mut store = Store::new(module.engine().clone());
     let env = FunctionEnv::new(
         &mut store,
         HostEnv {
@@ -67,10 +68,10 @@ pub(crate) fn run_frame(
             iterators: Vec::new(),
         },
     );
-    let imports = imports(&mut store, &env, &module);
+    let imports = imports(&mut store, &env, module.module());
     // Validation guarantees the imports match and there is no start
     // function, so failing here is resource exhaustion or a VM bug.
-    let instance = Instance::new(&mut store, &module, &imports)
+    let instance = Instance::new(&mut store, module.module(), &imports)
         .map_err(|error| VmError::Engine(format!("instantiating: {error}")))?;
     let export_error =
         |what: &str, error: wasmer::ExportError| VmError::Engine(format!("{what}: {error}"));

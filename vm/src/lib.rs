@@ -77,7 +77,7 @@ pub mod validate;
 mod vm;
 
 pub use cache::{ArtifactKey, CacheStats};
-pub use engine::WASM_STACK_BYTES;
+pub use engine::{CompiledModule, WASM_STACK_BYTES};
 pub use error::{PrepareError, VmError};
 pub use storage::{Contracts, Entry, KeyRange, Order, Storage, StorageError};
 pub use types::{

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use cairn_gas_meter::Schedule;
 use wasmer::{CompileError, Engine, Module};
 
+use crate::engine::CompiledModule;
+
 use crate::cache::{ArtifactCache, ArtifactKey, CacheStats};
 use crate::engine;
 use crate::error::{PrepareError, VmError};
@@ -49,8 +51,8 @@ pub struct Prepared {
     pub summary: ModuleSummary,
 }
 
-/// The deterministic contract VM. Cheap to clone; clones share the engine
-/// and the artifact cache, and may execute on several threads at once.
+/// The deterministic contract VM. Cheap to clone; clones share the artifact
+/// cache, and may execute on several threads at once.
 #[derive(Clone)]
 pub struct Vm {
     inner: Arc<VmInner>,
@@ -66,7 +68,7 @@ impl std::fmt::Debug for Vm {
 }
 
 pub(crate) struct VmInner {
-    pub engine: Engine,
+    pub compile_threads: NonZeroUsize,
     pub engine_id: String,
     pub schedule: Schedule,
     pub schedule_hash: [u8; 32],
@@ -75,12 +77,11 @@ pub(crate) struct VmInner {
 
 impl Vm {
     pub fn new(config: VmConfig) -> Result<Self, VmError> {
-        let engine = engine::new_engine(config.compile_threads);
-        let engine_id = engine::engine_id(&engine);
+        let engine_id = engine::engine_id(&engine::new_engine(config.compile_threads));
         let schedule_hash = config.schedule.hash();
         Ok(Vm {
             inner: Arc::new(VmInner {
-                engine,
+                compile_threads: config.compile_threads,
                 engine_id,
                 schedule_hash,
                 schedule: config.schedule,
@@ -105,7 +106,7 @@ impl Vm {
         let summary = validate::validate_contract(wasm)?;
         let code_hash = CodeHash::of(wasm);
         let key = self.inner.key(&code_hash);
-        if self.inner.cache.get(&self.inner.engine, &key)?.is_none() {
+        if self.inner.cache.get(&key)?.is_none() {
             let module = self.inner.compile(wasm)?;
             self.inner.cache.insert(key, &module)?;
         }
@@ -118,30 +119,33 @@ impl Vm {
         self.inner.key(&CodeHash::of(wasm))
     }
 
+    /// A new engine configured like the VM's own (single-pass, the accepted
+    /// features, Cairn's native stack), for tools that link several modules
+    /// in one store and so must compile them with one engine.
+    pub fn new_engine(&self) -> Engine {
+        engine::new_engine(self.inner.compile_threads)
+    }
+
     /// Validates any module against the accepted subset (with `imports`
-    /// deciding which function imports are allowed), meters and compiles it,
-    /// without caching. For conformance tests and tools; contracts go through
-    /// [`Vm::prepare`].
+    /// deciding which function imports are allowed), meters it and compiles
+    /// it with `engine`, without caching. For conformance tests and tools;
+    /// contracts go through [`Vm::prepare`].
     pub fn compile_module(
         &self,
+        engine: &Engine,
         wasm: &[u8],
         imports: ImportRule<'_>,
     ) -> Result<Module, PrepareError> {
         validate::validate_module(wasm, imports)?;
-        self.inner.compile(wasm)
+        let metered = self.inner.meter(wasm)?;
+        engine::compile_with(engine, &metered).map_err(classify_compile_error)
     }
 
     /// The serialized artifact of `wasm` (validated, metered, compiled), to
     /// compare compilations byte for byte.
     pub fn artifact_bytes(&self, wasm: &[u8]) -> Result<Vec<u8>, PrepareError> {
         validate::validate_contract(wasm)?;
-        Ok(engine::serialize(&self.inner.compile(wasm)?)?)
-    }
-
-    /// The engine, for tools that instantiate [`Vm::compile_module`]'s
-    /// modules themselves.
-    pub fn engine(&self) -> &Engine {
-        &self.inner.engine
+        Ok(self.inner.compile(wasm)?.serialize()?)
     }
 
     /// Executes `call` against `state`. The state is only read; on success
@@ -209,24 +213,18 @@ impl VmInner {
         ArtifactKey::new(code_hash, &self.schedule_hash, &self.engine_id)
     }
 
-    /// Meters and compiles validated code.
-    fn compile(&self, wasm: &[u8]) -> Result<Module, PrepareError> {
-        let metered = cairn_gas_meter::instrument(wasm, &self.schedule).map_err(|error| {
-            Rejection::new(Reason::Invalid(format!(
+    fn meter(&self, wasm: &[u8]) -> Result<Vec<u8>, PrepareError> {
+        cairn_gas_meter::instrument(wasm, &self.schedule).map_err(|error| {
+            PrepareError::Rejected(Rejection::new(Reason::Invalid(format!(
                 "the gas meter refused it: {error}"
-            )))
-        })?;
-        engine::compile(&self.engine, &metered).map_err(|error| match error {
-            // Running out of resources, or a target the engine cannot
-            // serve, is the node's problem; anything else is the code's and
-            // is the same answer on every node.
-            CompileError::Resource(_) | CompileError::UnsupportedTarget(_) => {
-                PrepareError::Vm(VmError::Engine(format!("compiling: {error}")))
-            }
-            other => PrepareError::Rejected(Rejection::new(Reason::Invalid(format!(
-                "the compiler refused it: {other}"
-            )))),
+            ))))
         })
+    }
+
+    /// Meters and compiles validated code, with an engine of its own.
+    fn compile(&self, wasm: &[u8]) -> Result<CompiledModule, PrepareError> {
+        let metered = self.meter(wasm)?;
+        engine::compile(self.compile_threads, &metered).map_err(classify_compile_error)
     }
 
     /// The compiled module for deployed code: from the cache, or compiled
@@ -235,9 +233,9 @@ impl VmInner {
         &self,
         code_hash: &CodeHash,
         load_code: impl FnOnce(&CodeHash) -> Result<Option<Vec<u8>>, StorageError>,
-    ) -> Result<Module, VmError> {
+    ) -> Result<CompiledModule, VmError> {
         let key = self.key(code_hash);
-        if let Some(module) = self.cache.get(&self.engine, &key)? {
+        if let Some(module) = self.cache.get(&key)? {
             return Ok(module);
         }
         let wasm = load_code(code_hash)?.ok_or(VmError::MissingCode(*code_hash))?;
@@ -256,5 +254,19 @@ impl VmInner {
         })?;
         self.cache.insert(key, &module)?;
         Ok(module)
+    }
+}
+
+/// Running out of resources, or a target the engine cannot serve, is the
+/// node's problem; any other compile failure is the code's, and the same
+/// answer on every node.
+fn classify_compile_error(error: CompileError) -> PrepareError {
+    match error {
+        CompileError::Resource(_) | CompileError::UnsupportedTarget(_) => {
+            PrepareError::Vm(VmError::Engine(format!("compiling: {error}")))
+        }
+        other => PrepareError::Rejected(Rejection::new(Reason::Invalid(format!(
+            "the compiler refused it: {other}"
+        )))),
     }
 }

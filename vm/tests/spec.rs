@@ -42,8 +42,8 @@ use cairn_vm::validate::Reason;
 use cairn_vm::{PrepareError, Rejection, Vm, VmConfig};
 use wasmer::sys::vm::TrapCode;
 use wasmer::{
-    Extern, Function, FunctionType, Global, Imports, Instance, Module, RuntimeError, Store, Type,
-    Value,
+    Engine, Extern, Function, FunctionType, Global, Imports, Instance, Module, RuntimeError, Store,
+    Type, Value,
 };
 use wasmparser::{FuncType, Payload, TypeRef, ValType};
 use wast::core::{WastArgCore, WastRetCore};
@@ -479,6 +479,7 @@ struct Runner<'a> {
     vm: &'a Vm,
     file: &'a str,
     text: &'a str,
+    engine: Engine,
     store: Store,
     spectest: HashMap<&'static str, Function>,
     /// Modules and instances by their `$name`.
@@ -500,7 +501,10 @@ struct Runner<'a> {
 
 impl<'a> Runner<'a> {
     fn new(vm: &'a Vm, file: &'a str, text: &'a str, stats: Stats) -> Self {
-        let mut store = Store::new(vm.engine().clone());
+        // One engine per file: its modules link into one store, and a
+        // store may only hold instances of its own engine's modules.
+        let engine = vm.new_engine();
+        let mut store = Store::new(engine.clone());
         let mut spectest = HashMap::new();
         spectest.insert("print", Function::new_typed(&mut store, || {}));
         spectest.insert("print_i32", Function::new_typed(&mut store, |_: i32| {}));
@@ -509,6 +513,7 @@ impl<'a> Runner<'a> {
             vm,
             file,
             text,
+            engine,
             store,
             spectest,
             named: HashMap::new(),
@@ -807,7 +812,7 @@ impl<'a> Runner<'a> {
                 ))
             }
         };
-        self.vm.compile_module(bytes, &rule)
+        self.vm.compile_module(&self.engine, bytes, &rule)
     }
 
     /// The reason a rejected module is counted under, or the failure class
