@@ -27,7 +27,7 @@ run run vm/testdata/counter.wat --entry get --read-only
 
 step "4. An infinite loop is stopped by gas" \
   "vm/testdata/infinite_loop.wat never returns. Gas is charged before each basic block" \
-  "runs, so the call stops at its limit (10^10 gas by default, about a second here)" \
+  "runs, so the call stops at its limit (10^10 gas by default, well under a second)" \
   "and reports out_of_gas with exactly the limit used, the same on every machine."
 start=$(date +%s%N)
 run run vm/testdata/infinite_loop.wat --entry spin

@@ -9,11 +9,12 @@
 //!
 //! # Units
 //!
-//! One gas is calibrated to roughly 0.1 ns of single-pass compiled code on the
-//! reference machine (the 2-core CI runner): a simple integer instruction
-//! costs 10 and a byte of bulk memory costs 1. `docs/BENCHMARKS.md` records
-//! the measurement (gas per nanosecond across workloads) behind each number,
-//! and `cargo bench -p cairn-vm --bench gas_calibration` repeats it.
+//! About 45 gas is one nanosecond of work on the reference machine (the
+//! 2-core CI runner): a simple integer instruction costs 10, a local access
+//! 3 and a byte of bulk memory 1. The costs were set so that gas per
+//! nanosecond is roughly the same across kinds of work (within 1.9x over
+//! fourteen workloads); `docs/BENCHMARKS.md` has the table and
+//! `cargo bench -p cairn-vm --bench gas_calibration` repeats it.
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use wasmparser::Operator;

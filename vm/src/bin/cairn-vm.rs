@@ -9,10 +9,10 @@ use cairn_vm::{Address, BlockInfo, Call, Outcome, PrepareError, Status, Vm, VmCo
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-/// Gas for one call when `--gas` is not given: 10^10, which stops an
-/// infinite loop in about a second on the 2-core reference machine
-/// (docs/BENCHMARKS.md has the measurement) and is far more than any
-/// example contract's call needs.
+/// Gas for one call when `--gas` is not given: 10^10, about a quarter of a
+/// second of work on the 2-core reference machine (docs/BENCHMARKS.md), so
+/// an infinite loop stops well within a second; far more than any example
+/// contract's call needs.
 const DEFAULT_GAS: u64 = 10_000_000_000;
 
 #[derive(Parser)]
