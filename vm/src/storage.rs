@@ -37,12 +37,29 @@ pub struct KeyRange {
 }
 
 impl KeyRange {
-    pub(crate) fn bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+    fn bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
         (as_slice(&self.start), as_slice(&self.end))
     }
 
+    /// The first entry of `entries` within the range in `order`; empty and
+    /// inverted ranges (on which `BTreeMap::range` would panic) have none.
+    pub fn first_in<'m, V>(
+        &self,
+        entries: &'m BTreeMap<Vec<u8>, V>,
+        order: Order,
+    ) -> Option<(&'m Vec<u8>, &'m V)> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut found = entries.range::<[u8], _>(self.bounds());
+        match order {
+            Order::Ascending => found.next(),
+            Order::Descending => found.next_back(),
+        }
+    }
+
     /// Whether the range is empty by its bounds alone.
-    pub(crate) fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         match (&self.start, &self.end) {
             (Bound::Included(start), Bound::Included(end)) => start > end,
             (Bound::Included(start), Bound::Excluded(end))
@@ -228,12 +245,7 @@ impl Overlay {
             let Some(entries) = layer.get(contract) else {
                 continue;
             };
-            let mut candidates = entries.range::<[u8], _>(range.bounds());
-            let candidate = match order {
-                Order::Ascending => candidates.next(),
-                Order::Descending => candidates.next_back(),
-            };
-            let Some((key, value)) = candidate else {
+            let Some((key, value)) = range.first_in(entries, order) else {
                 continue;
             };
             let nearer = match best {

@@ -76,19 +76,11 @@ impl Storage for MemoryStorage {
         range: &KeyRange,
         order: Order,
     ) -> Result<Option<Entry>, StorageError> {
-        let Some(entries) = self.entries.get(contract) else {
-            return Ok(None);
-        };
-        // BTreeMap::range panics on inverted bounds; such a range is empty.
-        if range.is_empty() {
-            return Ok(None);
-        }
-        let mut found = entries.range::<[u8], _>(range.bounds());
-        let entry = match order {
-            Order::Ascending => found.next(),
-            Order::Descending => found.next_back(),
-        };
-        Ok(entry.map(|(key, value)| (key.clone(), value.clone())))
+        Ok(self
+            .entries
+            .get(contract)
+            .and_then(|entries| range.first_in(entries, order))
+            .map(|(key, value)| (key.clone(), value.clone())))
     }
 
     fn set(&mut self, contract: &Address, key: &[u8], value: &[u8]) -> Result<(), StorageError> {

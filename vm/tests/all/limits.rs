@@ -13,7 +13,7 @@ use wasm_encoder::{
     ValType,
 };
 
-use crate::support::{IMPORTS, run_twice, trap, vm, wat};
+use crate::support::{IMPORTS, leb128 as leb, run_twice, trap, vm, wat};
 
 /// The parts of a test module; `encode` puts them in section order.
 #[derive(Default)]
@@ -410,18 +410,6 @@ fn raw_module(sections: &[(u8, Vec<u8>)]) -> Vec<u8> {
         wasm.extend_from_slice(body);
     }
     wasm
-}
-
-fn leb(mut value: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 #[test]

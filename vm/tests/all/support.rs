@@ -137,3 +137,16 @@ pub fn rejection(wasm: &[u8]) -> Rejection {
         Err(rejection) => rejection,
     }
 }
+
+/// Unsigned LEB128, for hand-built binary modules.
+pub fn leb128(mut value: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}

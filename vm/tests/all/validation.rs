@@ -373,7 +373,7 @@ fn reencode_call_indirect_overlong(wasm: &[u8]) -> Vec<u8> {
                     wasmparser::Operator::CallIndirect { type_index, .. } => {
                         function.raw([0x11]);
                         let mut index = Vec::new();
-                        leb128_u32(type_index, &mut index);
+                        crate::support::leb128(u64::from(type_index), &mut index);
                         function.raw(index);
                         function.raw([0x80, 0x00]);
                     }
@@ -391,18 +391,6 @@ fn reencode_call_indirect_overlong(wasm: &[u8]) -> Vec<u8> {
         .parse_core_module(&mut module, wasmparser::Parser::new(0), wasm)
         .unwrap();
     module.finish()
-}
-
-fn leb128_u32(mut value: u32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 #[test]
