@@ -43,6 +43,7 @@ host_table! {
     storage_remove(I32, I32) -> ();
     storage_range(I32, I32, I32, I32, I32) -> (I32);
     storage_next(I32, I32, I32, I32, I32) -> (I64);
+    storage_close(I32) -> ();
     emit_event(I32, I32, I32, I32) -> ();
     caller(I32) -> ();
     self_address(I32) -> ();

@@ -47,6 +47,7 @@ pub(crate) fn imports(
             storage_remove,
             storage_range,
             storage_next,
+            storage_close,
             emit_event,
             caller,
             self_address,
@@ -222,6 +223,7 @@ fn storage_range(
         range: KeyRange { start, end },
         order,
         pending: None,
+        done: false,
     };
     let iterators = &mut host.env.iterators;
     let handle = match iterators.iter().position(Option::is_none) {
@@ -260,6 +262,7 @@ fn storage_next(
         .ok_or_else(|| trap(TrapCode::HostArgument))?;
     let entry = match iterator.pending.take() {
         Some(entry) => Some(entry),
+        None if iterator.done => None,
         None => loop {
             let contract = host.env.contract;
             let step = host
@@ -282,6 +285,8 @@ fn storage_next(
         },
     };
     let Some((key, value)) = entry else {
+        iterator.done = true;
+        host.env.iterators[index] = Some(iterator);
         return Ok(-1);
     };
     host.charge(per_byte(
@@ -300,6 +305,19 @@ fn storage_next(
     }
     host.env.iterators[index] = Some(iterator);
     Ok(packed)
+}
+
+/// Closes an iterator, freeing its handle for `storage_range`.
+fn storage_close(mut ctx: Ctx<'_>, handle: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    host.charge(host.costs().base)?;
+    let slot = usize::try_from(handle)
+        .ok()
+        .and_then(|index| host.env.iterators.get_mut(index))
+        .filter(|slot| slot.is_some())
+        .ok_or_else(|| trap(TrapCode::HostArgument))?;
+    *slot = None;
+    Ok(())
 }
 
 fn emit_event(

@@ -54,6 +54,9 @@ pub(crate) struct Iter {
     /// An entry found but not yet handed over because the guest's buffers
     /// were too small; the next `storage_next` returns it again.
     pending: Option<crate::storage::Entry>,
+    /// The range is exhausted. The handle stays taken until
+    /// `storage_close`, so a stale handle can never reach a newer iterator.
+    done: bool,
 }
 
 /// What one call frame's host functions work with.

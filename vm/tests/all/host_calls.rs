@@ -541,3 +541,55 @@ fn every_host_function_in_the_table_is_bound_with_its_signature() {
         "the test imports list every host function"
     );
 }
+
+#[test]
+fn closing_an_iterator_frees_its_handle_and_only_closing_does() {
+    use cairn_vm::limits::MAX_ITERATORS;
+    // Open the maximum, close one, open another: fine.
+    let reuse = contract(&format!(
+        r#"(func $open (result i32)
+             (call $storage_range (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 6)))
+           (func (export "go") (local $i i32) (local $last i32)
+             (loop $l
+               (local.set $last (call $open))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if $l (i32.lt_u (local.get $i) (i32.const {MAX_ITERATORS}))))
+             (call $storage_close (local.get $last))
+             (i32.store (i32.const 0) (call $open))
+             (call $output_write (i32.const 0) (i32.const 4)))"#
+    ));
+    let outcome = run_twice(&reuse, "go", &[], GAS);
+    assert_eq!(outcome.status, Status::Ok);
+    assert_eq!(outcome.output, ((MAX_ITERATORS - 1) as i32).to_le_bytes());
+
+    // An exhausted iterator keeps answering -1 and keeps its handle: a new
+    // range gets another one, so a stale handle never reaches it.
+    let exhausted = contract(
+        r#"(func (export "go") (local $a i32)
+             (local.set $a (call $storage_range (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 6)))
+             (i64.store (i32.const 0) (call $storage_next (local.get $a) (i32.const 64) (i32.const 8) (i32.const 72) (i32.const 8)))
+             (i64.store (i32.const 8) (call $storage_next (local.get $a) (i32.const 64) (i32.const 8) (i32.const 72) (i32.const 8)))
+             (i32.store (i32.const 16) (call $storage_range (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 6)))
+             (call $storage_close (local.get $a))
+             (call $output_write (i32.const 0) (i32.const 20)))"#,
+    );
+    let outcome = run_twice(&exhausted, "go", &[], GAS);
+    assert_eq!(outcome.status, Status::Ok);
+    assert_eq!(outcome.output[0..8], (-1i64).to_le_bytes());
+    assert_eq!(outcome.output[8..16], (-1i64).to_le_bytes());
+    assert_eq!(outcome.output[16..20], 1i32.to_le_bytes());
+
+    // Closing twice, or a handle never opened, is an argument error.
+    for body in [
+        "(call $storage_close (i32.const 0))",
+        "(local.set $a (call $storage_range (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 6))) (call $storage_close (local.get $a)) (call $storage_close (local.get $a))",
+        "(call $storage_close (i32.const -1))",
+    ] {
+        let wasm = contract(&format!(r#"(func (export "go") (local $a i32) {body})"#));
+        assert_eq!(
+            run_twice(&wasm, "go", &[], GAS).status,
+            trap(TrapCode::HostArgument),
+            "{body}"
+        );
+    }
+}

@@ -25,6 +25,7 @@ pub const IMPORTS: &str = r#"
   (import "cairn" "storage_remove" (func $storage_remove (param i32 i32)))
   (import "cairn" "storage_range" (func $storage_range (param i32 i32 i32 i32 i32) (result i32)))
   (import "cairn" "storage_next" (func $storage_next (param i32 i32 i32 i32 i32) (result i64)))
+  (import "cairn" "storage_close" (func $storage_close (param i32)))
   (import "cairn" "emit_event" (func $emit_event (param i32 i32 i32 i32)))
   (import "cairn" "caller" (func $caller (param i32)))
   (import "cairn" "self_address" (func $self_address (param i32)))
