@@ -1,30 +1,46 @@
 #!/usr/bin/env bash
-# Builds vm/testdata/rust-contract for wasm32 and either updates the
-# committed rust_contract.wasm (`update`) or checks that a fresh build gives
-# the same bytes (`check`).
+# Builds the compiled contract fixtures and either updates the committed
+# ones (`update`) or checks that a fresh build gives the same bytes
+# (`check`):
+#   vm/testdata/rust_contract.wasm       from vm/testdata/rust-contract (raw ABI, plain cargo)
+#   contracts-sdk/testdata/<name>.wasm   from contracts-sdk/examples/<name> (cargo cairn build)
+#   contracts-sdk/testdata/<name>.abi.json
 set -euo pipefail
 mode=${1:-check}
+case "$mode" in check|update) ;; *) echo "usage: $0 check|update" >&2; exit 2 ;; esac
 root=$(cd "$(dirname "$0")/.." && pwd)
-crate="$root/vm/testdata/rust-contract"
-target="${CARGO_TARGET_DIR:-$root/target}/fixtures"
-committed="$root/vm/testdata/rust_contract.wasm"
+target="${CARGO_TARGET_DIR:-$root/target}"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+failed=0
 
-(cd "$crate" && CARGO_TARGET_DIR="$target" cargo build --locked --quiet --release --target wasm32-unknown-unknown)
-built="$target/wasm32-unknown-unknown/release/rust_contract.wasm"
+compare() { # built committed
+  if [ "$mode" = update ]; then
+    cp "$1" "$2"
+    echo "updated ${2#$root/} ($(wc -c <"$2") bytes)"
+  elif cmp -s "$1" "$2"; then
+    echo "fixtures: ${2#$root/} rebuilds to the committed bytes"
+  else
+    echo "fixtures: a fresh build differs from ${2#$root/}" >&2
+    failed=1
+  fi
+}
 
-case "$mode" in
-  update)
-    cp "$built" "$committed"
-    echo "updated $committed ($(wc -c <"$committed") bytes)"
-    ;;
-  check)
-    if cmp -s "$built" "$committed"; then
-      echo "fixtures: rust_contract.wasm rebuilds to the committed bytes"
-    else
-      echo "fixtures: a fresh build of vm/testdata/rust-contract differs from the committed rust_contract.wasm" >&2
-      echo "          (run 'make fixtures' and commit the result if the change is intended)" >&2
-      exit 1
-    fi
-    ;;
-  *) echo "usage: $0 check|update" >&2; exit 2 ;;
-esac
+# The contract written against the raw ABI.
+(cd "$root/vm/testdata/rust-contract" &&
+  CARGO_TARGET_DIR="$target/fixtures" cargo build --locked --quiet --release --target wasm32-unknown-unknown)
+compare "$target/fixtures/wasm32-unknown-unknown/release/rust_contract.wasm" "$root/vm/testdata/rust_contract.wasm"
+
+# The SDK examples, built the way contract authors build them.
+cargo build --locked --quiet -p cargo-cairn
+for example in counter token escrow hasher; do
+  "$target/debug/cargo-cairn" build --json \
+    --manifest-path "$root/contracts-sdk/examples/$example/Cargo.toml" --out-dir "$scratch" >/dev/null
+  compare "$scratch/$example.wasm" "$root/contracts-sdk/testdata/$example.wasm"
+  compare "$scratch/$example.abi.json" "$root/contracts-sdk/testdata/$example.abi.json"
+done
+
+if [ "$failed" -ne 0 ]; then
+  echo "fixtures: run 'make fixtures' and commit the result if the change is intended" >&2
+  exit 1
+fi

@@ -1,0 +1,192 @@
+//! The escrow and the token, both compiled, calling each other on the VM.
+
+use cairn_sdk::Address;
+use cairn_sdk_testing::TestChain;
+use escrow::{Deal, DealClosed, DealOpened, DealState, DepositRefused, EscrowError};
+use token::{TokenError, Transfer};
+
+const ESCROW: &[u8] = include_bytes!("../../../testdata/escrow.wasm");
+const TOKEN: &[u8] = include_bytes!("../../../testdata/token.wasm");
+
+struct Setup {
+    chain: TestChain,
+    token: Address,
+    escrow: Address,
+    buyer: Address,
+    seller: Address,
+}
+
+fn setup() -> Setup {
+    let mut chain = TestChain::new();
+    let (buyer, seller) = (chain.account("buyer"), chain.account("seller"));
+    let token = chain
+        .deploy(
+            buyer,
+            TOKEN,
+            ("Cairn".to_owned(), "CRN".to_owned(), 6u8, 1_000u128),
+        )
+        .address;
+    let escrow = chain.deploy(seller, ESCROW, (token,)).address;
+    Setup {
+        chain,
+        token,
+        escrow,
+        buyer,
+        seller,
+    }
+}
+
+fn balance(setup: &Setup, owner: Address) -> u128 {
+    setup
+        .chain
+        .query(setup.token, "balance_of", (owner,))
+        .value()
+}
+
+#[test]
+fn a_deal_holds_the_tokens_until_released() {
+    let mut s = setup();
+    s.chain
+        .call(s.buyer, s.token, "approve", (s.escrow, 300u128))
+        .value::<()>();
+    let opened = s
+        .chain
+        .call(s.buyer, s.escrow, "open", (s.seller, 300u128, 0u64));
+    let id: Option<u64> = opened.value();
+    assert_eq!(id, Some(0));
+    assert_eq!(
+        opened.events_from::<DealOpened>(s.escrow),
+        [DealOpened {
+            id: 0,
+            buyer: s.buyer,
+            seller: s.seller,
+            amount: 300
+        }]
+    );
+    // The token's event, from the nested call, is part of the same receipt.
+    assert_eq!(
+        opened.events_from::<Transfer>(s.token),
+        [Transfer {
+            from: Some(s.buyer),
+            to: Some(s.escrow),
+            amount: 300
+        }]
+    );
+    assert_eq!(balance(&s, s.escrow), 300);
+    assert_eq!(balance(&s, s.buyer), 700);
+
+    // Only the buyer releases.
+    assert_eq!(
+        s.chain
+            .call(s.seller, s.escrow, "release", (0u64,))
+            .error::<EscrowError>(),
+        EscrowError::NotAllowed
+    );
+    let released = s.chain.call(s.buyer, s.escrow, "release", (0u64,));
+    released.value::<()>();
+    assert_eq!(
+        released.events::<DealClosed>(),
+        [DealClosed {
+            id: 0,
+            state: DealState::Released
+        }]
+    );
+    assert_eq!(balance(&s, s.seller), 300);
+    assert_eq!(balance(&s, s.escrow), 0);
+    assert_eq!(
+        s.chain
+            .call(s.buyer, s.escrow, "release", (0u64,))
+            .error::<EscrowError>(),
+        EscrowError::NotOpen
+    );
+}
+
+#[test]
+fn a_refused_deposit_reverts_only_the_token_call() {
+    let mut s = setup();
+    // No approval: the token refuses to move the buyer's tokens.
+    let attempt = s
+        .chain
+        .call(s.buyer, s.escrow, "open", (s.seller, 300u128, 0u64));
+    assert_eq!(attempt.value::<Option<u64>>(), None);
+    assert_eq!(
+        attempt.events::<DepositRefused>(),
+        [DepositRefused {
+            buyer: s.buyer,
+            reason: TokenError::InsufficientAllowance {
+                allowance: 0,
+                needed: 300
+            }
+        }]
+    );
+    // The escrow's record of the refusal is kept; the token is untouched.
+    assert_eq!(
+        s.chain
+            .query(s.escrow, "refused_deposits", (s.buyer,))
+            .value::<u32>(),
+        1
+    );
+    assert_eq!(balance(&s, s.buyer), 1_000);
+    assert!(attempt.events::<Transfer>().is_empty());
+}
+
+#[test]
+fn refunds_by_the_seller_or_after_the_deadline() {
+    let mut s = setup();
+    s.chain
+        .call(s.buyer, s.token, "approve", (s.escrow, 500u128))
+        .value::<()>();
+    let deadline = s.chain.block().time_ms + 60_000;
+    for _ in 0..2 {
+        s.chain
+            .call(s.buyer, s.escrow, "open", (s.seller, 250u128, deadline))
+            .value::<Option<u64>>();
+    }
+    // Before the deadline the buyer cannot take deal 0 back; the seller can.
+    assert_eq!(
+        s.chain
+            .call(s.buyer, s.escrow, "refund", (0u64,))
+            .error::<EscrowError>(),
+        EscrowError::NotAllowed
+    );
+    s.chain
+        .call(s.seller, s.escrow, "refund", (0u64,))
+        .value::<()>();
+    // After it, the buyer takes deal 1 back.
+    s.chain.advance(100, 61_000);
+    s.chain
+        .call(s.buyer, s.escrow, "refund", (1u64,))
+        .value::<()>();
+    assert_eq!(balance(&s, s.buyer), 1_000);
+    let deal: Option<Deal> = s.chain.query(s.escrow, "deal", (1u64,)).value();
+    assert_eq!(deal.map(|deal| deal.state), Some(DealState::Refunded));
+    assert_eq!(
+        s.chain
+            .call(s.buyer, s.escrow, "refund", (7u64,))
+            .error::<EscrowError>(),
+        EscrowError::NoSuchDeal
+    );
+}
+
+#[test]
+fn a_callee_that_fails_otherwise_fails_the_whole_call() {
+    // An escrow whose "token" is another escrow: the call to its
+    // `transfer_from` fails with no_such_entry, `open` returns an error, and
+    // the error reverts everything the call did.
+    let mut s = setup();
+    let confused = s.chain.deploy(s.seller, ESCROW, (s.escrow,)).address;
+    let attempt = s
+        .chain
+        .call(s.buyer, confused, "open", (s.seller, 1u128, 0u64));
+    assert_eq!(
+        attempt.error::<EscrowError>(),
+        EscrowError::TokenUnavailable
+    );
+    assert!(attempt.writes == 0 && attempt.events.is_empty());
+    assert_eq!(
+        s.chain
+            .query(confused, "refused_deposits", (s.buyer,))
+            .value::<u32>(),
+        0
+    );
+}

@@ -1,0 +1,127 @@
+//! The call's environment: who called, the block, gas, hashing, events, and
+//! ending the call.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use parity_scale_codec::Encode;
+
+use crate::host;
+use crate::types::Address;
+
+/// Lengths handed to the host; the host refuses anything over its limits,
+/// so a length that does not even fit `u32` may as well be `u32::MAX`.
+pub(crate) fn length(bytes: &[u8]) -> u32 {
+    u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+}
+
+/// The account or contract that made this call.
+pub fn caller() -> Address {
+    let mut address = [0; 32];
+    // SAFETY: a 32-byte buffer for a 32-byte address.
+    unsafe { host::caller(address.as_mut_ptr()) };
+    Address(address)
+}
+
+/// This contract's own address.
+pub fn self_address() -> Address {
+    let mut address = [0; 32];
+    // SAFETY: a 32-byte buffer for a 32-byte address.
+    unsafe { host::self_address(address.as_mut_ptr()) };
+    Address(address)
+}
+
+/// Height of the block being executed.
+pub fn block_height() -> u64 {
+    // SAFETY: no arguments.
+    unsafe { host::block_height() }
+}
+
+/// Time of the block being executed, in milliseconds since the Unix epoch,
+/// as agreed by consensus (the same on every node).
+pub fn block_time() -> u64 {
+    // SAFETY: no arguments.
+    unsafe { host::block_time() }
+}
+
+/// Gas left for this call.
+pub fn gas_left() -> u64 {
+    // SAFETY: no arguments.
+    unsafe { host::gas_left() }
+}
+
+/// blake2b-256 of `data`, computed by the host.
+pub fn blake2b_256(data: &[u8]) -> [u8; 32] {
+    let mut hash = [0; 32];
+    // SAFETY: valid input buffer and a 32-byte output buffer.
+    unsafe { host::blake2b_256(data.as_ptr(), length(data), hash.as_mut_ptr()) };
+    hash
+}
+
+/// An event a contract can emit: a SCALE-encoded payload and a topic (the
+/// type's name). Derive it with `#[derive(cairn_sdk::Event)]`.
+pub trait Event: Encode {
+    /// The event's topic: its type name.
+    const TOPIC: &'static str;
+}
+
+/// Emits an event; it is kept only if the call succeeds.
+pub fn emit<E: Event>(event: &E) {
+    ensure_writable();
+    let data = event.encode();
+    // SAFETY: valid buffers of the stated lengths.
+    unsafe {
+        host::emit_event(
+            E::TOPIC.as_ptr(),
+            length(E::TOPIC.as_bytes()),
+            data.as_ptr(),
+            length(&data),
+        )
+    }
+}
+
+/// Ends the call as failed, with `error` (SCALE-encoded) as its output: the
+/// contract's own error, which callers decode. Storage writes and events of
+/// the call are discarded.
+pub fn revert<E: Encode>(error: &E) -> ! {
+    let data = error.encode();
+    // SAFETY: a valid buffer of the stated length.
+    unsafe { host::revert(data.as_ptr(), length(&data)) }
+}
+
+/// Ends the call as failed with a message, like a panic.
+pub fn abort(message: &str) -> ! {
+    // SAFETY: a valid buffer of the stated length.
+    unsafe { host::abort(message.as_ptr(), length(message.as_bytes())) }
+}
+
+/// The call's input bytes.
+pub(crate) fn input() -> Vec<u8> {
+    // SAFETY: the buffer has exactly the input's length.
+    unsafe {
+        let mut buffer = vec![0; host::input_len() as usize];
+        host::input_read(buffer.as_mut_ptr());
+        buffer
+    }
+}
+
+/// Sets the call's output bytes.
+pub(crate) fn set_output(bytes: &[u8]) {
+    // SAFETY: a valid buffer of the stated length.
+    unsafe { host::output_write(bytes.as_ptr(), length(bytes)) }
+}
+
+/// Set while a read-only method runs: writes and events then abort, even
+/// through the raw storage functions, whatever the node's call mode.
+static READ_ONLY: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_read_only(read_only: bool) {
+    READ_ONLY.store(read_only, Ordering::Relaxed);
+}
+
+pub(crate) fn ensure_writable() {
+    if READ_ONLY.load(Ordering::Relaxed) {
+        abort("a read-only method cannot write storage or emit events");
+    }
+}

@@ -1,0 +1,360 @@
+//! Native unit tests of contract logic.
+//!
+//! Off wasm32, the host functions are these in-memory stand-ins, one
+//! environment per thread: a contract's methods can be called directly in
+//! `#[test]`s, with storage, events and the caller under the test's control.
+//! This checks logic quickly; what proves a contract works on the chain is
+//! running its compiled wasm in the real VM with `cairn-sdk-testing`.
+//!
+//! ```
+//! use cairn_sdk::testing;
+//! use cairn_sdk::storage::{Map, StorageField};
+//! use cairn_sdk::Address;
+//!
+//! testing::reset();
+//! testing::set_caller(Address([7; 32]));
+//! let mut balances: Map<Address, u64> = Map::at(b"\x20balances");
+//! balances.insert(&cairn_sdk::env::caller(), &10);
+//! assert_eq!(balances.get(&Address([7; 32])), Some(10));
+//! assert_eq!(balances.iter().count(), 1);
+//! ```
+
+extern crate std;
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use std::string::String;
+
+use crate::types::Address;
+
+/// What `revert` and `abort` panic with natively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// `revert` with this (SCALE-encoded) error.
+    Reverted(Vec<u8>),
+    /// `abort` (or a panic) with this message.
+    Aborted(String),
+}
+
+#[derive(Default)]
+struct Environment {
+    input: Vec<u8>,
+    output: Vec<u8>,
+    storage: BTreeMap<Vec<u8>, Vec<u8>>,
+    events: Vec<(String, Vec<u8>)>,
+    caller: Address,
+    address: Address,
+    height: u64,
+    time: u64,
+    gas_left: u64,
+    iterators: Vec<Option<NativeIterator>>,
+}
+
+/// An open range: the bounds still to go and the direction.
+#[derive(Clone)]
+struct NativeIterator {
+    start: Vec<u8>,
+    end: Option<Vec<u8>>,
+    descending: bool,
+}
+
+std::thread_local! {
+    static ENVIRONMENT: RefCell<Environment> = RefCell::new(Environment {
+        gas_left: u64::MAX,
+        ..Environment::default()
+    });
+}
+
+fn with<R>(f: impl FnOnce(&mut Environment) -> R) -> R {
+    ENVIRONMENT.with(|environment| f(&mut environment.borrow_mut()))
+}
+
+/// Empties storage, events and output and restores the defaults.
+pub fn reset() {
+    with(|environment| {
+        *environment = Environment {
+            gas_left: u64::MAX,
+            ..Environment::default()
+        }
+    });
+    crate::env::set_read_only(false);
+}
+
+pub fn set_caller(caller: Address) {
+    with(|environment| environment.caller = caller);
+}
+
+pub fn set_self_address(address: Address) {
+    with(|environment| environment.address = address);
+}
+
+pub fn set_block(height: u64, time_ms: u64) {
+    with(|environment| {
+        environment.height = height;
+        environment.time = time_ms;
+    });
+}
+
+/// Sets the input the next entry point reads.
+pub fn set_input(input: &[u8]) {
+    with(|environment| environment.input = input.to_vec());
+}
+
+/// The last output written.
+pub fn output() -> Vec<u8> {
+    with(|environment| environment.output.clone())
+}
+
+/// Every event emitted so far, as (topic, SCALE data).
+pub fn events() -> Vec<(String, Vec<u8>)> {
+    with(|environment| environment.events.clone())
+}
+
+/// Every storage entry.
+pub fn storage() -> BTreeMap<Vec<u8>, Vec<u8>> {
+    with(|environment| environment.storage.clone())
+}
+
+/// Runs `f` and turns `revert` and `abort` (which panic natively) into an
+/// error.
+pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Ended> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        match payload.downcast::<Ended>() {
+            Ok(ended) => *ended,
+            Err(other) => Ended::Aborted(
+                other
+                    .downcast::<String>()
+                    .map(|message| *message)
+                    .or_else(|other| {
+                        other
+                            .downcast::<&str>()
+                            .map(|message| String::from(*message))
+                    })
+                    .unwrap_or_else(|_| String::from("panicked")),
+            ),
+        }
+    })
+}
+
+/// The host functions, with the signatures of the wasm imports.
+#[allow(clippy::missing_safety_doc, unreachable_pub)]
+pub(crate) mod native {
+    use super::*;
+    use core::slice;
+
+    unsafe fn bytes<'a>(pointer: *const u8, length: u32) -> &'a [u8] {
+        if length == 0 {
+            return &[];
+        }
+        // SAFETY: the SDK passes valid buffers of the stated lengths.
+        unsafe { slice::from_raw_parts(pointer, length as usize) }
+    }
+
+    unsafe fn write(pointer: *mut u8, data: &[u8]) {
+        // SAFETY: the SDK passes buffers at least as long as it asked for.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), pointer, data.len()) }
+    }
+
+    fn length(bytes: &[u8]) -> u32 {
+        u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+    }
+
+    fn packed(key: &[u8], value: &[u8]) -> i64 {
+        (i64::from(length(key)) << 32) | i64::from(length(value))
+    }
+
+    pub unsafe fn input_len() -> u32 {
+        with(|environment| length(&environment.input))
+    }
+
+    pub unsafe fn input_read(dst: *mut u8) {
+        let input = with(|environment| environment.input.clone());
+        // SAFETY: the SDK sized the buffer from input_len.
+        unsafe { write(dst, &input) }
+    }
+
+    pub unsafe fn output_write(src: *const u8, len: u32) {
+        // SAFETY: forwarded from the SDK.
+        let output = unsafe { bytes(src, len) }.to_vec();
+        with(|environment| environment.output = output);
+    }
+
+    pub unsafe fn storage_get(key: *const u8, key_len: u32, dst: *mut u8, capacity: u32) -> i64 {
+        // SAFETY: forwarded from the SDK.
+        let key = unsafe { bytes(key, key_len) };
+        match with(|environment| environment.storage.get(key).cloned()) {
+            None => -1,
+            Some(value) => {
+                if value.len() <= capacity as usize {
+                    // SAFETY: fits the capacity the SDK passed.
+                    unsafe { write(dst, &value) };
+                }
+                i64::from(length(&value))
+            }
+        }
+    }
+
+    pub unsafe fn storage_set(key: *const u8, key_len: u32, value: *const u8, value_len: u32) {
+        // SAFETY: forwarded from the SDK.
+        let (key, value) = unsafe {
+            (
+                bytes(key, key_len).to_vec(),
+                bytes(value, value_len).to_vec(),
+            )
+        };
+        with(|environment| environment.storage.insert(key, value));
+    }
+
+    pub unsafe fn storage_remove(key: *const u8, key_len: u32) {
+        // SAFETY: forwarded from the SDK.
+        let key = unsafe { bytes(key, key_len) };
+        with(|environment| environment.storage.remove(key));
+    }
+
+    pub unsafe fn storage_range(
+        start: *const u8,
+        start_len: u32,
+        end: *const u8,
+        end_len: u32,
+        flags: u32,
+    ) -> u32 {
+        // SAFETY: forwarded from the SDK.
+        let start = unsafe { bytes(start, start_len) }.to_vec();
+        let end = (flags & crate::host::RANGE_NO_END == 0)
+            .then(|| unsafe { bytes(end, end_len) }.to_vec());
+        let descending = flags & crate::host::RANGE_DESCENDING != 0;
+        with(|environment| {
+            environment.iterators.push(Some(NativeIterator {
+                start,
+                end,
+                descending,
+            }));
+            u32::try_from(environment.iterators.len() - 1).unwrap_or(u32::MAX)
+        })
+    }
+
+    pub unsafe fn storage_next(
+        iterator: u32,
+        key: *mut u8,
+        key_capacity: u32,
+        value: *mut u8,
+        value_capacity: u32,
+    ) -> i64 {
+        let found = with(|environment| {
+            let NativeIterator {
+                start,
+                end,
+                descending,
+            } = environment.iterators[iterator as usize].clone()?;
+            let in_range = |candidate: &Vec<u8>| {
+                *candidate >= start && end.as_ref().is_none_or(|end| candidate < end)
+            };
+            let mut entries = environment.storage.iter().filter(|(k, _)| in_range(k));
+            let entry = if descending {
+                entries.next_back()
+            } else {
+                entries.next()
+            };
+            entry.map(|(k, v)| (k.clone(), v.clone()))
+        });
+        let Some((found_key, found_value)) = found else {
+            return -1;
+        };
+        if found_key.len() <= key_capacity as usize && found_value.len() <= value_capacity as usize
+        {
+            // SAFETY: both fit the capacities the SDK passed.
+            unsafe {
+                write(key, &found_key);
+                write(value, &found_value);
+            }
+            with(|environment| {
+                if let Some(open) = environment.iterators[iterator as usize].as_mut() {
+                    // Move the bound past the entry just returned.
+                    if open.descending {
+                        open.end = Some(found_key.clone());
+                    } else {
+                        open.start = found_key.clone();
+                        open.start.push(0);
+                    }
+                }
+            });
+        }
+        packed(&found_key, &found_value)
+    }
+
+    pub unsafe fn storage_close(iterator: u32) {
+        with(|environment| environment.iterators[iterator as usize] = None);
+    }
+
+    pub unsafe fn emit_event(topic: *const u8, topic_len: u32, data: *const u8, data_len: u32) {
+        // SAFETY: forwarded from the SDK.
+        let (topic, data) = unsafe { (bytes(topic, topic_len), bytes(data, data_len).to_vec()) };
+        let topic = String::from_utf8_lossy(topic).into_owned();
+        with(|environment| environment.events.push((topic, data)));
+    }
+
+    pub unsafe fn caller(dst: *mut u8) {
+        let caller = with(|environment| environment.caller);
+        // SAFETY: a 32-byte buffer.
+        unsafe { write(dst, &caller.0) }
+    }
+
+    pub unsafe fn self_address(dst: *mut u8) {
+        let address = with(|environment| environment.address);
+        // SAFETY: a 32-byte buffer.
+        unsafe { write(dst, &address.0) }
+    }
+
+    pub unsafe fn block_height() -> u64 {
+        with(|environment| environment.height)
+    }
+
+    pub unsafe fn block_time() -> u64 {
+        with(|environment| environment.time)
+    }
+
+    pub unsafe fn gas_left() -> u64 {
+        with(|environment| environment.gas_left)
+    }
+
+    pub unsafe fn blake2b_256(src: *const u8, len: u32, dst: *mut u8) {
+        use blake2::Digest;
+        // SAFETY: forwarded from the SDK.
+        let data = unsafe { bytes(src, len) };
+        let hash: [u8; 32] = blake2::Blake2b::<blake2::digest::consts::U32>::digest(data).into();
+        // SAFETY: a 32-byte buffer.
+        unsafe { write(dst, &hash) }
+    }
+
+    pub unsafe fn call_contract(
+        _address: *const u8,
+        _entry: *const u8,
+        _entry_len: u32,
+        _input: *const u8,
+        _input_len: u32,
+        _gas: u64,
+    ) -> u32 {
+        std::panic::panic_any(Ended::Aborted(String::from(
+            "calls between contracts run in the VM only; test them with cairn-sdk-testing",
+        )))
+    }
+
+    pub unsafe fn call_output_len() -> u32 {
+        0
+    }
+
+    pub unsafe fn call_output_read(_dst: *mut u8) {}
+
+    pub unsafe fn revert(data: *const u8, len: u32) -> ! {
+        // SAFETY: forwarded from the SDK.
+        let data = unsafe { bytes(data, len) }.to_vec();
+        std::panic::panic_any(Ended::Reverted(data))
+    }
+
+    pub unsafe fn abort(message: *const u8, len: u32) -> ! {
+        // SAFETY: forwarded from the SDK.
+        let message = String::from_utf8_lossy(unsafe { bytes(message, len) }).into_owned();
+        std::panic::panic_any(Ended::Aborted(message))
+    }
+}
