@@ -1,0 +1,188 @@
+//! `cairn-node`: create a node's home, generate a local testnet, run a node.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use cairn_node::genesis::Genesis;
+use cairn_node::keys;
+use cairn_node::node::{CONFIG_FILE, Node, NodeConfig, TestnetSpec, generate_testnet, resolve};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cairn-node",
+    version,
+    about = "A Cairn node: Malachite consensus, RocksDB state, the Cairn VM"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Creates a node home: a key and a config. Give it the network's
+    /// genesis file, or make it a validator later and add the genesis then.
+    Init {
+        #[arg(long)]
+        home: PathBuf,
+        #[arg(long)]
+        moniker: String,
+        /// The network's genesis file, copied into the home.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+        /// The address to listen on (all interfaces by default).
+        #[arg(long, default_value = "0.0.0.0")]
+        host: String,
+        /// Consensus, gossip, RPC and metrics use this port and the next three.
+        #[arg(long, default_value_t = 26655)]
+        base_port: u16,
+    },
+    /// Generates the homes of a local testnet: keys, one genesis, configs
+    /// whose persistent peers are each other.
+    Testnet {
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "cairn-local")]
+        chain_id: String,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Node i uses ports from base_port + 10 * i.
+        #[arg(long, default_value_t = 26655)]
+        base_port: u16,
+        #[arg(long, default_value_t = 500)]
+        target_block_time_ms: u64,
+        #[arg(long, default_value_t = 2_000)]
+        max_idle_block_interval_ms: u64,
+    },
+    /// Runs the node in `home` until interrupted.
+    Run {
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Prints the node's address (its public key) and its peer id.
+    Info {
+        #[arg(long)]
+        home: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Init {
+            home,
+            moniker,
+            genesis,
+            host,
+            base_port,
+        } => init(&home, &moniker, genesis.as_deref(), &host, base_port),
+        Command::Testnet {
+            validators,
+            out,
+            chain_id,
+            host,
+            base_port,
+            target_block_time_ms,
+            max_idle_block_interval_ms,
+        } => testnet(
+            validators,
+            &out,
+            &chain_id,
+            &host,
+            base_port,
+            target_block_time_ms,
+            max_idle_block_interval_ms,
+        ),
+        Command::Run { home } => run(&home),
+        Command::Info { home } => {
+            let config = NodeConfig::load(&home)?;
+            let key = keys::load(&resolve(&home, &config.key_file))?;
+            println!("moniker:  {}", config.moniker);
+            println!("address:  {}", keys::address(&key));
+            println!(
+                "peer id:  {}",
+                keys::libp2p_keypair(&key).public().to_peer_id()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn init(
+    home: &Path,
+    moniker: &str,
+    genesis: Option<&Path>,
+    host: &str,
+    base_port: u16,
+) -> anyhow::Result<()> {
+    if home.join(CONFIG_FILE).exists() {
+        bail!("{} already holds a node", home.display());
+    }
+    std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
+    let config = NodeConfig::with_ports(moniker, host, base_port)?;
+    let key = keys::generate();
+    keys::save(&key, &home.join(&config.key_file))?;
+    if let Some(genesis) = genesis {
+        Genesis::load(genesis)?.save(&home.join(&config.genesis_file))?;
+    }
+    config.save(home)?;
+    println!("initialised {} in {}", moniker, home.display());
+    println!("address: {}", keys::address(&key));
+    println!(
+        "peer id: {}",
+        keys::libp2p_keypair(&key).public().to_peer_id()
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn testnet(
+    validators: usize,
+    out: &Path,
+    chain_id: &str,
+    host: &str,
+    base_port: u16,
+    target_block_time_ms: u64,
+    max_idle_block_interval_ms: u64,
+) -> anyhow::Result<()> {
+    let nodes = generate_testnet(&TestnetSpec {
+        validators,
+        out: out.to_owned(),
+        chain_id: chain_id.to_owned(),
+        host: host.to_owned(),
+        base_port,
+        target_block_time_ms,
+        max_idle_block_interval_ms,
+    })?;
+    for (home, config) in nodes {
+        println!(
+            "{}: RPC http://{} in {}",
+            config.moniker,
+            config.rpc.listen,
+            home.display()
+        );
+    }
+    Ok(())
+}
+
+fn run(home: &Path) -> anyhow::Result<()> {
+    cairn_node::init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let node = Node::start(home).await?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutting down");
+        node.stop().await;
+        anyhow::Ok(())
+    })
+}

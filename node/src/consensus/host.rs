@@ -1,0 +1,100 @@
+//! What consensus asks of the chain: the boundary between Malachite's
+//! application loop (this module) and Cairn's state machine (`crate::chain`).
+//!
+//! Consensus decides on a block *hash*; the block itself travels in proposal
+//! parts and in sync responses as its SCALE encoding, and the chain keeps it
+//! by hash from the moment it is built or verified until it is committed.
+
+use std::time::SystemTime;
+
+/// blake2b-256 of a block's SCALE-encoded header: what consensus votes on.
+pub type BlockHash = [u8; 32];
+
+/// A validator's identity on the chain: its ed25519 public key.
+pub type ValidatorKey = [u8; 32];
+
+/// A block built or verified by the chain, ready to be proposed or voted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutedBlock {
+    pub hash: BlockHash,
+    /// The block's SCALE encoding, as gossiped and stored.
+    pub bytes: bytes::Bytes,
+}
+
+/// Why a proposed or synced block was refused. The text is logged; consensus
+/// only needs to know the block is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockRejected {
+    #[error("undecodable block: {0}")]
+    Malformed(String),
+    #[error("invalid block: {0}")]
+    Invalid(String),
+    /// A local failure (disk, VM): the block may be fine, so the sender is
+    /// not to blame.
+    #[error("could not verify the block: {0}")]
+    Local(String),
+}
+
+/// Implemented by `crate::chain::Chain`. Methods take `&self`: the chain
+/// locks internally, because RPC and the mempool use it concurrently.
+/// Heavy methods (`build_block`, `verify_block`, `commit_block`) execute
+/// contracts; call them from a blocking task.
+pub trait ConsensusHost: Send + Sync + 'static {
+    /// The last committed height; 0 before the first block.
+    fn committed_height(&self) -> u64;
+
+    /// The lowest height whose block and certificate can still be served to
+    /// syncing peers.
+    fn earliest_height(&self) -> u64;
+
+    /// Whether the mempool holds transactions to propose. The proposer waits
+    /// for this (up to a maximum idle interval) so that an idle chain does not
+    /// produce a flood of empty blocks.
+    fn has_pending_transactions(&self) -> bool;
+
+    /// Builds the block at `height` (always `committed_height() + 1`) from the
+    /// mempool, executes it on the committed state, and returns it with the
+    /// post-state root in its header. `proposer` is this node's key; `now` is
+    /// the proposer's clock, which the chain clamps so block times increase.
+    fn build_block(
+        &self,
+        height: u64,
+        proposer: &ValidatorKey,
+        now: SystemTime,
+    ) -> anyhow::Result<ExecutedBlock>;
+
+    /// Decodes a block proposed (or synced) for `height` by `proposer`,
+    /// re-executes it on the committed state, and accepts it only if its
+    /// parent, proposer, time, transactions and every root match this node's
+    /// own execution.
+    fn verify_block(
+        &self,
+        height: u64,
+        proposer: &ValidatorKey,
+        bytes: &[u8],
+    ) -> Result<ExecutedBlock, BlockRejected>;
+
+    /// Commits the decided block `hash` at `height`, previously returned by
+    /// `build_block` or `verify_block`, together with the encoded commit
+    /// certificate, in one atomic write.
+    fn commit_block(&self, height: u64, hash: &BlockHash, certificate: &[u8])
+    -> anyhow::Result<()>;
+
+    /// The committed block and its encoded certificate at `height`, for
+    /// syncing peers.
+    fn decided_block(&self, height: u64) -> anyhow::Result<Option<(bytes::Bytes, bytes::Bytes)>>;
+
+    /// Persists an undecided proposal (an opaque record encoded by the
+    /// consensus module) so that a node that crashes mid-height can replay
+    /// it when the round restarts. Records at or below the committed height
+    /// are pruned by `commit_block`.
+    fn store_undecided_proposal(
+        &self,
+        height: u64,
+        round: u32,
+        record: &[u8],
+    ) -> anyhow::Result<()>;
+
+    /// The records stored for `height` and `round`, in insertion order.
+    fn undecided_proposals(&self, height: u64, round: u32) -> anyhow::Result<Vec<Vec<u8>>>;
+}

@@ -1,0 +1,296 @@
+//! Malachite BFT consensus, embedded through its channel interface.
+//!
+//! Start reading at [`start`]: it builds Cairn's context ([`context`]),
+//! signing ([`signing`]) and wire codec ([`codec`]), starts Malachite's
+//! engine (its own libp2p swarm, WAL and block sync), and runs the
+//! application loop ([`app`]) that answers the engine from the chain through
+//! the [`ConsensusHost`] boundary.
+
+mod app;
+pub mod codec;
+pub mod context;
+mod host;
+pub mod signing;
+mod streaming;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytesize::ByteSize;
+use libp2p::Multiaddr;
+use malachitebft_app_channel::app::config::{
+    ConsensusConfig, NodeConfig as EngineConfigTrait, P2pConfig, ValueSyncConfig,
+};
+use malachitebft_app_channel::app::types::codec::Codec;
+use malachitebft_app_channel::app::types::core::LinearTimeouts;
+use malachitebft_app_channel::{
+    ConsensusContext, EngineHandle, NetworkContext, NetworkIdentity, NetworkRequest,
+    RequestContext, Signer, SyncContext, WalContext,
+};
+use malachitebft_signing_ed25519::PrivateKey;
+
+pub use host::{BlockHash, BlockRejected, ConsensusHost, ExecutedBlock, ValidatorKey};
+
+use crate::genesis::Genesis;
+use crate::node::{NetworkStatus, NodeConfig};
+use codec::WireCodec;
+use context::{CairnContext, Validator, ValidatorAddress, ValidatorSet};
+use signing::{ChainTag, SignatureVerifier, ValidatorSigner};
+
+/// Everything consensus needs from the node's configuration and genesis.
+pub struct ConsensusParams {
+    pub moniker: String,
+    pub validators: ValidatorSet,
+    pub chain: ChainTag,
+    pub key: PrivateKey,
+    pub listen: Multiaddr,
+    pub persistent_peers: Vec<Multiaddr>,
+    pub wal_file: PathBuf,
+    pub timeouts: LinearTimeouts,
+    pub target_block_time: Duration,
+    pub max_idle_block_interval: Duration,
+    pub network: Arc<NetworkStatus>,
+}
+
+impl std::fmt::Debug for ConsensusParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsensusParams")
+            .field("moniker", &self.moniker)
+            .field("validators", &self.validators)
+            .field("listen", &self.listen)
+            .field("persistent_peers", &self.persistent_peers)
+            .field("wal_file", &self.wal_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConsensusParams {
+    pub fn new(
+        config: &NodeConfig,
+        genesis: &Genesis,
+        key: PrivateKey,
+        wal_dir: PathBuf,
+        network: Arc<NetworkStatus>,
+    ) -> anyhow::Result<Self> {
+        let validators = genesis
+            .validators
+            .iter()
+            .map(|validator| {
+                Ok(Validator {
+                    address: ValidatorAddress(validator.key()?),
+                    power: validator.power,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let validators = ValidatorSet::new(validators).map_err(anyhow::Error::msg)?;
+        let target_block_time = Duration::from_millis(config.consensus.target_block_time_ms);
+        let max_idle_block_interval =
+            Duration::from_millis(config.consensus.max_idle_block_interval_ms);
+        Ok(ConsensusParams {
+            moniker: config.moniker.clone(),
+            validators,
+            chain: ChainTag(genesis.hash()),
+            key,
+            listen: config.consensus.listen.clone(),
+            persistent_peers: config.consensus.persistent_peers.clone(),
+            wal_file: wal_dir.join("consensus.wal"),
+            timeouts: timeouts(max_idle_block_interval),
+            target_block_time,
+            max_idle_block_interval,
+            network,
+        })
+    }
+}
+
+/// The propose timeout covers a proposer's wait for transactions on an idle
+/// chain plus building and streaming the block; the vote timeouts are
+/// Malachite's defaults.
+pub fn timeouts(max_idle_block_interval: Duration) -> LinearTimeouts {
+    LinearTimeouts {
+        propose: max_idle_block_interval + Duration::from_millis(1_500),
+        ..LinearTimeouts::default()
+    }
+}
+
+/// Malachite's configuration for a Cairn node.
+#[derive(Clone, Debug)]
+struct EngineConfig {
+    moniker: String,
+    consensus: ConsensusConfig,
+    value_sync: ValueSyncConfig,
+}
+
+impl EngineConfigTrait for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
+
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
+    }
+}
+
+fn engine_config(params: &ConsensusParams) -> EngineConfig {
+    let response_limit = ByteSize::b(app::MAX_SYNC_RESPONSE_BYTES as u64 + (1 << 20));
+    EngineConfig {
+        moniker: params.moniker.clone(),
+        consensus: ConsensusConfig {
+            p2p: P2pConfig {
+                listen_addr: params.listen.clone(),
+                persistent_peers: params.persistent_peers.clone(),
+                // A proposal part is at most one chunk plus framing.
+                pubsub_max_size: ByteSize::mib(1),
+                rpc_max_size: response_limit,
+                ..P2pConfig::default()
+            },
+            ..ConsensusConfig::default()
+        },
+        value_sync: ValueSyncConfig {
+            // Peers learn each other's heights this often; a node that fell
+            // behind starts catching up within it.
+            status_update_interval: Duration::from_secs(2),
+            max_response_size: response_limit,
+            ..ValueSyncConfig::default()
+        },
+    }
+}
+
+/// A running consensus engine and its application loop.
+pub struct ConsensusHandle {
+    engine: EngineHandle,
+    app: tokio::task::JoinHandle<()>,
+    status: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ConsensusHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsensusHandle").finish_non_exhaustive()
+    }
+}
+
+impl ConsensusHandle {
+    /// Stops the engine and the application loop. Committed blocks are
+    /// already on disk and the WAL is flushed as it is written.
+    pub async fn stop(self) {
+        self.status.abort();
+        self.engine.actor.stop(Some("node shutting down".into()));
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.engine.handle).await;
+        self.app.abort();
+    }
+}
+
+/// Starts Malachite for the chain behind `host`.
+pub async fn start<H: ConsensusHost>(
+    host: Arc<H>,
+    params: ConsensusParams,
+) -> anyhow::Result<ConsensusHandle> {
+    let signer = ValidatorSigner::new(params.key.clone(), params.chain);
+    let verifier = SignatureVerifier::new(params.chain, &params.validators);
+    let address = signer.address();
+    let is_validator = params
+        .validators
+        .validators()
+        .iter()
+        .any(|validator| validator.address == address);
+    let keypair = crate::keys::libp2p_keypair(&params.key);
+    let peer_id = keypair.public().to_peer_id();
+
+    let identity = if is_validator {
+        let proof = signer
+            .sign_validator_proof(address.0.to_vec(), peer_id.to_bytes())
+            .await
+            .map_err(|error| anyhow::anyhow!("signing the validator proof: {error}"))?;
+        let proof = Codec::encode(&WireCodec, &proof)?;
+        NetworkIdentity::new_validator(params.moniker.clone(), keypair, address.to_string(), proof)
+    } else {
+        NetworkIdentity::new(params.moniker.clone(), keypair, None)
+    };
+    let consensus = if is_validator {
+        ConsensusContext::new_validator(
+            address,
+            Box::new(verifier.clone()),
+            Box::new(signer.clone()),
+        )
+    } else {
+        ConsensusContext::new_full_node(address, Box::new(verifier.clone()))
+    };
+
+    let config = engine_config(&params);
+    if let Some(parent) = params.wal_file.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let (channels, engine) = malachitebft_app_channel::start_engine(
+        CairnContext,
+        config,
+        WalContext::new(params.wal_file.clone(), WireCodec),
+        NetworkContext::new(identity, WireCodec),
+        consensus,
+        SyncContext::new(WireCodec),
+        RequestContext::new(64),
+    )
+    .await
+    .map_err(|error| anyhow::anyhow!("starting consensus: {error:#}"))?;
+    tracing::info!(
+        %peer_id,
+        listen = %params.listen,
+        validator = is_validator,
+        validators = params.validators.validators().len(),
+        "consensus started"
+    );
+
+    let status = tokio::spawn(watch_peers(
+        channels.net_requests.clone(),
+        Arc::clone(&params.network),
+    ));
+    let app = app::App {
+        host,
+        signer: is_validator.then_some(signer),
+        verifier,
+        validators: params.validators,
+        timeouts: params.timeouts,
+        target_block_time: params.target_block_time,
+        max_idle_block_interval: params.max_idle_block_interval,
+        streams: Default::default(),
+        future: Vec::new(),
+        known_parts: Arc::new(Mutex::new(Default::default())),
+        stream_nonce: 0,
+    };
+    let app = tokio::spawn(async move {
+        if let Err(error) = app.run(channels).await {
+            tracing::error!("consensus application loop: {error:#}");
+        }
+    });
+    Ok(ConsensusHandle {
+        engine,
+        app,
+        status,
+    })
+}
+
+/// Keeps the node's status current with the consensus swarm's peer count.
+async fn watch_peers(
+    requests: tokio::sync::mpsc::Sender<NetworkRequest>,
+    network: Arc<NetworkStatus>,
+) {
+    loop {
+        if let Ok(Some(dump)) = NetworkRequest::dump_state(&requests).await {
+            network.set_consensus_peers(dump.peers.len());
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}

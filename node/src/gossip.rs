@@ -1,0 +1,244 @@
+//! Transaction gossip: a libp2p swarm of its own (tcp + noise + yamux,
+//! gossipsub, identify) beside Malachite's, so that a transaction submitted
+//! to any node reaches every proposer's mempool.
+//!
+//! A message is relayed only after this node's mempool admitted it: peers
+//! never forward what they have not checked. Messages that are invalid by
+//! themselves (malformed, wrong chain, bad signature, too large) are
+//! rejected, which lowers the sender's gossipsub score until it is
+//! graylisted; messages that are merely stale (a used nonce, a duplicate, a
+//! full mempool) are ignored without blame.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::StreamExt;
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, PeerScoreParams,
+    PeerScoreThresholds, TopicScoreParams, ValidationMode,
+};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, identity, noise, tcp, yamux};
+use tokio::sync::{mpsc, watch};
+
+use crate::chain::Chain;
+use crate::limits::MAX_TX_BYTES;
+use crate::node::NetworkStatus;
+use crate::types::TxError;
+
+/// How often unconnected persistent peers are dialled again.
+const REDIAL_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct GossipConfig {
+    pub listen: Multiaddr,
+    pub persistent_peers: Vec<Multiaddr>,
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    gossipsub: gossipsub::Behaviour,
+    identify: identify::Behaviour,
+}
+
+/// The gossipsub topic of a chain's transactions.
+pub fn topic(chain_id: &str) -> IdentTopic {
+    IdentTopic::new(format!("/cairn/{chain_id}/transactions/1"))
+}
+
+/// The running gossip task's handle.
+#[derive(Debug)]
+pub struct Gossip {
+    pub local_peer_id: PeerId,
+    /// The addresses the swarm listens on, once bound.
+    pub listening: watch::Receiver<Vec<Multiaddr>>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+fn build_swarm(keypair: identity::Keypair, chain_id: &str) -> anyhow::Result<Swarm<Behaviour>> {
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_behaviour(|key| {
+            let config = gossipsub::ConfigBuilder::default()
+                .heartbeat_interval(Duration::from_millis(500))
+                // Transactions sign themselves; messages need no author.
+                .validation_mode(ValidationMode::Anonymous)
+                .validate_messages()
+                .max_transmit_size(MAX_TX_BYTES + 1024)
+                // Content-addressed: the same transaction from two peers is
+                // one message.
+                .message_id_fn(|message| {
+                    MessageId::from(cairn_vm::blake2b_256(&message.data).to_vec())
+                })
+                .duplicate_cache_time(Duration::from_secs(120))
+                .max_messages_per_rpc(Some(256))
+                .build()
+                .map_err(|error| anyhow::anyhow!("gossipsub config: {error}"))?;
+            let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
+                .map_err(|error| anyhow::anyhow!("gossipsub: {error}"))?;
+            let mut score = PeerScoreParams::default();
+            score.topics.insert(
+                topic(chain_id).hash(),
+                TopicScoreParams {
+                    // One invalid transaction costs -100 after squaring: a
+                    // peer is graylisted (-80) by its first.
+                    invalid_message_deliveries_weight: -100.0,
+                    invalid_message_deliveries_decay: 0.9,
+                    ..TopicScoreParams::default()
+                },
+            );
+            gossipsub
+                .with_peer_score(score, PeerScoreThresholds::default())
+                .map_err(|error| anyhow::anyhow!("gossipsub scoring: {error}"))?;
+            let identify = identify::Behaviour::new(identify::Config::new(
+                "/cairn/gossip/1".into(),
+                key.public(),
+            ));
+            Ok(Behaviour {
+                gossipsub,
+                identify,
+            })
+        })?
+        .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    Ok(swarm)
+}
+
+fn peer_of(address: &Multiaddr) -> Option<PeerId> {
+    address.iter().find_map(|protocol| match protocol {
+        Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    })
+}
+
+/// Whether a refusal is the sending peer's fault.
+fn is_peer_fault(error: &TxError) -> bool {
+    match error {
+        TxError::TooLarge { .. }
+        | TxError::Malformed(_)
+        | TxError::WrongChain { .. }
+        | TxError::BadSignature
+        | TxError::BadSender
+        | TxError::GasBelowIntrinsic { .. }
+        | TxError::GasAboveMaximum { .. }
+        | TxError::BadMethod(_) => true,
+        TxError::NonceUsed { .. }
+        | TxError::NonceTooFarAhead { .. }
+        | TxError::Duplicate
+        | TxError::MempoolFull => false,
+    }
+}
+
+/// Starts the gossip swarm. Transactions sent on `outbound` (already
+/// admitted to this node's mempool) are published; transactions from peers
+/// are admitted to the mempool and relayed if valid.
+pub async fn start(
+    chain: Arc<Chain>,
+    keypair: identity::Keypair,
+    config: GossipConfig,
+    mut outbound: mpsc::Receiver<Vec<u8>>,
+    status: Arc<NetworkStatus>,
+) -> anyhow::Result<Gossip> {
+    let chain_id = chain.genesis().chain_id.clone();
+    let mut swarm = build_swarm(keypair, &chain_id)?;
+    let topic = topic(&chain_id);
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&topic)
+        .context("subscribing to the transaction topic")?;
+    swarm
+        .listen_on(config.listen.clone())
+        .with_context(|| format!("listening for gossip on {}", config.listen))?;
+    for peer in &config.persistent_peers {
+        if let Some(id) = peer_of(peer) {
+            swarm.behaviour_mut().gossipsub.add_explicit_peer(&id);
+        }
+    }
+    let local_peer_id = *swarm.local_peer_id();
+    let (listening_tx, listening) = watch::channel(Vec::new());
+    let task = tokio::spawn(async move {
+        let mut connected: HashSet<PeerId> = HashSet::new();
+        let mut redial = tokio::time::interval(REDIAL_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = redial.tick() => {
+                    for address in &config.persistent_peers {
+                        let known = peer_of(address).is_some_and(|peer| connected.contains(&peer));
+                        if !known && let Err(error) = swarm.dial(address.clone()) {
+                            tracing::debug!(%address, %error, "gossip dial failed");
+                        }
+                    }
+                }
+                message = outbound.recv() => {
+                    let Some(bytes) = message else { break };
+                    match swarm.behaviour_mut().gossipsub.publish(topic.clone(), bytes) {
+                        Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+                        Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                            tracing::debug!("no gossip peers yet; transaction kept locally");
+                        }
+                        Err(error) => tracing::warn!(%error, "publishing a transaction failed"),
+                    }
+                }
+                event = swarm.select_next_some() => match event {
+                    SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                        propagation_source,
+                        message_id,
+                        message,
+                    })) => {
+                        let acceptance = match chain.submit(&message.data) {
+                            Ok(_) => MessageAcceptance::Accept,
+                            Err(error) => {
+                                chain.metrics().rejected_transactions.inc();
+                                if is_peer_fault(&error) {
+                                    tracing::info!(peer = %propagation_source, %error, "rejected a gossiped transaction");
+                                    MessageAcceptance::Reject
+                                } else {
+                                    tracing::debug!(peer = %propagation_source, %error, "ignored a gossiped transaction");
+                                    MessageAcceptance::Ignore
+                                }
+                            }
+                        };
+                        swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            acceptance,
+                        );
+                    }
+                    SwarmEvent::NewListenAddr { address, .. } => {
+                        tracing::info!(%address, "gossip listening");
+                        listening_tx.send_modify(|addresses| addresses.push(address));
+                    }
+                    SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                        connected.insert(peer_id);
+                        status.set_gossip_peers(connected.len());
+                        chain.metrics().gossip_peers.set(i64::try_from(connected.len()).unwrap_or(i64::MAX));
+                    }
+                    SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                        connected.remove(&peer_id);
+                        status.set_gossip_peers(connected.len());
+                        chain.metrics().gossip_peers.set(i64::try_from(connected.len()).unwrap_or(i64::MAX));
+                    }
+                    SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                        tracing::debug!(?peer_id, %error, "gossip connection failed");
+                    }
+                    _ => {}
+                },
+            }
+        }
+        tracing::info!("gossip stopped");
+    });
+    Ok(Gossip {
+        local_peer_id,
+        listening,
+        task,
+    })
+}

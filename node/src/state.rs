@@ -1,0 +1,434 @@
+//! The state a block executes against: the committed snapshot with the
+//! block's own changes on top, as the VM's `Storage` and `Contracts`; and
+//! the state root, a Jellyfish Merkle tree over every record.
+//!
+//! The tree's leaves are keyed by `blake2b(kind ++ flat key)` and hold the
+//! blake2b of the record's value, so the tree stays small while committing
+//! to every byte of state. A block updates only the leaves it changed.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use blake2::{Blake2b, Digest, digest::consts::U32};
+use cairn_vm::{CodeHash, Contracts, Entry, KeyRange, Order, Storage, StorageError, blake2b_256};
+use jmt::{KeyHash, OwnedValue};
+use parity_scale_codec::Encode;
+
+use crate::store::{Account, ContractInfo, StateSnapshot, state_key};
+use crate::types::{Address, Hash};
+
+/// blake2b-256 for the state tree.
+#[derive(Debug, Clone, Default)]
+pub struct TreeHasher(Blake2b<U32>);
+
+impl jmt::SimpleHasher for TreeHasher {
+    fn new() -> Self {
+        TreeHasher(<Blake2b<U32> as Digest>::new())
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        Digest::update(&mut self.0, data);
+    }
+
+    fn finalize(self) -> [u8; 32] {
+        Digest::finalize(self.0).into()
+    }
+}
+
+/// Which flat table a tree leaf stands for; part of its key hash, so that
+/// records of different kinds can never collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafKind {
+    Account,
+    Contract,
+    Storage,
+}
+
+impl LeafKind {
+    /// The tree key of a record whose flat key is `key` (an address, or
+    /// contract address ++ storage key).
+    pub fn key_hash(self, key: &[u8]) -> KeyHash {
+        let tag: &[u8] = match self {
+            LeafKind::Account => b"cairn/account/",
+            LeafKind::Contract => b"cairn/contract/",
+            LeafKind::Storage => b"cairn/storage/",
+        };
+        let mut hasher = Blake2b::<U32>::new();
+        Digest::update(&mut hasher, tag);
+        Digest::update(&mut hasher, key);
+        KeyHash(hasher.finalize().into())
+    }
+}
+
+/// What a tree leaf holds for a record's value.
+pub fn leaf_value(value: &[u8]) -> Vec<u8> {
+    blake2b_256(value).to_vec()
+}
+
+/// A block's changes so far, on top of the committed state.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub storage: BTreeMap<Address, BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    pub accounts: BTreeMap<Address, Account>,
+    pub contracts: BTreeMap<Address, ContractInfo>,
+    /// Code first stored by this block.
+    pub code: BTreeMap<Hash, Vec<u8>>,
+    pub abis: BTreeMap<Hash, Vec<u8>>,
+}
+
+impl Changes {
+    pub fn apply_writes(&mut self, writes: &[cairn_vm::StorageWrite]) {
+        for write in writes {
+            self.storage
+                .entry(Address::from_vm(write.contract))
+                .or_default()
+                .insert(write.key.clone(), write.value.clone());
+        }
+    }
+
+    /// The tree updates these changes make, in key order.
+    pub fn tree_updates(&self) -> Vec<(KeyHash, Option<OwnedValue>)> {
+        let mut updates = Vec::new();
+        for (address, account) in &self.accounts {
+            updates.push((
+                LeafKind::Account.key_hash(&address.0),
+                Some(leaf_value(&account.encode())),
+            ));
+        }
+        for (address, info) in &self.contracts {
+            updates.push((
+                LeafKind::Contract.key_hash(&address.0),
+                Some(leaf_value(&info.encode())),
+            ));
+        }
+        for (contract, entries) in &self.storage {
+            for (key, value) in entries {
+                updates.push((
+                    LeafKind::Storage.key_hash(&state_key(contract, key)),
+                    value.as_deref().map(leaf_value),
+                ));
+            }
+        }
+        updates
+    }
+}
+
+/// A contract being deployed by the current transaction: visible to its
+/// `init` call, and committed to the block's changes only if `init`
+/// succeeds.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingDeploy<'a> {
+    pub address: Address,
+    pub code_hash: Hash,
+    pub code: &'a [u8],
+}
+
+/// The VM's view: a pending deploy, then the block's changes, then the
+/// committed snapshot.
+pub struct View<'a> {
+    pub snapshot: &'a StateSnapshot<'a>,
+    pub changes: &'a Changes,
+    pub deploy: Option<PendingDeploy<'a>>,
+}
+
+impl std::fmt::Debug for View<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View").finish_non_exhaustive()
+    }
+}
+
+fn storage_error(error: anyhow::Error) -> StorageError {
+    StorageError(format!("{error:#}"))
+}
+
+impl View<'_> {
+    pub fn account(&self, address: &Address) -> anyhow::Result<Account> {
+        match self.changes.accounts.get(address) {
+            Some(account) => Ok(*account),
+            None => self.snapshot.account(address),
+        }
+    }
+
+    pub fn contract(&self, address: &Address) -> anyhow::Result<Option<ContractInfo>> {
+        if let Some(info) = self.changes.contracts.get(address) {
+            return Ok(Some(*info));
+        }
+        self.snapshot.contract(address)
+    }
+
+    pub fn has_code(&self, hash: &Hash) -> anyhow::Result<bool> {
+        Ok(self.changes.code.contains_key(hash) || self.snapshot.code(hash)?.is_some())
+    }
+
+    /// The first committed entry of `contract` in the range, in `order`.
+    fn committed_first(
+        &self,
+        contract: &Address,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        order: Order,
+    ) -> anyhow::Result<Option<Entry>> {
+        let mut found = None;
+        match order {
+            Order::Ascending => {
+                let from = match start {
+                    Bound::Included(key) | Bound::Excluded(key) => state_key(contract, key),
+                    Bound::Unbounded => contract.0.to_vec(),
+                };
+                self.snapshot
+                    .walk_storage(contract, &from, true, |key, value| {
+                        if let Bound::Excluded(excluded) = start
+                            && key == excluded
+                        {
+                            return true;
+                        }
+                        let in_range = match end {
+                            Bound::Included(end) => key <= end,
+                            Bound::Excluded(end) => key < end,
+                            Bound::Unbounded => true,
+                        };
+                        if in_range {
+                            found = Some((key.to_vec(), value.to_vec()));
+                        }
+                        false
+                    })?;
+            }
+            Order::Descending => {
+                let from = match end {
+                    Bound::Included(key) | Bound::Excluded(key) => state_key(contract, key),
+                    // Above every key of this contract: keys are at most
+                    // MAX_KEY_BYTES long.
+                    Bound::Unbounded => {
+                        let mut key = contract.0.to_vec();
+                        key.resize(32 + cairn_vm::limits::MAX_KEY_BYTES + 1, 0xff);
+                        key
+                    }
+                };
+                self.snapshot
+                    .walk_storage(contract, &from, false, |key, value| {
+                        if let Bound::Excluded(excluded) = end
+                            && key == excluded
+                        {
+                            return true;
+                        }
+                        let in_range = match start {
+                            Bound::Included(start) => key >= start,
+                            Bound::Excluded(start) => key > start,
+                            Bound::Unbounded => true,
+                        };
+                        if in_range {
+                            found = Some((key.to_vec(), value.to_vec()));
+                        }
+                        false
+                    })?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(key) => Bound::Included(key.as_slice()),
+        Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn is_empty_range(start: Bound<&[u8]>, end: Bound<&[u8]>) -> bool {
+    match (start, end) {
+        (Bound::Included(start), Bound::Included(end)) => start > end,
+        (Bound::Included(start), Bound::Excluded(end))
+        | (Bound::Excluded(start), Bound::Included(end))
+        | (Bound::Excluded(start), Bound::Excluded(end)) => start >= end,
+        _ => false,
+    }
+}
+
+impl Storage for View<'_> {
+    fn get(
+        &self,
+        contract: &cairn_vm::Address,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let address = Address::from_vm(*contract);
+        if let Some(value) = self
+            .changes
+            .storage
+            .get(&address)
+            .and_then(|entries| entries.get(key))
+        {
+            return Ok(value.clone());
+        }
+        self.snapshot.storage(&address, key).map_err(storage_error)
+    }
+
+    /// Merges the block's changes with the committed entries: the first
+    /// candidate of each side is compared, and a removal in the changes
+    /// hides the committed entry under it and moves the cursor past it. Each
+    /// step consumes one change, so the walk is bounded by the block's
+    /// changes to this contract.
+    fn first_in_range(
+        &self,
+        contract: &cairn_vm::Address,
+        range: &KeyRange,
+        order: Order,
+    ) -> Result<Option<Entry>, StorageError> {
+        let address = Address::from_vm(*contract);
+        let empty = BTreeMap::new();
+        let changes = self.changes.storage.get(&address).unwrap_or(&empty);
+        let (mut start, mut end) = (as_slice(&range.start), as_slice(&range.end));
+        loop {
+            if is_empty_range(start, end) {
+                return Ok(None);
+            }
+            let mut changed = changes.range::<[u8], _>((start, end));
+            let changed = match order {
+                Order::Ascending => changed.next(),
+                Order::Descending => changed.next_back(),
+            };
+            let committed = self
+                .committed_first(&address, start, end, order)
+                .map_err(storage_error)?;
+            let Some((changed_key, changed_value)) = changed else {
+                return Ok(committed);
+            };
+            let changed_first = match &committed {
+                None => true,
+                Some((committed_key, _)) => match order {
+                    Order::Ascending => changed_key <= committed_key,
+                    Order::Descending => changed_key >= committed_key,
+                },
+            };
+            if !changed_first {
+                return Ok(committed);
+            }
+            if let Some(value) = changed_value {
+                return Ok(Some((changed_key.clone(), value.clone())));
+            }
+            // A removed key: continue past it.
+            match order {
+                Order::Ascending => start = Bound::Excluded(changed_key.as_slice()),
+                Order::Descending => end = Bound::Excluded(changed_key.as_slice()),
+            }
+        }
+    }
+
+    fn set(
+        &mut self,
+        _contract: &cairn_vm::Address,
+        _key: &[u8],
+        _value: &[u8],
+    ) -> Result<(), StorageError> {
+        // The VM reads through the view and returns its writes in the
+        // outcome; the block applies them to `Changes`.
+        Err(StorageError("the block view is read-only".into()))
+    }
+
+    fn remove(&mut self, _contract: &cairn_vm::Address, _key: &[u8]) -> Result<(), StorageError> {
+        Err(StorageError("the block view is read-only".into()))
+    }
+}
+
+impl Contracts for View<'_> {
+    fn code_hash(&self, contract: &cairn_vm::Address) -> Result<Option<CodeHash>, StorageError> {
+        let address = Address::from_vm(*contract);
+        if let Some(deploy) = &self.deploy
+            && deploy.address == address
+        {
+            return Ok(Some(CodeHash(deploy.code_hash)));
+        }
+        Ok(self
+            .contract(&address)
+            .map_err(storage_error)?
+            .map(|info| CodeHash(info.code_hash)))
+    }
+
+    fn code(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some(deploy) = &self.deploy
+            && deploy.code_hash == hash.0
+        {
+            return Ok(Some(deploy.code.to_vec()));
+        }
+        if let Some(code) = self.changes.code.get(&hash.0) {
+            return Ok(Some(code.clone()));
+        }
+        self.snapshot.code(&hash.0).map_err(storage_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{BlockWrites, Store};
+    use cairn_vm::testing::MemoryStorage;
+    use proptest::prelude::*;
+
+    const CONTRACT: Address = Address([9; 32]);
+
+    fn range(start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeyRange {
+        KeyRange { start, end }
+    }
+
+    fn bound(kind: u8, key: u8) -> Bound<Vec<u8>> {
+        match kind % 3 {
+            0 => Bound::Included(vec![key]),
+            1 => Bound::Excluded(vec![key]),
+            _ => Bound::Unbounded,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The merged view answers range queries exactly like one in-memory
+        /// map holding the committed entries with the block's changes
+        /// applied.
+        #[test]
+        fn merged_ranges_match_a_flat_map(
+            committed in proptest::collection::btree_map(0u8..32, 0u8..255, 0..16),
+            changes in proptest::collection::btree_map(0u8..32, proptest::option::of(0u8..255), 0..16),
+            bounds in proptest::collection::vec((0u8..3, 0u8..34, 0u8..3, 0u8..34), 8),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            store.init_genesis([0; 32], 0).unwrap();
+            let mut writes = BlockWrites { head: store.head().unwrap(), ..BlockWrites::default() };
+            // A neighbouring contract's keys must never leak into the range.
+            writes.state.push(((Address([10; 32]), vec![0]), Some(vec![1])));
+            writes.state.push(((Address([8; 32]), vec![255]), Some(vec![1])));
+            let mut expected = MemoryStorage::default();
+            for (key, value) in &committed {
+                writes.state.push(((CONTRACT, vec![*key]), Some(vec![*value])));
+                expected.set(&CONTRACT.to_vm(), &[*key], &[*value]).unwrap();
+            }
+            store.commit(writes).unwrap();
+
+            let mut block = Changes::default();
+            for (key, value) in &changes {
+                let value = value.map(|value| vec![value]);
+                block.apply_writes(&[cairn_vm::StorageWrite {
+                    contract: CONTRACT.to_vm(),
+                    key: vec![*key],
+                    value: value.clone(),
+                }]);
+                match value {
+                    Some(value) => expected.set(&CONTRACT.to_vm(), &[*key], &value).unwrap(),
+                    None => expected.remove(&CONTRACT.to_vm(), &[*key]).unwrap(),
+                }
+            }
+            let snapshot = store.snapshot();
+            let view = View { snapshot: &snapshot, changes: &block, deploy: None };
+            for (start_kind, start, end_kind, end) in bounds {
+                let range = range(bound(start_kind, start), bound(end_kind, end));
+                for order in [Order::Ascending, Order::Descending] {
+                    prop_assert_eq!(
+                        view.first_in_range(&CONTRACT.to_vm(), &range, order).unwrap(),
+                        expected.first_in_range(&CONTRACT.to_vm(), &range, order).unwrap(),
+                        "range {:?} {:?}", range, order
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,575 @@
+//! RocksDB: one column family per kind of record, and one atomic
+//! `WriteBatch` per committed block.
+//!
+//! Keys that are heights are big-endian so that RocksDB's byte order is
+//! numeric order. The state lives twice, deliberately: flat (`state`,
+//! `accounts`, `contracts`) for reads and ordered ranges, and as the hashes
+//! of those values in a Jellyfish Merkle tree (`jmt_nodes`, `jmt_values`)
+//! whose root is the state root. Both are written by the same batch.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
+use jmt::{KeyHash, OwnedValue, Version};
+use parity_scale_codec::{Decode, Encode};
+use rocksdb::{
+    BoundColumnFamily, ColumnFamilyDescriptor, DBWithThreadMode, Direction, IteratorMode,
+    MultiThreaded, Options, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
+};
+
+use crate::types::{Address, Block, Hash, Receipt, decode_exact};
+
+type Db = DBWithThreadMode<MultiThreaded>;
+
+pub(crate) const CF_BLOCKS: &str = "blocks";
+pub(crate) const CF_BLOCK_INDEX: &str = "block_index";
+pub(crate) const CF_CERTIFICATES: &str = "certificates";
+pub(crate) const CF_RECEIPTS: &str = "receipts";
+pub(crate) const CF_CODE: &str = "code";
+pub(crate) const CF_ABI: &str = "abi";
+pub(crate) const CF_STATE: &str = "state";
+pub(crate) const CF_ACCOUNTS: &str = "accounts";
+pub(crate) const CF_CONTRACTS: &str = "contracts";
+pub(crate) const CF_JMT_NODES: &str = "jmt_nodes";
+pub(crate) const CF_JMT_VALUES: &str = "jmt_values";
+pub(crate) const CF_META: &str = "meta";
+pub(crate) const CF_UNDECIDED: &str = "undecided";
+
+pub const COLUMN_FAMILIES: [&str; 13] = [
+    CF_BLOCKS,
+    CF_BLOCK_INDEX,
+    CF_CERTIFICATES,
+    CF_RECEIPTS,
+    CF_CODE,
+    CF_ABI,
+    CF_STATE,
+    CF_ACCOUNTS,
+    CF_CONTRACTS,
+    CF_JMT_NODES,
+    CF_JMT_VALUES,
+    CF_META,
+    CF_UNDECIDED,
+];
+
+const META_GENESIS: &[u8] = b"genesis";
+const META_HEAD: &[u8] = b"head";
+
+/// An account's on-chain record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
+pub struct Account {
+    /// The nonce the account's next transaction must carry.
+    pub nonce: u64,
+}
+
+/// A deployed contract's on-chain record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct ContractInfo {
+    pub code_hash: Hash,
+    pub deployer: Address,
+    pub deployed_at: u64,
+}
+
+/// The last committed block: what a restarted node resumes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
+pub struct Head {
+    pub height: u64,
+    pub block_hash: Hash,
+    pub state_root: Hash,
+    pub time_ms: u64,
+}
+
+/// Where a committed transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct TxLocation {
+    pub height: u64,
+    pub index: u32,
+}
+
+/// Everything one block changes, written at once by [`Store::commit`].
+#[derive(Debug, Default)]
+pub struct BlockWrites {
+    pub block: Option<(Block, Vec<u8>)>,
+    pub certificate: Vec<u8>,
+    pub receipts: Vec<(Hash, TxLocation, Receipt)>,
+    /// Contract storage: `(contract, key) -> value`, `None` removes.
+    pub state: Vec<((Address, Vec<u8>), Option<Vec<u8>>)>,
+    pub accounts: Vec<(Address, Account)>,
+    pub contracts: Vec<(Address, ContractInfo)>,
+    pub code: Vec<(Hash, Vec<u8>)>,
+    pub abis: Vec<(Hash, Vec<u8>)>,
+    pub tree: NodeBatch,
+    pub head: Head,
+}
+
+/// The node's database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Db>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .finish()
+    }
+}
+
+fn height_key(height: u64) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+pub(crate) fn state_key(contract: &Address, key: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(32 + key.len());
+    bytes.extend_from_slice(&contract.0);
+    bytes.extend_from_slice(key);
+    bytes
+}
+
+fn decode<T: Decode>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
+    decode_exact(bytes).map_err(|error| anyhow!("corrupt {what} record in the database: {error}"))
+}
+
+impl Store {
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        // Bounded resource use on small machines and testnets of many nodes.
+        options.set_max_open_files(512);
+        options.increase_parallelism(2);
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let families = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = Db::open_cf_descriptors(&options, path, families)
+            .with_context(|| format!("opening the database at {}", path.display()))?;
+        Ok(Store { db: Arc::new(db) })
+    }
+
+    fn cf(&self, name: &str) -> Arc<BoundColumnFamily<'_>> {
+        self.db
+            .cf_handle(name)
+            .unwrap_or_else(|| panic!("column family {name} is created by Store::open"))
+    }
+
+    fn get(&self, cf: &str, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(&self.cf(cf), key)?)
+    }
+
+    /// The genesis hash the database was created with.
+    pub fn genesis_hash(&self) -> anyhow::Result<Option<Hash>> {
+        self.get(CF_META, META_GENESIS)?
+            .map(|bytes| decode(&bytes, "genesis"))
+            .transpose()
+    }
+
+    /// Initialises an empty database for a genesis, or checks that an
+    /// existing one belongs to it.
+    pub fn init_genesis(&self, genesis_hash: Hash, genesis_time_ms: u64) -> anyhow::Result<Head> {
+        if let Some(stored) = self.genesis_hash()? {
+            if stored != genesis_hash {
+                bail!(
+                    "the database belongs to genesis {}, not {}: use another home directory",
+                    hex::encode(stored),
+                    hex::encode(genesis_hash)
+                );
+            }
+            return self.head();
+        }
+        // Version 0 of the tree is the empty genesis state.
+        let reader = TreeStore { store: self };
+        let tree = jmt::JellyfishMerkleTree::<_, crate::state::TreeHasher>::new(&reader);
+        let (root, batch) = tree.put_value_set(std::iter::empty(), 0)?;
+        let head = Head {
+            height: 0,
+            block_hash: genesis_hash,
+            state_root: root.0,
+            time_ms: genesis_time_ms,
+        };
+        let mut write = WriteBatch::default();
+        write.put_cf(&self.cf(CF_META), META_GENESIS, genesis_hash.encode());
+        write.put_cf(&self.cf(CF_META), META_HEAD, head.encode());
+        self.put_tree(&mut write, &batch.node_batch)?;
+        self.write(write)?;
+        Ok(head)
+    }
+
+    pub fn head(&self) -> anyhow::Result<Head> {
+        self.get(CF_META, META_HEAD)?
+            .map(|bytes| decode(&bytes, "head"))
+            .transpose()?
+            .ok_or_else(|| anyhow!("the database has no genesis"))
+    }
+
+    pub fn block(&self, height: u64) -> anyhow::Result<Option<Block>> {
+        self.block_bytes(height)?
+            .map(|bytes| decode(&bytes, "block"))
+            .transpose()
+    }
+
+    pub fn block_bytes(&self, height: u64) -> anyhow::Result<Option<Vec<u8>>> {
+        self.get(CF_BLOCKS, &height_key(height))
+    }
+
+    pub fn block_height(&self, hash: &Hash) -> anyhow::Result<Option<u64>> {
+        self.get(CF_BLOCK_INDEX, hash)?
+            .map(|bytes| decode(&bytes, "block index"))
+            .transpose()
+    }
+
+    pub fn certificate(&self, height: u64) -> anyhow::Result<Option<Vec<u8>>> {
+        self.get(CF_CERTIFICATES, &height_key(height))
+    }
+
+    /// The lowest height with a stored block (blocks are never pruned yet).
+    pub fn earliest_height(&self) -> anyhow::Result<u64> {
+        let mut iter = self
+            .db
+            .iterator_cf(&self.cf(CF_BLOCKS), IteratorMode::Start);
+        match iter.next().transpose()? {
+            Some((key, _)) => Ok(u64::from_be_bytes(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| anyhow!("corrupt block key"))?,
+            )),
+            None => Ok(1),
+        }
+    }
+
+    pub fn receipt(&self, tx_hash: &Hash) -> anyhow::Result<Option<(TxLocation, Receipt)>> {
+        self.get(CF_RECEIPTS, tx_hash)?
+            .map(|bytes| decode(&bytes, "receipt"))
+            .transpose()
+    }
+
+    pub fn code(&self, hash: &Hash) -> anyhow::Result<Option<Vec<u8>>> {
+        self.get(CF_CODE, hash)
+    }
+
+    pub fn abi(&self, hash: &Hash) -> anyhow::Result<Option<Vec<u8>>> {
+        self.get(CF_ABI, hash)
+    }
+
+    pub fn snapshot(&self) -> StateSnapshot<'_> {
+        StateSnapshot {
+            store: self,
+            snapshot: self.db.snapshot(),
+        }
+    }
+
+    pub fn store_undecided(&self, height: u64, round: u32, record: &[u8]) -> anyhow::Result<()> {
+        // Records of one round keep their arrival order through a sequence
+        // number: the next free one after the last stored.
+        let prefix = undecided_prefix(height, round);
+        let mut sequence = 0u32;
+        let mut upper = prefix.to_vec();
+        upper.extend_from_slice(&u32::MAX.to_be_bytes());
+        let mut iter = self.db.iterator_cf(
+            &self.cf(CF_UNDECIDED),
+            IteratorMode::From(&upper, Direction::Reverse),
+        );
+        if let Some((key, _)) = iter.next().transpose()?
+            && key.starts_with(&prefix)
+        {
+            let last = u32::from_be_bytes(key[12..16].try_into()?);
+            sequence = last
+                .checked_add(1)
+                .ok_or_else(|| anyhow!("too many proposals"))?;
+        }
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(&sequence.to_be_bytes());
+        self.db.put_cf(&self.cf(CF_UNDECIDED), key, record)?;
+        Ok(())
+    }
+
+    pub fn undecided(&self, height: u64, round: u32) -> anyhow::Result<Vec<Vec<u8>>> {
+        let prefix = undecided_prefix(height, round);
+        let mut records = Vec::new();
+        let iter = self.db.iterator_cf(
+            &self.cf(CF_UNDECIDED),
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for item in iter {
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            records.push(value.to_vec());
+        }
+        Ok(records)
+    }
+
+    /// Commits a block and everything it changed, atomically and durably.
+    pub fn commit(&self, writes: BlockWrites) -> anyhow::Result<()> {
+        let mut batch = WriteBatch::default();
+        let head = writes.head;
+        if let Some((block, bytes)) = &writes.block {
+            let height = block.header.height;
+            batch.put_cf(&self.cf(CF_BLOCKS), height_key(height), bytes);
+            batch.put_cf(&self.cf(CF_BLOCK_INDEX), block.hash(), height.encode());
+            batch.put_cf(
+                &self.cf(CF_CERTIFICATES),
+                height_key(height),
+                &writes.certificate,
+            );
+        }
+        for (tx_hash, location, receipt) in &writes.receipts {
+            batch.put_cf(&self.cf(CF_RECEIPTS), tx_hash, (location, receipt).encode());
+        }
+        let state = self.cf(CF_STATE);
+        for ((contract, key), value) in &writes.state {
+            let key = state_key(contract, key);
+            match value {
+                Some(value) => batch.put_cf(&state, key, value),
+                None => batch.delete_cf(&state, key),
+            }
+        }
+        for (address, account) in &writes.accounts {
+            batch.put_cf(&self.cf(CF_ACCOUNTS), address.0, account.encode());
+        }
+        for (address, info) in &writes.contracts {
+            batch.put_cf(&self.cf(CF_CONTRACTS), address.0, info.encode());
+        }
+        for (hash, code) in &writes.code {
+            batch.put_cf(&self.cf(CF_CODE), hash, code);
+        }
+        for (hash, abi) in &writes.abis {
+            batch.put_cf(&self.cf(CF_ABI), hash, abi);
+        }
+        self.put_tree(&mut batch, &writes.tree)?;
+        batch.put_cf(&self.cf(CF_META), META_HEAD, head.encode());
+        // Proposals of this height and below can never be needed again.
+        let end = undecided_prefix(head.height.saturating_add(1), 0);
+        batch.delete_range_cf(&self.cf(CF_UNDECIDED), [0u8; 12], end);
+        self.write(batch)
+    }
+
+    fn put_tree(&self, batch: &mut WriteBatch, tree: &NodeBatch) -> anyhow::Result<()> {
+        let nodes = self.cf(CF_JMT_NODES);
+        for (key, node) in tree.nodes() {
+            batch.put_cf(&nodes, borsh::to_vec(key)?, borsh::to_vec(node)?);
+        }
+        let values = self.cf(CF_JMT_VALUES);
+        for ((version, key_hash), value) in tree.values() {
+            batch.put_cf(&values, tree_value_key(key_hash, *version), value.encode());
+        }
+        Ok(())
+    }
+
+    fn write(&self, batch: WriteBatch) -> anyhow::Result<()> {
+        let mut options = WriteOptions::default();
+        // A committed block survives power loss, not only a killed process.
+        options.set_sync(true);
+        self.db
+            .write_opt(batch, &options)
+            .context("writing to the database")
+    }
+
+    pub(crate) fn tree_reader(&self) -> TreeStore<'_> {
+        TreeStore { store: self }
+    }
+}
+
+fn undecided_prefix(height: u64, round: u32) -> [u8; 12] {
+    let mut prefix = [0u8; 12];
+    prefix[..8].copy_from_slice(&height.to_be_bytes());
+    prefix[8..].copy_from_slice(&round.to_be_bytes());
+    prefix
+}
+
+fn tree_value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..32].copy_from_slice(&key_hash.0);
+    key[32..].copy_from_slice(&version.to_be_bytes());
+    key
+}
+
+/// The Jellyfish Merkle tree's view of the database.
+#[derive(Debug)]
+pub(crate) struct TreeStore<'a> {
+    store: &'a Store,
+}
+
+impl TreeReader for TreeStore<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        self.store
+            .get(CF_JMT_NODES, &borsh::to_vec(node_key)?)?
+            .map(|bytes| borsh::from_slice(&bytes).context("corrupt tree node"))
+            .transpose()
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let cf = self.store.cf(CF_JMT_VALUES);
+        let mut iter = self.store.db.raw_iterator_cf(&cf);
+        iter.seek_for_prev(tree_value_key(&key_hash, max_version));
+        iter.status()?;
+        match (iter.key(), iter.value()) {
+            (Some(key), Some(value)) if key.starts_with(&key_hash.0) => {
+                decode::<Option<Vec<u8>>>(value, "tree value")
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only jmt's chunked restore and its "migration" feature ask for
+        // this; Cairn syncs by replaying blocks instead.
+        bail!("restoring a state tree from chunks is not supported")
+    }
+}
+
+/// A consistent view of the committed state: reads made through one
+/// snapshot never mix two blocks, however long they take.
+pub struct StateSnapshot<'a> {
+    store: &'a Store,
+    snapshot: SnapshotWithThreadMode<'a, Db>,
+}
+
+impl std::fmt::Debug for StateSnapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateSnapshot").finish_non_exhaustive()
+    }
+}
+
+impl StateSnapshot<'_> {
+    fn get(&self, cf: &str, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.snapshot.get_cf(&self.store.cf(cf), key)?)
+    }
+
+    pub fn head(&self) -> anyhow::Result<Head> {
+        self.get(CF_META, META_HEAD)?
+            .map(|bytes| decode(&bytes, "head"))
+            .transpose()?
+            .ok_or_else(|| anyhow!("the database has no genesis"))
+    }
+
+    pub fn account(&self, address: &Address) -> anyhow::Result<Account> {
+        Ok(self
+            .get(CF_ACCOUNTS, &address.0)?
+            .map(|bytes| decode(&bytes, "account"))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    pub fn contract(&self, address: &Address) -> anyhow::Result<Option<ContractInfo>> {
+        self.get(CF_CONTRACTS, &address.0)?
+            .map(|bytes| decode(&bytes, "contract"))
+            .transpose()
+    }
+
+    pub fn code(&self, hash: &Hash) -> anyhow::Result<Option<Vec<u8>>> {
+        self.get(CF_CODE, hash)
+    }
+
+    pub fn storage(&self, contract: &Address, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        self.get(CF_STATE, &state_key(contract, key))
+    }
+
+    /// Calls `visit` with the contract's stored entries from `from` (a full
+    /// state key) in `direction`, until it returns false. Entries of other
+    /// contracts end the walk.
+    pub fn walk_storage(
+        &self,
+        contract: &Address,
+        from: &[u8],
+        forward: bool,
+        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> anyhow::Result<()> {
+        let mut options = ReadOptions::default();
+        options.set_snapshot(&self.snapshot);
+        let cf = self.store.cf(CF_STATE);
+        let mut iter = self.store.db.raw_iterator_cf_opt(&cf, options);
+        if forward {
+            iter.seek(from);
+        } else {
+            iter.seek_for_prev(from);
+        }
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if !key.starts_with(&contract.0) || !visit(&key[32..], value) {
+                break;
+            }
+            if forward {
+                iter.next();
+            } else {
+                iter.prev();
+            }
+        }
+        iter.status()?;
+        Ok(())
+    }
+
+    /// Every flat state record, as the `(key hash, value)` leaves of the
+    /// state tree; for the startup check that rebuilds the root.
+    pub fn for_each_state_leaf(
+        &self,
+        mut visit: impl FnMut(KeyHash, Vec<u8>),
+    ) -> anyhow::Result<()> {
+        for (cf, kind) in [
+            (CF_ACCOUNTS, crate::state::LeafKind::Account),
+            (CF_CONTRACTS, crate::state::LeafKind::Contract),
+            (CF_STATE, crate::state::LeafKind::Storage),
+        ] {
+            let mut options = ReadOptions::default();
+            options.set_snapshot(&self.snapshot);
+            let iter =
+                self.store
+                    .db
+                    .iterator_cf_opt(&self.store.cf(cf), options, IteratorMode::Start);
+            for item in iter {
+                let (key, value) = item?;
+                visit(kind.key_hash(&key), crate::state::leaf_value(&value));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undecided_records_keep_order_and_are_pruned_by_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.init_genesis([1; 32], 0).unwrap();
+        store.store_undecided(1, 0, b"a").unwrap();
+        store.store_undecided(1, 0, b"b").unwrap();
+        store.store_undecided(1, 1, b"c").unwrap();
+        store.store_undecided(2, 0, b"d").unwrap();
+        assert_eq!(
+            store.undecided(1, 0).unwrap(),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
+        assert_eq!(store.undecided(1, 1).unwrap(), vec![b"c".to_vec()]);
+
+        let mut head = store.head().unwrap();
+        head.height = 1;
+        store
+            .commit(BlockWrites {
+                head,
+                ..BlockWrites::default()
+            })
+            .unwrap();
+        assert!(store.undecided(1, 0).unwrap().is_empty());
+        assert!(store.undecided(1, 1).unwrap().is_empty());
+        assert_eq!(store.undecided(2, 0).unwrap(), vec![b"d".to_vec()]);
+    }
+
+    #[test]
+    fn a_database_refuses_another_genesis() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.init_genesis([1; 32], 0).unwrap();
+        store.init_genesis([1; 32], 0).unwrap();
+        let error = store.init_genesis([2; 32], 0).unwrap_err();
+        assert!(error.to_string().contains("belongs to genesis"));
+    }
+}

@@ -1,0 +1,398 @@
+//! The state machine without the network: two independent chains (two
+//! RocksDB databases) execute the same blocks to the same roots, and refuse
+//! blocks that do not match their own execution.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use cairn_node::chain::{Chain, ChainConfig};
+use cairn_node::consensus::BlockRejected;
+use cairn_node::genesis::{ChainParams, Genesis, GenesisValidator};
+use cairn_node::mempool::MempoolLimits;
+use cairn_node::metrics::Metrics;
+use cairn_node::types::{
+    Action, Address, Block, STATUS_DEPLOY_REJECTED, SignedTransaction, Transaction, TxError,
+    contract_address,
+};
+use malachitebft_signing_ed25519::PrivateKey;
+use parity_scale_codec::{Decode, Encode};
+
+const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
+const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.abi.json");
+
+fn validator() -> PrivateKey {
+    PrivateKey::from([1; 32])
+}
+
+fn proposer() -> [u8; 32] {
+    *validator().public_key().as_bytes()
+}
+
+fn user(seed: u8) -> PrivateKey {
+    PrivateKey::from([seed; 32])
+}
+
+fn address(key: &PrivateKey) -> Address {
+    Address(*key.public_key().as_bytes())
+}
+
+fn genesis() -> Genesis {
+    Genesis {
+        chain_id: "cairn-test".into(),
+        genesis_time_ms: 1_000,
+        validators: vec![GenesisValidator {
+            name: "v0".into(),
+            public_key: hex::encode(proposer()),
+            power: 1,
+        }],
+        params: ChainParams::default(),
+    }
+}
+
+fn open(dir: &Path) -> Chain {
+    Chain::open(
+        genesis(),
+        &ChainConfig {
+            db_path: dir.join("db"),
+            artifact_cache: None,
+            mempool: MempoolLimits::default(),
+            verify_state_on_start: true,
+        },
+        Metrics::default(),
+    )
+    .unwrap()
+}
+
+fn sign(key: &PrivateKey, nonce: u64, gas_limit: u64, action: Action) -> SignedTransaction {
+    Transaction {
+        chain_id: "cairn-test".into(),
+        sender: address(key),
+        nonce,
+        gas_limit,
+        action,
+    }
+    .sign(key)
+}
+
+fn deploy(key: &PrivateKey, nonce: u64, limit: u64) -> SignedTransaction {
+    sign(
+        key,
+        nonce,
+        2_000_000_000,
+        Action::Deploy {
+            code: COUNTER.to_vec(),
+            abi: COUNTER_ABI.to_vec(),
+            init_input: limit.encode(),
+        },
+    )
+}
+
+fn call(
+    key: &PrivateKey,
+    nonce: u64,
+    contract: Address,
+    method: &str,
+    input: Vec<u8>,
+) -> SignedTransaction {
+    sign(
+        key,
+        nonce,
+        100_000_000,
+        Action::Call {
+            contract,
+            method: method.into(),
+            input,
+        },
+    )
+}
+
+fn submit(chain: &Chain, tx: &SignedTransaction) -> Result<[u8; 32], TxError> {
+    chain.submit(&tx.encode()).map(|(hash, _)| hash)
+}
+
+/// Builds the next block on `leader`, has `follower` verify it, and commits
+/// it on both; returns the block.
+fn advance(leader: &Chain, follower: &Chain) -> Block {
+    let height = leader.head().height + 1;
+    let built = leader
+        .build(height, &proposer(), SystemTime::now())
+        .unwrap();
+    let verified = follower.verify(height, &proposer(), &built.bytes).unwrap();
+    assert_eq!(verified.hash, built.hash);
+    leader.commit(height, &built.hash, b"certificate").unwrap();
+    follower
+        .commit(height, &built.hash, b"certificate")
+        .unwrap();
+    assert_eq!(leader.head(), follower.head());
+    Block::decode(&mut &built.bytes[..]).unwrap()
+}
+
+#[test]
+fn two_nodes_execute_a_counter_to_the_same_state() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open(a_dir.path()), open(b_dir.path()));
+    let alice = user(2);
+
+    let deploy_tx = deploy(&alice, 0, 100);
+    submit(&a, &deploy_tx).unwrap();
+    let block = advance(&a, &b);
+    assert_eq!(block.transactions.len(), 1);
+    let counter = contract_address(&address(&alice), 0);
+    let (_, receipt) = b.store().receipt(&deploy_tx.hash()).unwrap().unwrap();
+    assert!(receipt.is_ok(), "{receipt:?}");
+    assert_eq!(receipt.contract, Some(counter));
+    assert!(receipt.gas_used > a.params().deploy_byte_gas * COUNTER.len() as u64);
+
+    // Three increments from two senders, one of them beyond the limit.
+    let bob = user(3);
+    let txs = [
+        call(&alice, 1, counter, "increment", 40u64.encode()),
+        call(&bob, 0, counter, "increment", 50u64.encode()),
+        call(&alice, 2, counter, "increment", 20u64.encode()),
+    ];
+    for tx in &txs {
+        submit(&a, tx).unwrap();
+    }
+    let block = advance(&a, &b);
+    assert_eq!(block.transactions.len(), 3);
+    let receipts: Vec<_> = txs
+        .iter()
+        .map(|tx| b.store().receipt(&tx.hash()).unwrap().unwrap().1)
+        .collect();
+    assert!(receipts[0].is_ok() && receipts[1].is_ok());
+    assert_eq!(u64::decode(&mut &receipts[1].output[..]).unwrap(), 90);
+    // Past the limit: reverted, included, its nonce used, its writes gone.
+    assert_eq!(receipts[2].status, 10, "{:?}", receipts[2]);
+    assert!(receipts[2].gas_used > 0);
+    assert_eq!(a.next_nonce(&address(&alice)).unwrap().0, 3);
+    let count = b.query(&counter, "get", &[], 1_000_000_000).unwrap();
+    assert_eq!(u64::decode(&mut &count.output[..]).unwrap(), 90);
+    assert_eq!(a.head().state_root, b.head().state_root);
+
+    // A query writes nothing, even if it calls a mutating method.
+    let before = a.head().state_root;
+    let attempt = a
+        .query(&counter, "increment", &1u64.encode(), 1_000_000_000)
+        .unwrap();
+    assert_eq!(attempt.status.code(), 14, "read_only");
+    assert_eq!(a.head().state_root, before);
+}
+
+#[test]
+fn the_same_code_is_stored_once_and_a_bad_deploy_is_a_receipt() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open(a_dir.path()), open(b_dir.path()));
+    let alice = user(2);
+    submit(&a, &deploy(&alice, 0, 1)).unwrap();
+    submit(&a, &deploy(&alice, 1, 2)).unwrap();
+    let float_module =
+        wat::parse_str("(module (func (export \"f\") (drop (f32.const 1))))").unwrap();
+    let bad = sign(
+        &alice,
+        2,
+        1_000_000_000,
+        Action::Deploy {
+            code: float_module,
+            abi: Vec::new(),
+            init_input: Vec::new(),
+        },
+    );
+    submit(&a, &bad).unwrap();
+    advance(&a, &b);
+    let first = b
+        .contract(&contract_address(&address(&alice), 0))
+        .unwrap()
+        .unwrap();
+    let second = b
+        .contract(&contract_address(&address(&alice), 1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.code_hash, second.code_hash);
+    assert!(b.store().abi(&first.code_hash).unwrap().is_some());
+    let (_, receipt) = b.store().receipt(&bad.hash()).unwrap().unwrap();
+    assert_eq!(receipt.status, STATUS_DEPLOY_REJECTED);
+    assert!(
+        String::from_utf8_lossy(&receipt.output).contains("f32"),
+        "{receipt:?}"
+    );
+    assert!(
+        b.contract(&contract_address(&address(&alice), 2))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(b.next_nonce(&address(&alice)).unwrap().0, 3);
+}
+
+#[test]
+fn bad_transactions_are_refused_with_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = open(dir.path());
+    let alice = user(2);
+    let good = call(&alice, 0, Address([0; 32]), "m", Vec::new());
+
+    let mut forged = good.clone();
+    forged.tx.gas_limit += 1;
+    assert_eq!(submit(&chain, &forged), Err(TxError::BadSignature));
+
+    let mut foreign = good.tx.clone();
+    foreign.chain_id = "other".into();
+    assert!(matches!(
+        submit(&chain, &foreign.sign(&alice)),
+        Err(TxError::WrongChain { .. })
+    ));
+
+    let cheap = sign(
+        &alice,
+        0,
+        10,
+        Action::Call {
+            contract: Address([0; 32]),
+            method: "m".into(),
+            input: Vec::new(),
+        },
+    );
+    assert!(matches!(
+        submit(&chain, &cheap),
+        Err(TxError::GasBelowIntrinsic { .. })
+    ));
+
+    let greedy = sign(
+        &alice,
+        0,
+        u64::MAX,
+        Action::Call {
+            contract: Address([0; 32]),
+            method: "m".into(),
+            input: Vec::new(),
+        },
+    );
+    assert!(matches!(
+        submit(&chain, &greedy),
+        Err(TxError::GasAboveMaximum { .. })
+    ));
+
+    assert!(matches!(
+        chain.submit(&[1, 2, 3]),
+        Err(TxError::Malformed(_))
+    ));
+    let huge = vec![0u8; cairn_node::limits::MAX_TX_BYTES + 1];
+    assert!(matches!(chain.submit(&huge), Err(TxError::TooLarge { .. })));
+
+    submit(&chain, &good).unwrap();
+    assert_eq!(submit(&chain, &good), Err(TxError::Duplicate));
+    assert_eq!(chain.mempool_len(), 1);
+}
+
+#[test]
+fn a_block_that_does_not_match_this_nodes_execution_is_refused() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open(a_dir.path()), open(b_dir.path()));
+    submit(&a, &deploy(&user(2), 0, 100)).unwrap();
+    let built = a.build(1, &proposer(), SystemTime::now()).unwrap();
+    let block = Block::decode(&mut &built.bytes[..]).unwrap();
+
+    let tamper = |change: &dyn Fn(&mut Block)| {
+        let mut bad = block.clone();
+        change(&mut bad);
+        b.verify(1, &proposer(), &bad.encode())
+    };
+    let reason = |result: Result<_, BlockRejected>| match result {
+        Err(BlockRejected::Invalid(reason)) => reason,
+        other => panic!("expected an invalid block, got {other:?}"),
+    };
+    assert!(reason(tamper(&|block| block.header.state_root[0] ^= 1)).contains("state root"));
+    assert!(reason(tamper(&|block| block.header.gas_used += 1)).contains("gas used"));
+    assert!(reason(tamper(&|block| block.header.parent = [9; 32])).contains("parent"));
+    assert!(reason(tamper(&|block| block.header.time_ms = 0)).contains("time"));
+    assert!(reason(tamper(&|block| block.transactions[0].signature[0] ^= 1)).contains("signature"));
+    assert!(
+        reason(tamper(&|block| {
+            block.transactions.push(block.transactions[0].clone())
+        }))
+        .contains("nonce")
+    );
+    assert!(reason(b.verify(1, &[7; 32], &built.bytes)).contains("proposer"));
+    assert!(matches!(
+        b.verify(1, &proposer(), &built.bytes[1..]),
+        Err(BlockRejected::Malformed(_))
+    ));
+    // The untampered block is fine.
+    assert_eq!(
+        b.verify(1, &proposer(), &built.bytes).unwrap().hash,
+        built.hash
+    );
+}
+
+#[test]
+fn a_restarted_node_resumes_and_refuses_tampered_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let alice = user(2);
+    let head = {
+        let (a, b) = (open(dir.path()), open(other.path()));
+        submit(&a, &deploy(&alice, 0, 100)).unwrap();
+        advance(&a, &b);
+        let counter = contract_address(&address(&alice), 0);
+        submit(&a, &call(&alice, 1, counter, "increment", 5u64.encode())).unwrap();
+        advance(&a, &b);
+        a.head()
+    };
+    let reopened = open(dir.path());
+    assert_eq!(reopened.head(), head);
+    assert_eq!(reopened.next_nonce(&address(&alice)).unwrap().0, 2);
+    drop(reopened);
+
+    // Change one stored value behind the state tree's back.
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("db"),
+            cairn_node::store::COLUMN_FAMILIES,
+        )
+        .unwrap();
+        let cf = db.cf_handle("state").unwrap();
+        let (key, _) = db
+            .iterator_cf(cf, rocksdb::IteratorMode::Start)
+            .next()
+            .unwrap()
+            .unwrap();
+        db.put_cf(cf, key, b"tampered").unwrap();
+    }
+    let error = Chain::open(
+        genesis(),
+        &ChainConfig {
+            db_path: dir.path().join("db"),
+            artifact_cache: None,
+            mempool: MempoolLimits::default(),
+            verify_state_on_start: true,
+        },
+        Metrics::default(),
+    )
+    .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("does not match its root"),
+        "{error:#}"
+    );
+}
+
+#[test]
+fn an_idle_chain_has_nothing_to_propose_and_empty_blocks_still_advance() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open(a_dir.path()), open(b_dir.path()));
+    use cairn_node::consensus::ConsensusHost;
+    assert!(!a.has_pending_transactions());
+    let root = a.head().state_root;
+    let block = advance(&a, &b);
+    assert!(block.transactions.is_empty());
+    assert_eq!(a.head().state_root, root);
+    assert!(block.header.time_ms > genesis().genesis_time_ms);
+    // A transaction with a nonce gap is pending but not proposable.
+    submit(&a, &call(&user(2), 1, Address([0; 32]), "m", Vec::new())).unwrap();
+    assert!(!a.has_pending_transactions());
+    submit(&a, &call(&user(2), 0, Address([0; 32]), "m", Vec::new())).unwrap();
+    assert!(a.has_pending_transactions());
+    std::thread::sleep(Duration::from_millis(2));
+    let block = advance(&a, &b);
+    assert_eq!(block.transactions.len(), 2);
+    assert!(!a.has_pending_transactions());
+}
