@@ -7,10 +7,11 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cairn/target
 CARGO := cargo
 FIXTURE_DIR := vm/testdata/rust-contract
 
-.PHONY: demo test setup build lint fixtures check-fixtures bench clean help
+.PHONY: demo vm-demo test setup build lint fixtures check-fixtures bench clean help
 
 help:
-	@echo "make demo    build the VM and run a short, readable demo"
+	@echo "make demo    build everything, start a 4-node local network, deploy and call contracts"
+	@echo "make vm-demo the VM alone: deploy, call, gas, rejections, in memory"
 	@echo "make test    formatting, lints, every test, and the fixture rebuild check"
 	@echo "make bench   criterion benchmarks (results: docs/BENCHMARKS.md)"
 	@echo "make fixtures  rebuild the compiled contract fixtures in vm/testdata"
@@ -19,10 +20,14 @@ setup:
 	@scripts/setup.sh
 
 build: setup
-	$(CARGO) build --locked --release -p cairn-vm
+	$(CARGO) build --locked --release -p cairn-vm -p cairn-node -p cairn-testnet -p cargo-cairn
 
 demo: build
-	@scripts/demo.sh "$(CARGO_TARGET_DIR)/release/cairn-vm"
+	@scripts/demo.sh "$(CARGO_TARGET_DIR)/release"
+
+vm-demo: setup
+	$(CARGO) build --locked --release -p cairn-vm
+	@scripts/vm-demo.sh "$(CARGO_TARGET_DIR)/release/cairn-vm"
 
 lint: setup
 	$(CARGO) fmt --all --check

@@ -20,10 +20,15 @@ if ! rustup target list --installed --toolchain "$toolchain" | grep -qx wasm32-u
   rustup target add wasm32-unknown-unknown --toolchain "$toolchain"
 fi
 
-# Debian packages the build needs: a C compiler for the -sys crates.
+# Debian packages the build needs: C and C++ compilers for the -sys crates
+# (RocksDB is C++), and libclang, which RocksDB's bindings generator loads.
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
+if ! ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+  missing+=(libclang-dev)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   if [ "$(id -u)" -eq 0 ]; then

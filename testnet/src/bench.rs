@@ -1,0 +1,162 @@
+//! `cairn-testnet bench`: finality latency (submission to receipt, as a
+//! client sees it) and committed transactions per second on the running
+//! network, with real signed transactions executing a real contract.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cairn_node::rpc::CairnApiClient;
+use cairn_node::types::{Action, Address, Transaction};
+use jsonrpsee::http_client::HttpClient;
+use malachitebft_signing_ed25519::PrivateKey;
+use parity_scale_codec::Encode;
+
+use crate::{State, client};
+
+const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
+const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.abi.json");
+const GAS_LIMIT: u64 = 200_000_000;
+const PATIENCE: Duration = Duration::from_secs(300);
+
+pub async fn run(dir: &Path, transactions: usize, accounts: usize) -> anyhow::Result<()> {
+    if transactions == 0 || accounts == 0 {
+        bail!("--transactions and --accounts must be positive");
+    }
+    let state = State::load(dir)?;
+    let clients = state
+        .nodes
+        .iter()
+        .map(|node| client(&node.rpc))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Fresh keys: a bench never collides with the nonces of earlier runs.
+    let keys: Vec<PrivateKey> = (0..accounts)
+        .map(|_| cairn_node::keys::generate())
+        .collect();
+    let sign = |key: &PrivateKey, nonce: u64, gas_limit: u64, action: Action| {
+        Transaction {
+            chain_id: state.chain_id.clone(),
+            sender: Address(*key.public_key().as_bytes()),
+            nonce,
+            gas_limit,
+            action,
+        }
+        .sign(key)
+    };
+
+    println!("deploying a counter…");
+    let deploy = sign(
+        &keys[0],
+        0,
+        2_000_000_000,
+        Action::Deploy {
+            code: COUNTER.to_vec(),
+            abi: COUNTER_ABI.to_vec(),
+            init_input: u64::MAX.encode(),
+        },
+    );
+    let hash = submit(&clients[0], &deploy.encode()).await?;
+    let receipt = wait_receipt(&clients[0], &hash).await?;
+    let counter = Address::from_hex(receipt.contract.as_deref().context("no contract address")?)
+        .map_err(anyhow::Error::msg)?;
+    let start_height = clients[0].status().await?.height;
+
+    println!(
+        "sending {transactions} increments from {accounts} accounts to {} nodes…",
+        clients.len()
+    );
+    let mut nonces = vec![0u64; accounts];
+    nonces[0] = 1;
+    let mut pending = Vec::with_capacity(transactions);
+    let started = Instant::now();
+    for index in 0..transactions {
+        let account = index % accounts;
+        let tx = sign(
+            &keys[account],
+            nonces[account],
+            GAS_LIMIT,
+            Action::Call {
+                contract: counter,
+                method: "increment".into(),
+                input: 1u64.encode(),
+            },
+        );
+        nonces[account] += 1;
+        let node = index % clients.len();
+        let hash = submit(&clients[node], &tx.encode()).await?;
+        pending.push((hash, node, Instant::now()));
+    }
+    let submitted = started.elapsed();
+
+    let mut latencies = Vec::with_capacity(transactions);
+    let mut remaining = pending;
+    let mut finished = started;
+    while !remaining.is_empty() {
+        let mut still = Vec::new();
+        for (hash, node, sent) in remaining {
+            match clients[node].get_receipt(hash.clone()).await? {
+                Some(receipt) => {
+                    if receipt.status != 0 {
+                        bail!("transaction {hash} failed: {}", receipt.status_name);
+                    }
+                    let now = Instant::now();
+                    latencies.push(now - sent);
+                    finished = finished.max(now);
+                }
+                None => still.push((hash, node, sent)),
+            }
+        }
+        remaining = still;
+        if started.elapsed() > PATIENCE {
+            bail!(
+                "{} transactions not included after {PATIENCE:?}",
+                remaining.len()
+            );
+        }
+        if !remaining.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let elapsed = finished - started;
+    let end_height = clients[0].status().await?.height;
+    latencies.sort();
+    let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    println!(
+        "{transactions} transactions in {:.2}s (submitted in {:.2}s), {} blocks",
+        elapsed.as_secs_f64(),
+        submitted.as_secs_f64(),
+        end_height.saturating_sub(start_height)
+    );
+    println!(
+        "throughput: {:.0} tx/s committed",
+        transactions as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "finality latency (submit to receipt): p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
+        percentile(50).as_millis(),
+        percentile(90).as_millis(),
+        percentile(99).as_millis(),
+        latencies.last().map_or(0, Duration::as_millis)
+    );
+    Ok(())
+}
+
+async fn submit(client: &HttpClient, bytes: &[u8]) -> anyhow::Result<String> {
+    Ok(client.submit_transaction(hex::encode(bytes)).await?.hash)
+}
+
+async fn wait_receipt(
+    client: &HttpClient,
+    hash: &str,
+) -> anyhow::Result<cairn_node::rpc::ReceiptView> {
+    let started = Instant::now();
+    loop {
+        if let Some(receipt) = client.get_receipt(hash.to_owned()).await? {
+            return Ok(receipt);
+        }
+        if started.elapsed() > PATIENCE {
+            bail!("transaction {hash} not included");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,206 @@
+//! The `cairn-testnet` command end to end: `up` starts four real node
+//! processes that make blocks, a contract deployed through one node is
+//! executed by all, `stop --kill` crashes a node, and a node whose data
+//! directory was deleted resyncs from its peers to the same state roots;
+//! `down --clean` leaves nothing behind.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use cairn_node::rpc::CairnApiClient;
+use cairn_node::types::{Action, Address, SignedTransaction, Transaction};
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use malachitebft_signing_ed25519::PrivateKey;
+use parity_scale_codec::Encode;
+
+const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
+const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.abi.json");
+const PATIENCE: Duration = Duration::from_secs(180);
+
+fn testnet(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn-testnet"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn succeed(dir: &Path, args: &[&str]) -> String {
+    let output = testnet(dir, args);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "cairn-testnet {args:?} failed\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Takes the network down even when the test fails.
+struct Guard<'a>(&'a Path);
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        let _ = testnet(self.0, &["down"]);
+    }
+}
+
+fn status(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&succeed(dir, &["status", "--json"])).unwrap()
+}
+
+fn heights(status: &serde_json::Value) -> Vec<Option<u64>> {
+    status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["status"]["height"].as_u64())
+        .collect()
+}
+
+async fn wait_until(dir: &Path, what: &str, mut done: impl FnMut(&serde_json::Value) -> bool) {
+    let started = Instant::now();
+    loop {
+        let status = status(dir);
+        if done(&status) {
+            return;
+        }
+        if started.elapsed() > PATIENCE {
+            let logs = succeed(dir, &["logs", "1", "--tail", "40"]);
+            panic!("timed out waiting for {what}: {status:#}\n--- node1 ---\n{logs}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn sign(key: &PrivateKey, nonce: u64, action: Action) -> SignedTransaction {
+    Transaction {
+        chain_id: "cairn-testnet".into(),
+        sender: Address(*key.public_key().as_bytes()),
+        nonce,
+        gas_limit: 2_000_000_000,
+        action,
+    }
+    .sign(key)
+}
+
+async fn included(client: &HttpClient, tx: &SignedTransaction) -> cairn_node::rpc::ReceiptView {
+    let hash = client
+        .submit_transaction(hex::encode(tx.encode()))
+        .await
+        .unwrap()
+        .hash;
+    let started = Instant::now();
+    loop {
+        if let Some(receipt) = client.get_receipt(hash.clone()).await.unwrap() {
+            return receipt;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "transaction {hash} never included"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_deploy_crash_resync_down() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("net");
+    let _guard = Guard(&dir);
+
+    let up = succeed(
+        &dir,
+        &["up", "--nodes", "4", "--target-block-time-ms", "300"],
+    );
+    assert!(up.contains("The testnet is up"), "{up}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("testnet.json")).unwrap()).unwrap();
+    let rpc: Vec<HttpClient> = state["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| {
+            HttpClientBuilder::default()
+                .build(node["rpc"].as_str().unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(rpc.len(), 4);
+    let developer =
+        cairn_node::keys::load(Path::new(state["accounts"][0].as_str().unwrap())).unwrap();
+
+    // A contract deployed through node 0 is executed by every node.
+    let deploy = sign(
+        &developer,
+        0,
+        Action::Deploy {
+            code: COUNTER.to_vec(),
+            abi: COUNTER_ABI.to_vec(),
+            init_input: 100u64.encode(),
+        },
+    );
+    let receipt = included(&rpc[0], &deploy).await;
+    assert_eq!(receipt.status_name, "ok", "{receipt:?}");
+    let counter = Address::from_hex(&receipt.contract.unwrap()).unwrap();
+    let increment = |nonce| {
+        sign(
+            &developer,
+            nonce,
+            Action::Call {
+                contract: counter,
+                method: "increment".into(),
+                input: 1u64.encode(),
+            },
+        )
+    };
+    assert_eq!(included(&rpc[2], &increment(1)).await.status, 0);
+
+    // The benchmark drives every node with signed transactions to the end.
+    let bench = succeed(&dir, &["bench", "--transactions", "40", "--accounts", "4"]);
+    assert!(bench.contains("40 transactions in"), "{bench}");
+    assert!(bench.contains("finality latency"), "{bench}");
+
+    // Crash node 1 and delete its state: it must come back from its peers.
+    succeed(&dir, &["stop", "1", "--kill"]);
+    std::fs::remove_dir_all(dir.join("node1").join("data")).unwrap();
+    assert_eq!(included(&rpc[3], &increment(2)).await.status, 0);
+    let status_while_down = status(&dir);
+    assert_eq!(status_while_down["nodes"][1]["running"], false);
+
+    succeed(&dir, &["start", "1"]);
+    let target = rpc[0].status().await.unwrap().height;
+    wait_until(&dir, "node 1 to resync", |status| {
+        heights(status)[1].is_some_and(|height| height >= target)
+    })
+    .await;
+    wait_until(&dir, "all state roots to agree", |status| {
+        status["state_roots_agree"] == true && heights(status).iter().all(Option::is_some)
+    })
+    .await;
+    let count = rpc[1]
+        .query(counter.to_string(), "get".into(), String::new(), None)
+        .await
+        .unwrap();
+    assert_eq!(count.output, hex::encode(102u64.encode()));
+
+    let text = succeed(&dir, &["status"]);
+    assert!(text.contains("all agree"), "{text}");
+    succeed(&dir, &["down", "--clean"]);
+    assert!(!dir.exists());
+}
+
+#[test]
+fn commands_on_a_missing_testnet_explain_themselves() {
+    let scratch = tempfile::tempdir().unwrap();
+    let output = testnet(scratch.path(), &["status"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cairn-testnet up"), "{stderr}");
+
+    let output = testnet(scratch.path(), &["up", "--nodes", "0"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--nodes"));
+}
