@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cairn/target
 CARGO := cargo
 FIXTURE_DIR := vm/testdata/rust-contract
 
-.PHONY: demo vm-demo test setup build lint fixtures check-fixtures bench clean help
+.PHONY: demo vm-demo test setup build lint fixtures check-fixtures bench fuzz clean help
 
 help:
 	@echo "make demo    build everything, start a 4-node local network, deploy and call contracts"
@@ -46,6 +46,11 @@ fixtures: setup
 
 bench: setup
 	$(CARGO) bench --locked -p cairn-vm
+
+# Every cargo-fuzz target for FUZZ_SECONDS (default 60) each, on nightly;
+# prints executions, executions per second and crashes (docs/FUZZING.md).
+fuzz: setup
+	@scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean

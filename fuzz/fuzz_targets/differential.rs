@@ -1,0 +1,4 @@
+//! `differential`: see [`cairn_fuzz::oracles::differential`] for the property.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cairn_fuzz::oracles::differential(data));
