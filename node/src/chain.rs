@@ -197,7 +197,7 @@ impl Chain {
         let head = snapshot.head()?;
         let mut leaves = Vec::new();
         snapshot.for_each_state_leaf(|key, value| leaves.push((key, Some(value))))?;
-        let scratch = ScratchTree::default();
+        let scratch = ScratchTree;
         let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&scratch);
         let (root, _) = tree.put_value_set(leaves.iter().cloned(), 0)?;
         if root.0 != head.state_root {

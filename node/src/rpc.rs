@@ -444,6 +444,7 @@ impl CairnApiServer for Rpc {
 
 /// Largest request body: the largest transaction, hex-encoded, with room
 /// for the JSON around it.
+#[allow(clippy::cast_possible_truncation)] // a few MiB: fits in u32
 const MAX_REQUEST_BYTES: u32 = 2 * (MAX_TX_BYTES as u32) + 64 * 1024;
 
 /// Serves `rpc` on `address` until the handle is stopped.

@@ -57,6 +57,9 @@ const META_GENESIS: &[u8] = b"genesis";
 const META_HEAD: &[u8] = b"head";
 
 /// An account's on-chain record.
+/// A contract storage write: `(contract, key) -> value`; `None` removes.
+pub type StateWrite = ((Address, Vec<u8>), Option<Vec<u8>>);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
 pub struct Account {
     /// The nonce the account's next transaction must carry.
@@ -94,7 +97,7 @@ pub struct BlockWrites {
     pub certificate: Vec<u8>,
     pub receipts: Vec<(Hash, TxLocation, Receipt)>,
     /// Contract storage: `(contract, key) -> value`, `None` removes.
-    pub state: Vec<((Address, Vec<u8>), Option<Vec<u8>>)>,
+    pub state: Vec<StateWrite>,
     pub accounts: Vec<(Address, Account)>,
     pub contracts: Vec<(Address, ContractInfo)>,
     pub code: Vec<(Hash, Vec<u8>)>,

@@ -65,6 +65,8 @@ pub fn contract_address(deployer: &Address, nonce: u64) -> Address {
     Address(blake2b_256(&seed))
 }
 
+// The SCALE derive casts variant indices to u8; two variants cannot truncate.
+#[allow(clippy::cast_possible_truncation)]
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum Action {
     /// Stores `code` (once per distinct hash), creates a contract running it

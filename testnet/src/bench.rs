@@ -19,7 +19,7 @@ const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.
 const GAS_LIMIT: u64 = 200_000_000;
 const PATIENCE: Duration = Duration::from_secs(300);
 
-pub async fn run(dir: &Path, transactions: usize, accounts: usize) -> anyhow::Result<()> {
+pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> anyhow::Result<()> {
     if transactions == 0 || accounts == 0 {
         bail!("--transactions and --accounts must be positive");
     }

@@ -337,9 +337,9 @@ fn create(
 /// free on loopback.
 fn free_port_range(nodes: usize) -> anyhow::Result<u16> {
     'search: for base in (26_650u16..60_000).step_by(100) {
-        for index in 0..nodes {
+        for index in 0..u16::try_from(nodes)? {
             for offset in 0..4 {
-                let port = base + (index as u16) * 10 + offset;
+                let port = base + index * 10 + offset;
                 if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
                     continue 'search;
                 }

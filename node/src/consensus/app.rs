@@ -30,6 +30,9 @@ use crate::types::{Block, decode_exact};
 
 /// The proposer stops waiting for transactions this long before the
 /// propose timeout, to leave time to build and stream the block.
+/// The parts of proposals seen at the current height, by block.
+type KnownParts = Arc<Mutex<HashMap<(Height, BlockId), Vec<super::context::ProposalPart>>>>;
+
 const BUILD_MARGIN: Duration = Duration::from_millis(1_000);
 /// How often a waiting proposer looks at the mempool.
 const MEMPOOL_POLL: Duration = Duration::from_millis(20);
@@ -54,8 +57,7 @@ pub(super) struct App<H> {
     pub(super) future: Vec<AssembledProposal>,
     /// The parts of every proposal seen at the current height, by block, to
     /// re-stream when consensus asks.
-    pub(super) known_parts:
-        Arc<Mutex<HashMap<(Height, BlockId), Vec<super::context::ProposalPart>>>>,
+    pub(super) known_parts: KnownParts,
     pub(super) stream_nonce: u64,
 }
 
@@ -270,10 +272,10 @@ impl<H: ConsensusHost> App<H> {
             now
         };
         for proposal in early {
-            if let Some(value) = self.received_proposal(proposal).await {
-                if value.round == round {
-                    values.push(value);
-                }
+            if let Some(value) = self.received_proposal(proposal).await
+                && value.round == round
+            {
+                values.push(value);
             }
         }
         let Some(round_number) = round.as_u32() else {
@@ -353,7 +355,7 @@ impl<H: ConsensusHost> App<H> {
         let value = proposed_value(height, round, pol_round, proposer, &block, verdict)?;
         tracing::info!(
             %height, %round, %proposer, block = %value.value, validity = ?value.validity,
-            millis = started.elapsed().as_millis() as u64, "verified a proposal"
+            millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "verified a proposal"
         );
         self.known_parts
             .lock()
@@ -476,7 +478,7 @@ struct Proposing<H> {
     host: Arc<H>,
     signer: ValidatorSigner,
     network: mpsc::Sender<NetworkMsg<CairnContext>>,
-    known_parts: Arc<Mutex<HashMap<(Height, BlockId), Vec<super::context::ProposalPart>>>>,
+    known_parts: KnownParts,
     idle_wait: Duration,
     stream_id: StreamId,
 }

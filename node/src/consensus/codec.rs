@@ -307,8 +307,10 @@ mod tests {
         // A length prefix claiming 4 GiB of data.
         let huge = Bytes::from_static(&[1, 0xff, 0xff, 0xff, 0xff, 1, 2]);
         assert!(Codec::<ProposalPart>::decode(&WireCodec, huge).is_err());
-        for length in 0..64 {
-            let bytes: Vec<u8> = (0..length).map(|i| (i * 37 % 256) as u8).collect();
+        for length in 0..64usize {
+            let bytes: Vec<u8> = (0..length)
+                .map(|i| u8::try_from((i * 37) % 256).unwrap())
+                .collect();
             let _ =
                 Codec::<SignedConsensusMsg<CairnContext>>::decode(&WireCodec, bytes.clone().into());
             let _ = Codec::<Response<CairnContext>>::decode(&WireCodec, bytes.into());

@@ -138,10 +138,10 @@ impl Streams {
         match message.content {
             StreamContent::Fin => stream.end = Some(message.sequence),
             StreamContent::Data(part) => {
-                if let ProposalPart::Data(data) = &part {
-                    if !stream.parts.contains_key(&message.sequence) {
-                        stream.data_bytes += data.len();
-                    }
+                if let ProposalPart::Data(data) = &part
+                    && !stream.parts.contains_key(&message.sequence)
+                {
+                    stream.data_bytes += data.len();
                 }
                 if stream.data_bytes > MAX_BLOCK_BYTES {
                     self.open.remove(&key);
@@ -251,7 +251,7 @@ mod tests {
     #[test]
     fn parts_in_any_order_reassemble_the_block() {
         let block: Vec<u8> = (0..(CHUNK_BYTES * 2 + 17))
-            .map(|i| (i % 251) as u8)
+            .map(|i| u8::try_from(i % 251).unwrap())
             .collect();
         let mut messages = messages(&block);
         messages.reverse();
