@@ -32,9 +32,15 @@ compare() { # built committed
 compare "$target/fixtures/wasm32-unknown-unknown/release/rust_contract.wasm" "$root/vm/testdata/rust_contract.wasm"
 
 # The SDK examples, built the way contract authors build them.
-cargo build --locked --quiet -p cargo-cairn
+# `make test` passes the cargo-cairn its test build just made; building it
+# here with `-p` would resolve features differently and build wasmer again.
+cargo_cairn=${CARGO_CAIRN:-}
+if [ -z "$cargo_cairn" ]; then
+  cargo build --locked --quiet -p cargo-cairn
+  cargo_cairn="$target/debug/cargo-cairn"
+fi
 for example in counter token escrow hasher; do
-  "$target/debug/cargo-cairn" build --json \
+  "$cargo_cairn" build --json \
     --manifest-path "$root/contracts-sdk/examples/$example/Cargo.toml" --out-dir "$scratch" >/dev/null
   compare "$scratch/$example.wasm" "$root/contracts-sdk/testdata/$example.wasm"
   compare "$scratch/$example.abi.json" "$root/contracts-sdk/testdata/$example.abi.json"
