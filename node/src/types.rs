@@ -1,8 +1,9 @@
 //! What the chain is made of: transactions, blocks and receipts, their SCALE
 //! encodings and hashes.
 //!
-//! Every hash is blake2b-256. A transaction's hash covers its unsigned
-//! content, so a re-encoded signature cannot give it a second identity; a
+//! Every hash is blake2b-256. A transaction's hash covers its whole signed
+//! encoding (signatures verify ZIP-215 style with canonical `s`, so nobody
+//! but the signer can make a second valid encoding of a transaction); a
 //! block's hash is the hash of its header, which commits to the transactions,
 //! the receipts and the post-state root.
 
@@ -104,10 +105,6 @@ pub struct Transaction {
 const SIGNING_DOMAIN: &[u8] = b"cairn-transaction-v1:";
 
 impl Transaction {
-    pub fn hash(&self) -> Hash {
-        blake2b_256(&self.encode())
-    }
-
     fn signing_bytes(&self) -> Vec<u8> {
         let mut bytes = SIGNING_DOMAIN.to_vec();
         self.encode_to(&mut bytes);
@@ -159,8 +156,11 @@ pub enum TxError {
 }
 
 impl SignedTransaction {
+    /// The hash of the whole signed encoding: any change to the bytes, the
+    /// signature's included, is a different hash, and a block's transaction
+    /// root commits to exactly the bytes it carried.
     pub fn hash(&self) -> Hash {
-        self.tx.hash()
+        blake2b_256(&self.encode())
     }
 
     /// Decodes a transaction from untrusted bytes: size-checked first, and
@@ -362,11 +362,12 @@ mod tests {
     }
 
     #[test]
-    fn the_hash_ignores_the_signature() {
+    fn the_hash_covers_the_whole_signed_encoding() {
         let mut tx = call_tx(&key(1), 5);
         let hash = tx.hash();
-        tx.signature = [0; 64];
-        assert_eq!(tx.hash(), hash);
+        assert_eq!(hash, blake2b_256(&tx.encode()));
+        tx.signature[63] ^= 1;
+        assert_ne!(tx.hash(), hash);
     }
 
     #[test]
