@@ -405,6 +405,28 @@ impl Node {
     }
 }
 
+/// Runs the node in `home` until SIGINT or SIGTERM, then stops it: what
+/// `cairn-node run` and `cairn-testnet run-node` do, on a runtime of their
+/// own.
+pub fn run_until_signal(home: &Path) -> anyhow::Result<()> {
+    crate::init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let node = Node::start(home).await?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutting down");
+        node.stop().await;
+        anyhow::Ok(())
+    })
+}
+
 /// Serves `GET /metrics` in the Prometheus text format; anything else gets
 /// a 404. Requests are read with a size cap and a timeout.
 async fn serve_metrics(

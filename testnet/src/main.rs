@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cairn_node::node::{Node, TestnetSpec, generate_testnet};
+use cairn_node::node::{TestnetSpec, generate_testnet};
 use cairn_node::rpc::{CairnApiClient, StatusView};
 use clap::{Parser, Subcommand};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
@@ -133,7 +133,7 @@ pub(crate) struct NodeState {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Command::RunNode { home } = &cli.command {
-        return run_node(home);
+        return cairn_node::node::run_until_signal(home);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -175,24 +175,6 @@ fn main() -> anyhow::Result<()> {
             Command::Down { clean } => down(&cli.dir, clean).await,
             Command::RunNode { .. } => unreachable!("handled above"),
         }
-    })
-}
-
-fn run_node(home: &Path) -> anyhow::Result<()> {
-    cairn_node::init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let node = Node::start(home).await?;
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
-        node.stop().await;
-        anyhow::Ok(())
     })
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use cairn_node::genesis::Genesis;
 use cairn_node::keys;
-use cairn_node::node::{CONFIG_FILE, Node, NodeConfig, TestnetSpec, generate_testnet, resolve};
+use cairn_node::node::{CONFIG_FILE, NodeConfig, TestnetSpec, generate_testnet, resolve};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
             target_block_time_ms,
             max_idle_block_interval_ms,
         ),
-        Command::Run { home } => run(&home),
+        Command::Run { home } => cairn_node::node::run_until_signal(&home),
         Command::Info { home } => {
             let config = NodeConfig::load(&home)?;
             let key = keys::load(&resolve(&home, &config.key_file))?;
@@ -166,23 +166,4 @@ fn testnet(
         );
     }
     Ok(())
-}
-
-fn run(home: &Path) -> anyhow::Result<()> {
-    cairn_node::init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let node = Node::start(home).await?;
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
-        tracing::info!("shutting down");
-        node.stop().await;
-        anyhow::Ok(())
-    })
 }
