@@ -1,8 +1,9 @@
 //! The `cairn-testnet` command end to end: `up` starts four real node
 //! processes that make blocks, a contract deployed through one node is
 //! executed by all, `stop --kill` crashes a node, and a node whose data
-//! directory was deleted resyncs from its peers to the same state roots;
-//! `down --clean` leaves nothing behind.
+//! directory was deleted resyncs from its peers to the same state roots, a
+//! node killed with its data kept catches up; `down --clean` leaves nothing
+//! behind.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -75,6 +76,17 @@ async fn wait_until(dir: &Path, what: &str, mut done: impl FnMut(&serde_json::Va
     }
 }
 
+/// Waits until `node` reaches the height `reference` has now.
+async fn catch_up(dir: &Path, reference: &HttpClient, node: usize) {
+    let target = reference.status().await.unwrap().height;
+    wait_until(
+        dir,
+        &format!("node {node} to reach height {target}"),
+        |status| heights(status)[node].is_some_and(|height| height >= target),
+    )
+    .await;
+}
+
 fn sign(key: &PrivateKey, nonce: u64, action: Action) -> SignedTransaction {
     Transaction {
         chain_id: "cairn-testnet".into(),
@@ -139,6 +151,7 @@ async fn up_deploy_crash_resync_down() {
         Action::Deploy {
             code: COUNTER.to_vec(),
             abi: COUNTER_ABI.to_vec(),
+            // A counter that counts up to 100, from 0.
             init_input: 100u64.encode(),
         },
     );
@@ -171,11 +184,7 @@ async fn up_deploy_crash_resync_down() {
     assert_eq!(status_while_down["nodes"][1]["running"], false);
 
     succeed(&dir, &["start", "1"]);
-    let target = rpc[0].status().await.unwrap().height;
-    wait_until(&dir, "node 1 to resync", |status| {
-        heights(status)[1].is_some_and(|height| height >= target)
-    })
-    .await;
+    catch_up(&dir, &rpc[0], 1).await;
     wait_until(&dir, "all state roots to agree", |status| {
         status["state_roots_agree"] == true && heights(status).iter().all(Option::is_some)
     })
@@ -184,7 +193,19 @@ async fn up_deploy_crash_resync_down() {
         .query(counter.to_string(), "get".into(), String::new(), None)
         .await
         .unwrap();
-    assert_eq!(count.output, hex::encode(102u64.encode()));
+    assert_eq!(count.output, hex::encode(2u64.encode()));
+
+    // Crash node 2 but keep its data: it restarts from its own store and
+    // catches up on the blocks finalized while it was down.
+    succeed(&dir, &["stop", "2", "--kill"]);
+    assert_eq!(included(&rpc[0], &increment(3)).await.status, 0);
+    succeed(&dir, &["start", "2"]);
+    catch_up(&dir, &rpc[0], 2).await;
+    let count = rpc[2]
+        .query(counter.to_string(), "get".into(), String::new(), None)
+        .await
+        .unwrap();
+    assert_eq!(count.output, hex::encode(3u64.encode()));
 
     let text = succeed(&dir, &["status"]);
     assert!(text.contains("all agree"), "{text}");
