@@ -119,8 +119,19 @@ fn peer_of(address: &Multiaddr) -> Option<PeerId> {
     })
 }
 
+/// What gossipsub is told of a message, given the mempool's answer: relay
+/// what was admitted, penalise the peer for what is invalid by itself, and
+/// drop without blame what is merely stale.
+pub fn acceptance<T>(admitted: &Result<T, TxError>) -> MessageAcceptance {
+    match admitted {
+        Ok(_) => MessageAcceptance::Accept,
+        Err(error) if is_peer_fault(error) => MessageAcceptance::Reject,
+        Err(_) => MessageAcceptance::Ignore,
+    }
+}
+
 /// Whether a refusal is the sending peer's fault.
-fn is_peer_fault(error: &TxError) -> bool {
+pub fn is_peer_fault(error: &TxError) -> bool {
     match error {
         TxError::TooLarge { .. }
         | TxError::Malformed(_)
@@ -194,19 +205,16 @@ pub async fn start(
                         message_id,
                         message,
                     })) => {
-                        let acceptance = match chain.submit(&message.data) {
-                            Ok(_) => MessageAcceptance::Accept,
-                            Err(error) => {
-                                chain.metrics().rejected_transactions.inc();
-                                if is_peer_fault(&error) {
-                                    tracing::info!(peer = %propagation_source, %error, "rejected a gossiped transaction");
-                                    MessageAcceptance::Reject
-                                } else {
-                                    tracing::debug!(peer = %propagation_source, %error, "ignored a gossiped transaction");
-                                    MessageAcceptance::Ignore
-                                }
+                        let admitted = chain.submit(&message.data);
+                        let acceptance = acceptance(&admitted);
+                        if let Err(error) = &admitted {
+                            chain.metrics().rejected_transactions.inc();
+                            if matches!(acceptance, MessageAcceptance::Reject) {
+                                tracing::info!(peer = %propagation_source, %error, "rejected a gossiped transaction");
+                            } else {
+                                tracing::debug!(peer = %propagation_source, %error, "ignored a gossiped transaction");
                             }
-                        };
+                        }
                         swarm.behaviour_mut().gossipsub.report_message_validation_result(
                             &message_id,
                             &propagation_source,

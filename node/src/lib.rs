@@ -14,6 +14,8 @@
 pub mod abi;
 pub mod chain;
 pub mod consensus;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod genesis;
 pub mod gossip;
 pub mod keys;

@@ -2,130 +2,18 @@
 //! RocksDB databases) execute the same blocks to the same roots, and refuse
 //! blocks that do not match their own execution.
 
-use std::path::Path;
+mod common;
+
 use std::time::{Duration, SystemTime};
 
-use cairn_node::chain::{Chain, ChainConfig};
+use cairn_node::chain::Chain;
 use cairn_node::consensus::BlockRejected;
-use cairn_node::genesis::{ChainParams, Genesis, GenesisValidator};
-use cairn_node::mempool::MempoolLimits;
 use cairn_node::metrics::Metrics;
 use cairn_node::types::{
-    Action, Address, Block, STATUS_DEPLOY_REJECTED, SignedTransaction, Transaction, TxError,
-    contract_address,
+    Action, Address, Block, STATUS_DEPLOY_REJECTED, TxError, contract_address,
 };
-use malachitebft_signing_ed25519::PrivateKey;
+use common::*;
 use parity_scale_codec::{Decode, Encode};
-
-const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
-const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.abi.json");
-
-fn validator() -> PrivateKey {
-    PrivateKey::from([1; 32])
-}
-
-fn proposer() -> [u8; 32] {
-    *validator().public_key().as_bytes()
-}
-
-fn user(seed: u8) -> PrivateKey {
-    PrivateKey::from([seed; 32])
-}
-
-fn address(key: &PrivateKey) -> Address {
-    Address(*key.public_key().as_bytes())
-}
-
-fn genesis() -> Genesis {
-    Genesis {
-        chain_id: "cairn-test".into(),
-        genesis_time_ms: 1_000,
-        validators: vec![GenesisValidator {
-            name: "v0".into(),
-            public_key: hex::encode(proposer()),
-            power: 1,
-        }],
-        params: ChainParams::default(),
-    }
-}
-
-fn open(dir: &Path) -> Chain {
-    Chain::open(
-        genesis(),
-        &ChainConfig {
-            db_path: dir.join("db"),
-            artifact_cache: None,
-            mempool: MempoolLimits::default(),
-            verify_state_on_start: true,
-        },
-        Metrics::default(),
-    )
-    .unwrap()
-}
-
-fn sign(key: &PrivateKey, nonce: u64, gas_limit: u64, action: Action) -> SignedTransaction {
-    Transaction {
-        chain_id: "cairn-test".into(),
-        sender: address(key),
-        nonce,
-        gas_limit,
-        action,
-    }
-    .sign(key)
-}
-
-fn deploy(key: &PrivateKey, nonce: u64, limit: u64) -> SignedTransaction {
-    sign(
-        key,
-        nonce,
-        2_000_000_000,
-        Action::Deploy {
-            code: COUNTER.to_vec(),
-            abi: COUNTER_ABI.to_vec(),
-            init_input: limit.encode(),
-        },
-    )
-}
-
-fn call(
-    key: &PrivateKey,
-    nonce: u64,
-    contract: Address,
-    method: &str,
-    input: Vec<u8>,
-) -> SignedTransaction {
-    sign(
-        key,
-        nonce,
-        100_000_000,
-        Action::Call {
-            contract,
-            method: method.into(),
-            input,
-        },
-    )
-}
-
-fn submit(chain: &Chain, tx: &SignedTransaction) -> Result<[u8; 32], TxError> {
-    chain.submit(&tx.encode()).map(|(hash, _)| hash)
-}
-
-/// Builds the next block on `leader`, has `follower` verify it, and commits
-/// it on both; returns the block.
-fn advance(leader: &Chain, follower: &Chain) -> Block {
-    let height = leader.head().height + 1;
-    let built = leader
-        .build(height, &proposer(), SystemTime::now())
-        .unwrap();
-    let verified = follower.verify(height, &proposer(), &built.bytes).unwrap();
-    assert_eq!(verified.hash, built.hash);
-    leader.commit(height, &built.hash, b"certificate").unwrap();
-    follower
-        .commit(height, &built.hash, b"certificate")
-        .unwrap();
-    assert_eq!(leader.head(), follower.head());
-    Block::decode(&mut &built.bytes[..]).unwrap()
-}
 
 #[test]
 fn two_nodes_execute_a_counter_to_the_same_state() {
@@ -358,17 +246,7 @@ fn a_restarted_node_resumes_and_refuses_tampered_state() {
             .unwrap();
         db.put_cf(cf, key, b"tampered").unwrap();
     }
-    let error = Chain::open(
-        genesis(),
-        &ChainConfig {
-            db_path: dir.path().join("db"),
-            artifact_cache: None,
-            mempool: MempoolLimits::default(),
-            verify_state_on_start: true,
-        },
-        Metrics::default(),
-    )
-    .unwrap_err();
+    let error = Chain::open(genesis(), &config(dir.path(), None), Metrics::default()).unwrap_err();
     assert!(
         format!("{error:#}").contains("does not match its root"),
         "{error:#}"

@@ -13,6 +13,10 @@
 //! | `differential` | [`oracles::differential`] | the same metered contract on wasmer single-pass (the VM) and on wasmi ([`reference`]): same status, gas, output, events, writes and final storage |
 //! | `gas_oracle` | [`oracles::gas_oracle`] | the VM's gas equals a naive per-instruction count of the schedule ([`naive`]) |
 //! | `compile_deterministic` | [`oracles::compile_deterministic`] | two compilations give byte-identical artifacts |
+//! | `node_transaction` | [`node::transaction`] | a transaction from gossip or RPC: one encoding, a hash of its bytes, blame only for invalid ones, any edit of a valid one refused |
+//! | `node_block` | [`node::block`] | a proposed block: refused as malformed or invalid (never a local failure) or accepted, the same way twice |
+//! | `node_consensus` | [`node::consensus_messages`] | consensus, sync and stream messages: what decodes round-trips; stream reassembly stays bounded |
+//! | `node_rpc` | [`node::rpc_request`] | a JSON-RPC request: always a response, never a node error |
 //!
 //! Modules come from [`generate`]: wasm-smith configured for the accepted
 //! subset, with the host table as the imports it may choose from and a
@@ -30,6 +34,7 @@
 
 pub mod generate;
 pub mod naive;
+pub mod node;
 pub mod oracles;
 pub mod reference;
 pub mod workload;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::Unstructured;
 use cairn_fuzz::generate::{self, Imports};
-use cairn_fuzz::oracles;
+use cairn_fuzz::{node, oracles};
 
 /// What a target hands libFuzzer's bytes to.
 type Oracle = fn(&[u8]);
@@ -19,6 +19,10 @@ const TARGETS: &[(&str, Oracle)] = &[
     ("differential", oracles::differential),
     ("gas_oracle", oracles::gas_oracle),
     ("compile_deterministic", oracles::compile_deterministic),
+    ("node_transaction", node::transaction),
+    ("node_block", node::block),
+    ("node_consensus", node::consensus_messages),
+    ("node_rpc", node::rpc_request),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -83,6 +87,26 @@ fn gas_oracle_corpus() {
 #[test]
 fn compile_deterministic_corpus() {
     run_corpus("compile_deterministic");
+}
+
+#[test]
+fn node_transaction_corpus() {
+    run_corpus("node_transaction");
+}
+
+#[test]
+fn node_block_corpus() {
+    run_corpus("node_block");
+}
+
+#[test]
+fn node_consensus_corpus() {
+    run_corpus("node_consensus");
+}
+
+#[test]
+fn node_rpc_corpus() {
+    run_corpus("node_rpc");
 }
 
 /// Each target has a binary, a corpus and a test above, and nothing else

@@ -9,6 +9,8 @@
 mod app;
 pub mod codec;
 pub mod context;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod host;
 pub mod signing;
 mod streaming;

@@ -18,7 +18,7 @@ pub(super) const CHUNK_BYTES: usize = 128 * 1024;
 /// Init + data chunks + Fin part + the stream's end marker.
 const MAX_SEQUENCE: Sequence = (MAX_BLOCK_BYTES / CHUNK_BYTES) as Sequence + 3;
 /// Incomplete streams kept at once, from all peers together.
-const MAX_OPEN_STREAMS: usize = 64;
+pub(super) const MAX_OPEN_STREAMS: usize = 64;
 
 /// A proposal whose parts have all arrived. Its signature is not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +158,11 @@ impl Streams {
         }
         let stream = self.open.remove(&key).expect("the stream was just used");
         assemble(stream).map(Some)
+    }
+
+    /// How many incomplete streams are held.
+    pub(super) fn open_streams(&self) -> usize {
+        self.open.len()
     }
 
     /// Forgets every incomplete stream.
