@@ -16,12 +16,22 @@ use crate::{State, client};
 
 const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
 const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.abi.json");
-const GAS_LIMIT: u64 = 200_000_000;
+/// An increment uses about 3.6 million gas, its intrinsic cost included.
+/// Blocks are filled by gas limits, so a loose limit would cap them early.
+const GAS_LIMIT: u64 = 10_000_000;
 const PATIENCE: Duration = Duration::from_secs(300);
 
 pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> anyhow::Result<()> {
     if transactions == 0 || accounts == 0 {
         bail!("--transactions and --accounts must be positive");
+    }
+    // A node holds at most MAX_NONCE_GAP transactions ahead per account.
+    let gap = usize::try_from(cairn_node::limits::MAX_NONCE_GAP).unwrap_or(usize::MAX);
+    if transactions.div_ceil(accounts) > gap {
+        bail!(
+            "{transactions} transactions from {accounts} accounts is more than {gap} pending per account; use --accounts {} or more",
+            transactions.div_ceil(gap)
+        );
     }
     let state = State::load(dir)?;
     let clients = state

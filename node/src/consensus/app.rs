@@ -180,7 +180,10 @@ impl<H: ConsensusHost> App<H> {
                     self.commit(&certificate).await;
                 }
                 let next = self.next_height();
-                self.streams.clear();
+                // Incomplete streams are kept: a faster proposer may already
+                // be streaming the next height's block. Stale ones are
+                // evicted by the reassembler's bound, and a stale proposal
+                // that completes is dropped by `received_proposal`.
                 self.future.retain(|proposal| proposal.height >= next);
                 self.known_parts
                     .lock()

@@ -161,13 +161,9 @@ impl Streams {
     }
 
     /// How many incomplete streams are held.
+    #[cfg(feature = "fuzzing")]
     pub(super) fn open_streams(&self) -> usize {
         self.open.len()
-    }
-
-    /// Forgets every incomplete stream.
-    pub(super) fn clear(&mut self) {
-        self.open.clear();
     }
 
     fn evict_oldest(&mut self) {
