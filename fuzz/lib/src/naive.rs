@@ -55,6 +55,28 @@ impl Reencode for NaiveCounter<'_> {
         Ok(())
     }
 
+    /// The VM caps every memory at the schedule's `max_memory_pages`; a
+    /// grow past it fails there, so it must fail here too (and wasmi must
+    /// not allocate gigabytes a contract can never have).
+    fn parse_memory_section(
+        &mut self,
+        memories: &mut wasm_encoder::MemorySection,
+        section: wasmparser::MemorySectionReader<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error> {
+        let limit = u64::from(self.schedule.max_memory_pages);
+        for memory in section {
+            let memory = memory?;
+            memories.memory(wasm_encoder::MemoryType {
+                minimum: memory.initial,
+                maximum: Some(memory.maximum.unwrap_or(limit).min(limit)),
+                memory64: memory.memory64,
+                shared: memory.shared,
+                page_size_log2: memory.page_size_log2,
+            });
+        }
+        Ok(())
+    }
+
     fn parse_export_section(
         &mut self,
         exports: &mut wasm_encoder::ExportSection,
