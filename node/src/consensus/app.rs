@@ -139,9 +139,12 @@ impl<H: ConsensusHost> App<H> {
             }
 
             AppMsg::ReceivedProposalPart {
-                from, part, reply, ..
+                from,
+                published_by,
+                part,
+                reply,
             } => {
-                let value = match self.streams.insert(from, part) {
+                let value = match self.streams.receive(from, published_by, part) {
                     Ok(Some(proposal)) => self.received_proposal(proposal).await,
                     Ok(None) => None,
                     Err(error) => {

@@ -36,8 +36,9 @@ where
 
 /// `data` is a sequence of frames: a kind byte, a two-byte length, then the
 /// message. Kinds 0 to 10 are the types Malachite hands the codec; 11 to 15
-/// are proposal stream messages, which also go, from one of four peers, into
-/// one reassembler whose bounds must hold after every message.
+/// are proposal stream messages, which also go into one reassembler whose
+/// bounds must hold after every message: kinds 11 to 14 as published by one
+/// peer and relayed by one of four, kind 15 without a publisher.
 pub fn messages(data: &[u8]) {
     let peers: Vec<PeerId> = (0..4u8)
         .map(|seed| {
@@ -80,7 +81,8 @@ pub fn messages(data: &[u8]) {
                     continue;
                 };
                 let from = peers[usize::from(peer) % peers.len()];
-                if let Ok(Some(proposal)) = streams.insert(from, message) {
+                let published_by = (peer != 15).then_some(peers[0]);
+                if let Ok(Some(proposal)) = streams.receive(from, published_by, message) {
                     assert!(proposal.block.len() <= MAX_BLOCK_BYTES);
                     assert!(!proposal.parts.is_empty());
                 }

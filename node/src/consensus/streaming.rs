@@ -112,13 +112,32 @@ pub(super) struct Streams {
 }
 
 impl Streams {
-    /// Adds a message; returns the proposal once its stream is complete.
-    pub(super) fn insert(
+    /// Adds a message delivered by the neighbour `from`; returns the
+    /// proposal once its stream is complete.
+    ///
+    /// Streams are grouped by the message's publisher, not by `from`:
+    /// gossipsub relays each message through whichever neighbour is first,
+    /// so the parts of one stream arrive from different peers. (Grouping by
+    /// `from` split such streams and none completed: validators missed the
+    /// round's proposal and prevoted nil.) The publisher is signed in
+    /// Malachite's strict gossipsub mode; `from` stands in when the
+    /// transport gives none.
+    pub(super) fn receive(
         &mut self,
         from: PeerId,
+        published_by: Option<PeerId>,
         message: StreamMessage<ProposalPart>,
     ) -> Result<Option<AssembledProposal>, StreamError> {
-        let key = (from, message.stream_id.clone());
+        self.insert(published_by.unwrap_or(from), message)
+    }
+
+    /// Adds a message of `publisher`'s stream.
+    fn insert(
+        &mut self,
+        publisher: PeerId,
+        message: StreamMessage<ProposalPart>,
+    ) -> Result<Option<AssembledProposal>, StreamError> {
+        let key = (publisher, message.stream_id.clone());
         if message.sequence > MAX_SEQUENCE {
             self.open.remove(&key);
             return Err(StreamError::SequenceTooHigh(message.sequence));
@@ -267,6 +286,41 @@ mod tests {
         assert_eq!(proposal.height, Height(4));
         assert_eq!(proposal.proposer, ValidatorAddress([1; 32]));
         assert!(streams.open.is_empty());
+    }
+
+    #[test]
+    fn parts_relayed_by_different_neighbours_reassemble() {
+        let block = vec![7; CHUNK_BYTES + 5];
+        let (publisher, relays) = (peer(), [peer(), peer()]);
+        let mut streams = Streams::default();
+        let mut messages = messages(&block);
+        let last = messages.pop().unwrap();
+        for (index, message) in messages.into_iter().enumerate() {
+            let from = relays[index % 2];
+            assert_eq!(
+                streams.receive(from, Some(publisher), message).unwrap(),
+                None
+            );
+        }
+        let proposal = streams.receive(publisher, Some(publisher), last).unwrap();
+        assert_eq!(proposal.map(|proposal| proposal.block), Some(block));
+        assert!(streams.open.is_empty());
+    }
+
+    #[test]
+    fn without_a_publisher_the_delivering_peer_keys_the_stream() {
+        let block = vec![9; 10];
+        let (one, other) = (peer(), peer());
+        let mut streams = Streams::default();
+        let mut messages = messages(&block);
+        let last = messages.pop().unwrap();
+        for message in messages {
+            streams.receive(one, None, message).unwrap();
+        }
+        // The end marker from someone else is another stream.
+        assert_eq!(streams.receive(other, None, last.clone()).unwrap(), None);
+        let proposal = streams.receive(one, None, last).unwrap();
+        assert_eq!(proposal.map(|proposal| proposal.block), Some(block));
     }
 
     #[test]
