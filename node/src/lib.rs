@@ -32,8 +32,7 @@ pub mod types;
 /// chatter at warn by default).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        "info,libp2p=warn,libp2p_gossipsub=error,ractor=warn,informalsystems_malachitebft=warn"
-            .into()
+        "info,libp2p=warn,libp2p_gossipsub=error,ractor=warn,arc_malachitebft=warn".into()
     });
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
