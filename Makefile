@@ -42,6 +42,7 @@ LINTED := RUSTC_WORKSPACE_WRAPPER="$$(rustup which clippy-driver)" \
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --locked -p cairn-vm --features bench-cranelift --benches -- -D warnings
 
 test: setup
 	$(CARGO) fmt --all --check
@@ -57,8 +58,12 @@ check-fixtures: setup
 fixtures: setup
 	@scripts/fixtures.sh update
 
+# Every benchmark of docs/BENCHMARKS.md, then the table of ratios and the
+# chart (docs/benchmarks.svg). The VM's benches all build with Cranelift
+# (the compile baseline), so switching between them rebuilds nothing.
 bench: setup
-	$(CARGO) bench --locked -p cairn-vm
+	$(CARGO) bench --locked -p cairn-vm --features bench-cranelift --bench vm --bench gas_calibration --bench peers
+	@scripts/bench_report.py
 
 # Every cargo-fuzz target for FUZZ_SECONDS (default 60) each, on nightly;
 # prints executions, executions per second and crashes (docs/FUZZING.md).

@@ -12,47 +12,12 @@ use cairn_vm::testing::MemoryStorage;
 use cairn_vm::validate::{host_import_rule, validate_contract};
 use cairn_vm::{Address, BlockInfo, Call, Status, Vm, VmConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use wasmer::{
-    Engine, ExternType, Function, Imports, Instance, Module, Store, Type, TypedFunction, Value,
-};
+use wasmer::Module;
+
+mod common;
+use common::{hasher, hasher_calls, large_contract, runner, rust_contract, workloads};
 
 const CONTRACT: Address = Address([0xc0; 32]);
-
-fn workloads() -> Vec<u8> {
-    wat::parse_str(include_str!("workloads.wat")).expect("workloads parse")
-}
-
-fn rust_contract() -> Vec<u8> {
-    include_bytes!("../testdata/rust_contract.wasm").to_vec()
-}
-
-/// A large contract: `functions` copies of an arithmetic-heavy function
-/// with branches, loads and calls, about 400 bytes each.
-fn large_contract(functions: usize) -> Vec<u8> {
-    let mut text = String::from(
-        r#"(module (memory (export "memory") 1) (func $leaf (param i64) (result i64) local.get 0)"#,
-    );
-    for index in 0..functions {
-        text.push_str(&format!(
-            r#"(func $f{index} (param $a i64) (param $b i32) (result i64) (local $i i32) (local $x i64)
-                 (local.set $x (local.get $a))
-                 (loop $l
-                   (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 13))))
-                   (local.set $x (i64.add (local.get $x) (i64.load (i32.and (local.get $i) (i32.const 0xff8)))))
-                   (if (i32.and (local.get $i) (i32.const 1))
-                     (then (local.set $x (call $leaf (local.get $x))))
-                     (else (i64.store (i32.const 64) (local.get $x))))
-                   (block $b
-                     (br_if $b (i64.eqz (local.get $x)))
-                     (local.set $x (i64.rotl (local.get $x) (i64.const {index}))))
-                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                   (br_if $l (i32.lt_u (local.get $i) (local.get $b))))
-                 (i64.mul (local.get $x) (i64.const 31)))"#
-        ));
-    }
-    text.push_str(r#"(func (export "noop")))"#);
-    wat::parse_str(&text).expect("large contract parses")
-}
 
 fn vm(config: VmConfig) -> Vm {
     Vm::new(config).expect("the VM starts")
@@ -66,6 +31,7 @@ fn compile(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(8));
     for (name, wasm) in [
         ("rust_contract", rust_contract()),
+        ("hasher", hasher()),
         ("workloads", workloads()),
         ("large", large_contract(2_500)),
     ] {
@@ -146,63 +112,42 @@ fn instantiate(c: &mut Criterion) {
     group.finish();
 }
 
-/// Instantiates `module` with no-op host functions and returns a runner of
-/// `entry`; for metered modules it sets the gas first.
-fn runner(engine: &Engine, module: &Module, entry: &str) -> impl FnMut() {
-    let mut store = Store::new(engine.clone());
-    // The measured loops make no host calls; every import is a stub that
-    // returns zeros.
-    let mut imports = Imports::new();
-    for import in module.imports() {
-        if let ExternType::Function(ty) = import.ty() {
-            let results: Vec<Value> = ty
-                .results()
-                .iter()
-                .map(|result| match result {
-                    Type::I64 => Value::I64(0),
-                    _ => Value::I32(0),
-                })
-                .collect();
-            let stub = Function::new(&mut store, ty, move |_| Ok(results.clone()));
-            imports.define(import.module(), import.name(), stub);
-        }
-    }
-    let instance = Instance::new(&mut store, module, &imports).expect("instantiates");
-    let gas = instance
-        .exports
-        .get_global(cairn_gas_meter::GAS_LEFT_EXPORT)
-        .ok()
-        .cloned();
-    let function: TypedFunction<(), ()> = instance
-        .exports
-        .get_typed_function(&store, entry)
-        .expect("entry exists");
-    move || {
-        if let Some(gas) = &gas {
-            gas.set(&mut store, Value::I64(i64::MAX))
-                .expect("gas is mutable");
-        }
-        function.call(&mut store).expect("runs to the end");
-    }
-}
-
 fn metering(c: &mut Criterion) {
     let vm = vm(VmConfig::default());
-    let wasm = workloads();
     let engine = vm.new_engine();
-    let unmetered = Module::new(&engine, &wasm).expect("compiles unmetered");
-    let metered = vm
-        .compile_module(&engine, &wasm, &host_import_rule)
-        .expect("compiles metered");
     let mut group = c.benchmark_group("metering");
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(6));
-    for entry in ["alu", "loads_stores", "calls", "indirect", "dispatch"] {
-        let mut plain = runner(&engine, &unmetered, entry);
-        group.bench_function(format!("{entry}/unmetered"), |b| b.iter(&mut plain));
-        let mut counted = runner(&engine, &metered, entry);
-        group.bench_function(format!("{entry}/metered"), |b| b.iter(&mut counted));
+    let wasm = workloads();
+    let kernels = [
+        "alu",
+        "loads_stores",
+        "scattered_bytes",
+        "calls",
+        "recursion",
+        "indirect",
+        "dispatch",
+    ]
+    .map(|entry| (entry, entry, Vec::new()));
+    let contract = hasher();
+    let calls = hasher_calls()
+        .into_iter()
+        .map(|call| (call.name, call.entry, call.input));
+    for (module, cases) in [
+        (&wasm, kernels.into_iter().collect::<Vec<_>>()),
+        (&contract, calls.collect()),
+    ] {
+        let unmetered = Module::new(&engine, module).expect("compiles unmetered");
+        let metered = vm
+            .compile_module(&engine, module, &host_import_rule)
+            .expect("compiles metered");
+        for (name, entry, input) in cases {
+            let mut plain = runner(&engine, &unmetered, entry, &input);
+            group.bench_function(format!("{name}/unmetered"), |b| b.iter(&mut plain));
+            let mut counted = runner(&engine, &metered, entry, &input);
+            group.bench_function(format!("{name}/metered"), |b| b.iter(&mut counted));
+        }
     }
     group.finish();
 }

@@ -135,6 +135,32 @@
       (br_if $l (i32.lt_u (local.get $i) (i32.const 200)))))
 
   ;; A loop of a single branch, stopped only by gas: the cheapest block.
+  ;; Recursion: naive Fibonacci, a call and a return per step, the shape
+  ;; where the stack-height accounting around calls weighs most.
+  (func $fib (param $n i32) (result i64)
+    (if (result i64) (i32.lt_u (local.get $n) (i32.const 2))
+      (then (i64.extend_i32_u (local.get $n)))
+      (else
+        (i64.add
+          (call $fib (i32.sub (local.get $n) (i32.const 1)))
+          (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
+  (func (export "recursion") (i64.store (i32.const 0) (call $fib (i32.const 25))))
+
+  ;; Memory: byte loads and stores over both pages in a scattered order
+  ;; (each byte mixed with one 4,099 bytes on), four passes.
+  (func (export "scattered_bytes") (local $i i32) (local $pass i32)
+    (loop $passes
+      (local.set $i (i32.const 0))
+      (loop $l
+        (i32.store8 (local.get $i)
+          (i32.add
+            (i32.load8_u (local.get $i))
+            (i32.load8_u (i32.and (i32.mul (local.get $i) (i32.const 4099)) (i32.const 0x1ffff)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (i32.const 0x20000))))
+      (local.set $pass (i32.add (local.get $pass) (i32.const 1)))
+      (br_if $passes (i32.lt_u (local.get $pass) (i32.const 4)))))
+
   (func (export "spin") (loop $l (br $l)))
 
   (func (export "noop")))
