@@ -63,7 +63,9 @@ fixtures: setup
 # (the compile baseline), so switching between them rebuilds nothing.
 bench: setup
 	$(CARGO) bench --locked -p cairn-vm --features bench-cranelift --bench vm --bench gas_calibration --bench peers
-	@scripts/bench_report.py
+	$(CARGO) build --locked --release -p cairn-node -p cairn-testnet
+	@scripts/bench-testnet.sh "$(CARGO_TARGET_DIR)/release"
+	@scripts/bench-report.py
 
 # Every cargo-fuzz target for FUZZ_SECONDS (default 60) each, on nightly;
 # prints executions, executions per second and crashes (docs/FUZZING.md).

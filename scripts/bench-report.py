@@ -2,7 +2,7 @@
 """Reads the criterion results of `make bench` and writes the report's
 ratios: a Markdown table on stdout and a chart, docs/benchmarks.svg.
 
-    scripts/bench_report.py [CRITERION_DIR] [SVG_PATH]
+    scripts/bench-report.py [CRITERION_DIR] [SVG_PATH]
 
 CRITERION_DIR defaults to $CARGO_TARGET_DIR/criterion (or
 ~/.cache/cairn/target/criterion). Every figure is a ratio of two
