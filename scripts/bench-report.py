@@ -36,6 +36,9 @@ FIGURES = [
 ] + [
     ("Interpreter", f"wasmi vs single-pass, {call}", f"engines/{call}_wasmi", f"engines/{call}_singlepass")
     for call in ["hasher_hash_chain", "hasher_sort"]
+] + [
+    ("Storage", f"VM call of {n} x (read, write) on RocksDB vs raw RocksDB", f"storage/vm_on_rocksdb/{n}", f"storage/raw_rocksdb/{n}")
+    for n in [1, 10, 100]
 ]
 
 

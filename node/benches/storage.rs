@@ -1,0 +1,140 @@
+//! Storage on the node's RocksDB: calls of a contract doing 1, 10 and 100
+//! reads and writes, executed by the VM against the node's view of
+//! committed state (a RocksDB snapshot under the block's changes), against
+//! raw RocksDB gets and puts of as many keys in the same run.
+//!
+//! `cargo bench -p cairn-node --bench storage` (`make bench`). The
+//! contract's reads hit committed keys; its writes go to the call's
+//! overlay, as in a block, and reach RocksDB in the block's one batch at
+//! commit. The baseline reads as many keys from a RocksDB snapshot and
+//! writes them back in one batch (without sync): one call's storage work
+//! on raw RocksDB, as if each call were committed on its own.
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use cairn_node::chain::Chain;
+use cairn_node::state::{Changes, View};
+use cairn_node::types::{Action, contract_address};
+use cairn_vm::{BlockInfo, Call, Status};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{address, open, proposer, sign, submit, user};
+
+/// `write(n)` stores keys 0..n (4 bytes each) with 32-byte values;
+/// `read_write(n)` reads each of them and writes it again.
+const CONTRACT: &str = r#"(module
+  (import "cairn" "input_read" (func $input_read (param i32)))
+  (import "cairn" "storage_get" (func $get (param i32 i32 i32 i32) (result i64)))
+  (import "cairn" "storage_set" (func $set (param i32 i32 i32 i32)))
+  (memory (export "memory") 1)
+  (func $count (result i32) (call $input_read (i32.const 0)) (i32.load (i32.const 0)))
+  (func (export "write") (local $i i32) (local $n i32)
+    (local.set $n (call $count))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (i32.store (i32.const 16) (local.get $i))
+      (call $set (i32.const 16) (i32.const 4) (i32.const 64) (i32.const 32))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next))))
+  (func (export "read_write") (local $i i32) (local $n i32)
+    (local.set $n (call $count))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (i32.store (i32.const 16) (local.get $i))
+      (if (i64.ne (call $get (i32.const 16) (i32.const 4) (i32.const 128) (i32.const 32)) (i64.const 32))
+        (then unreachable))
+      (call $set (i32.const 16) (i32.const 4) (i32.const 128) (i32.const 32))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))))"#;
+
+const COUNTS: [u32; 3] = [1, 10, 100];
+
+/// Builds and commits the next block of `chain`'s mempool.
+fn commit_next(chain: &Chain) {
+    let height = chain.head().height + 1;
+    let built = chain
+        .build(height, &proposer(), SystemTime::now())
+        .expect("the block builds");
+    chain
+        .commit(height, &built.hash, b"certificate")
+        .expect("the block commits");
+}
+
+fn storage(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let chain = open(dir.path());
+    let owner = user(2);
+    let code = wat::parse_str(CONTRACT).expect("the contract parses");
+    let deploy = Action::Deploy {
+        code,
+        abi: Vec::new(),
+        init_input: Vec::new(),
+    };
+    submit(&chain, &sign(&owner, 0, 1_000_000_000, deploy)).expect("the deploy is accepted");
+    let max = *COUNTS.iter().max().expect("counts");
+    let fill = Action::Call {
+        contract: contract_address(&address(&owner), 0),
+        method: "write".into(),
+        input: max.to_le_bytes().to_vec(),
+    };
+    submit(&chain, &sign(&owner, 1, 1_000_000_000, fill)).expect("the fill is accepted");
+    commit_next(&chain);
+    let contract = contract_address(&address(&owner), 0).to_vm();
+
+    let raw_dir = tempfile::tempdir().expect("a temporary directory");
+    let raw = rocksdb::DB::open_default(raw_dir.path()).expect("RocksDB opens");
+    let value = [0u8; 32];
+    for index in 0..max {
+        raw.put(index.to_le_bytes(), value).expect("put");
+    }
+
+    let mut group = c.benchmark_group("storage");
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(4));
+    for count in COUNTS {
+        let input = count.to_le_bytes();
+        group.bench_with_input(BenchmarkId::new("vm_on_rocksdb", count), &count, |b, _| {
+            b.iter(|| {
+                let snapshot = chain.store().snapshot();
+                let changes = Changes::default();
+                let view = View {
+                    snapshot: &snapshot,
+                    changes: &changes,
+                    deploy: None,
+                };
+                let call = Call {
+                    contract,
+                    caller: cairn_vm::Address([1; 32]),
+                    entry: "read_write",
+                    input: &input,
+                    gas_limit: 1_000_000_000,
+                    block: BlockInfo::default(),
+                    read_only: false,
+                };
+                let outcome = chain.vm().execute(&call, &view).expect("the VM runs");
+                assert_eq!(outcome.status, Status::Ok, "{outcome:?}");
+                assert_eq!(outcome.writes.len(), count as usize);
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("raw_rocksdb", count), &count, |b, _| {
+            b.iter(|| {
+                let snapshot = raw.snapshot();
+                let mut batch = rocksdb::WriteBatch::default();
+                for index in 0..count {
+                    let key = index.to_le_bytes();
+                    let found = snapshot.get(key).expect("get").expect("the key exists");
+                    batch.put(key, black_box(&found));
+                }
+                raw.write(batch).expect("the batch is written");
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, storage);
+criterion_main!(benches);
