@@ -39,6 +39,8 @@ FIGURES = [
 ] + [
     ("Storage", f"VM call of {n} x (read, write) on RocksDB vs raw RocksDB", f"storage/vm_on_rocksdb/{n}", f"storage/raw_rocksdb/{n}")
     for n in [1, 10, 100]
+] + [
+    ("Node", "block of 100 token transfers vs the bare VM", "executor/node_block_of_100_transfers", "executor/vm_100_transfers"),
 ]
 
 
