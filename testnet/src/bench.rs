@@ -14,11 +14,13 @@ use parity_scale_codec::Encode;
 
 use crate::{State, client};
 
-const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
-const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.abi.json");
-/// An increment uses about 3.6 million gas, its intrinsic cost included.
-/// Blocks are filled by gas limits, so a loose limit would cap them early.
+const TOKEN: &[u8] = include_bytes!("../../contracts-sdk/testdata/token.wasm");
+const TOKEN_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/token.abi.json");
+/// Well above what a transfer uses, its intrinsic cost included. Blocks are
+/// filled by gas limits, so a loose limit would cap them early.
 const GAS_LIMIT: u64 = 10_000_000;
+/// Tokens each sending account gets before the measured transfers.
+const FUNDING: u128 = 1_000_000;
 const PATIENCE: Duration = Duration::from_secs(300);
 
 pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> anyhow::Result<()> {
@@ -32,6 +34,10 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
             "{transactions} transactions from {accounts} accounts is more than {gap} pending per account; use --accounts {} or more",
             transactions.div_ceil(gap)
         );
+    }
+    // The first account funds the others before the measured transfers.
+    if accounts - 1 > gap {
+        bail!("at most {} accounts: the first funds the others", gap + 1);
     }
     let state = State::load(dir)?;
     let clients = state
@@ -54,42 +60,56 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
         .sign(key)
     };
 
-    println!("deploying a counter…");
+    println!("deploying a token and funding {accounts} accounts…");
     let deploy = sign(
         &keys[0],
         0,
         2_000_000_000,
         Action::Deploy {
-            code: COUNTER.to_vec(),
-            abi: COUNTER_ABI.to_vec(),
-            init_input: u64::MAX.encode(),
+            code: TOKEN.to_vec(),
+            abi: TOKEN_ABI.to_vec(),
+            init_input: ("Bench".to_owned(), "BNC".to_owned(), 0u8, u128::MAX).encode(),
         },
     );
     let hash = submit(&clients[0], &deploy.encode()).await?;
     let receipt = wait_receipt(&clients[0], &hash).await?;
-    let counter = Address::from_hex(receipt.contract.as_deref().context("no contract address")?)
+    let token = Address::from_hex(receipt.contract.as_deref().context("no contract address")?)
         .map_err(anyhow::Error::msg)?;
+    let transfer = |to: &PrivateKey, amount: u128| Action::Call {
+        contract: token,
+        method: "transfer".into(),
+        input: (*to.public_key().as_bytes(), amount).encode(),
+    };
+    let mut nonces = vec![0u64; accounts];
+    nonces[0] = 1;
+    let mut funding = None;
+    for key in &keys[1..] {
+        let tx = sign(&keys[0], nonces[0], GAS_LIMIT, transfer(key, FUNDING));
+        nonces[0] += 1;
+        funding = Some(submit(&clients[0], &tx.encode()).await?);
+    }
+    if let Some(hash) = funding {
+        let receipt = wait_receipt(&clients[0], &hash).await?;
+        if receipt.status != 0 {
+            bail!("funding the accounts failed: {}", receipt.status_name);
+        }
+    }
     let start_height = clients[0].status().await?.height;
 
     println!(
-        "sending {transactions} increments from {accounts} accounts to {} nodes…",
+        "sending {transactions} token transfers from {accounts} accounts to {} nodes…",
         clients.len()
     );
-    let mut nonces = vec![0u64; accounts];
-    nonces[0] = 1;
     let mut pending = Vec::with_capacity(transactions);
     let started = Instant::now();
     for index in 0..transactions {
         let account = index % accounts;
+        let recipient = &keys[(account + 1) % accounts];
         let tx = sign(
             &keys[account],
             nonces[account],
             GAS_LIMIT,
-            Action::Call {
-                contract: counter,
-                method: "increment".into(),
-                input: 1u64.encode(),
-            },
+            transfer(recipient, 1),
         );
         nonces[account] += 1;
         let node = index % clients.len();

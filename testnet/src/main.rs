@@ -81,9 +81,9 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
-    /// Measures finality latency and throughput: deploys a counter, then
-    /// sends increments from several accounts round-robin to every node,
-    /// and times each from submission to its receipt.
+    /// Measures finality latency and throughput: deploys a token, funds
+    /// several accounts, then sends token transfers from them round-robin
+    /// to every node, and times each from submission to its receipt.
     Bench {
         /// Transactions to send.
         #[arg(long, default_value_t = 400)]
