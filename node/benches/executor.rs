@@ -7,7 +7,7 @@
 //! `cargo bench -p cairn-node --bench executor` (`make bench`).
 
 use std::cell::RefCell;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use cairn_node::chain::Chain;
 use cairn_node::types::{Action, Address, SignedTransaction, contract_address};
@@ -19,7 +19,7 @@ use parity_scale_codec::Encode;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-use common::{address, open, proposer, sign, submit, user};
+use common::{address, commit_next, open, sign, submit, user};
 
 const TOKEN: &[u8] = include_bytes!("../../contracts-sdk/testdata/token.wasm");
 const TOKEN_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/token.abi.json");
@@ -51,24 +51,6 @@ fn transfer(key: &PrivateKey, nonce: u64, token: Address, to: &Address) -> Signe
         input: transfer_input(to, 1),
     };
     sign(key, nonce, GAS, call)
-}
-
-/// Builds and commits the next block of `chain`'s mempool; returns how
-/// many transactions it held.
-fn commit_next(chain: &Chain) -> usize {
-    let height = chain.head().height + 1;
-    let built = chain
-        .build(height, &proposer(), SystemTime::now())
-        .expect("the block builds");
-    chain
-        .commit(height, &built.hash, b"certificate")
-        .expect("the block commits");
-    let block = chain
-        .store()
-        .block(height)
-        .expect("the store reads")
-        .expect("the block is stored");
-    block.transactions.len()
 }
 
 fn assert_succeeded(chain: &Chain, tx: &SignedTransaction) {

@@ -11,9 +11,8 @@
 //! on raw RocksDB, as if each call were committed on its own.
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use cairn_node::chain::Chain;
 use cairn_node::state::{Changes, View};
 use cairn_node::types::{Action, contract_address};
 use cairn_vm::{BlockInfo, Call, Status};
@@ -21,7 +20,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-use common::{address, open, proposer, sign, submit, user};
+use common::{address, commit_next, open, sign, submit, user};
 
 /// `write(n)` stores keys 0..n (4 bytes each) with 32-byte values;
 /// `read_write(n)` reads each of them and writes it again.
@@ -51,17 +50,6 @@ const CONTRACT: &str = r#"(module
       (br $next)))))"#;
 
 const COUNTS: [u32; 3] = [1, 10, 100];
-
-/// Builds and commits the next block of `chain`'s mempool.
-fn commit_next(chain: &Chain) {
-    let height = chain.head().height + 1;
-    let built = chain
-        .build(height, &proposer(), SystemTime::now())
-        .expect("the block builds");
-    chain
-        .commit(height, &built.hash, b"certificate")
-        .expect("the block commits");
-}
 
 fn storage(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temporary directory");

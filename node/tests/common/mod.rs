@@ -131,3 +131,22 @@ pub(crate) fn advance(leader: &Chain, follower: &Chain) -> Block {
     assert_eq!(leader.head(), follower.head());
     Block::decode(&mut &built.bytes[..]).unwrap()
 }
+
+/// Builds the next block of `chain`'s mempool and commits it on the same
+/// chain (a single validator's node); returns how many transactions it
+/// held.
+pub(crate) fn commit_next(chain: &Chain) -> usize {
+    let height = chain.head().height + 1;
+    let built = chain
+        .build(height, &proposer(), SystemTime::now())
+        .expect("the block builds");
+    chain
+        .commit(height, &built.hash, b"certificate")
+        .expect("the block commits");
+    let block = chain
+        .store()
+        .block(height)
+        .expect("the store reads")
+        .expect("the block is stored");
+    block.transactions.len()
+}
