@@ -26,14 +26,32 @@ missing=()
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+# bindgen loads libclang.so or libclang-<version>.so; libclang-cpp.so, which
+# other packages bring, is a different library and does not do.
+has_libclang() {
+  local dir file
+  for dir in /usr/lib/llvm-*/lib /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib64 /usr/lib; do
+    for file in "$dir"/libclang.so* "$dir"/libclang-[0-9]*.so*; do
+      [ -e "$file" ] && return 0
+    done
+  done
+  return 1
+}
+if [ -z "${LIBCLANG_PATH:-}" ] && ! has_libclang; then
   missing+=(libclang-dev)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
-  else
-    sudo apt-get update -qq && sudo apt-get install -y -qq "${missing[@]}"
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  # apt's progress goes to a log, shown only if the install fails.
+  log=$(mktemp "${TMPDIR:-/tmp}/cairn-setup-apt.XXXXXX")
+  if ! { "${sudo[@]}" apt-get update -qq &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log"
+    say "installing ${missing[*]} failed (above)"
+    exit 1
   fi
+  rm -f "$log"
+  say "installed ${missing[*]}"
 fi
