@@ -3,6 +3,7 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+#[cfg(target_arch = "wasm32")]
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use parity_scale_codec::Encode;
@@ -114,14 +115,24 @@ pub(crate) fn set_output(bytes: &[u8]) {
 
 /// Set while a read-only method runs: writes and events then abort, even
 /// through the raw storage functions, whatever the node's call mode.
+#[cfg(target_arch = "wasm32")]
 static READ_ONLY: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn set_read_only(read_only: bool) {
+    #[cfg(target_arch = "wasm32")]
     READ_ONLY.store(read_only, Ordering::Relaxed);
+    // Natively, tests run on parallel threads, each with its own
+    // environment: the flag is part of it.
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::set_read_only(read_only);
 }
 
 pub(crate) fn ensure_writable() {
-    if READ_ONLY.load(Ordering::Relaxed) {
+    #[cfg(target_arch = "wasm32")]
+    let read_only = READ_ONLY.load(Ordering::Relaxed);
+    #[cfg(not(target_arch = "wasm32"))]
+    let read_only = crate::testing::read_only();
+    if read_only {
         abort("a read-only method cannot write storage or emit events");
     }
 }

@@ -49,6 +49,8 @@ struct Environment {
     time: u64,
     gas_left: u64,
     iterators: Vec<Option<NativeIterator>>,
+    /// Inside a read-only method (see `env::ensure_writable`).
+    read_only: bool,
 }
 
 /// An open range: the bounds still to go and the direction.
@@ -78,7 +80,14 @@ pub fn reset() {
             ..Environment::default()
         }
     });
-    crate::env::set_read_only(false);
+}
+
+pub(crate) fn set_read_only(read_only: bool) {
+    with(|environment| environment.read_only = read_only);
+}
+
+pub(crate) fn read_only() -> bool {
+    with(|environment| environment.read_only)
 }
 
 pub fn set_caller(caller: Address) {
@@ -356,5 +365,25 @@ pub(crate) mod native {
         // SAFETY: forwarded from the SDK.
         let message = String::from_utf8_lossy(unsafe { bytes(message, len) }).into_owned();
         std::panic::panic_any(Ended::Aborted(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{Mutability, entry};
+
+    #[test]
+    fn a_query_on_another_thread_leaves_this_one_writable() {
+        reset();
+        std::thread::spawn(|| {
+            reset();
+            entry(Mutability::ReadOnly, |_| {});
+            assert!(catch(|| crate::storage::raw::set(b"k", b"v")).is_err());
+        })
+        .join()
+        .unwrap();
+        crate::storage::raw::set(b"k", b"v");
+        assert_eq!(storage().get(b"k".as_slice()), Some(&b"v".to_vec()));
     }
 }
