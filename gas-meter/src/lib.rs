@@ -26,7 +26,8 @@
 //! trap reads [`TRAP_EXPORT`] to tell out-of-gas and stack overflow from the
 //! contract's own traps.
 //!
-//! Start reading at [`instrument`]; the costs live in [`Schedule`].
+//! Start reading at [`instrument`]; the costs live in [`Schedule`]. [`naive`]
+//! counts the same schedule per instruction, as an oracle for tests.
 //!
 //! ```
 //! use cairn_gas_meter::{instrument, Schedule};
@@ -40,6 +41,7 @@ mod analysis;
 mod body;
 mod error;
 mod instrument;
+pub mod naive;
 mod schedule;
 
 pub use error::Error;

@@ -1,13 +1,13 @@
 //! The gas oracle: on generated integer-only modules, the gas the metered
 //! module consumes equals an independent count of the same schedule.
 //!
-//! The independent count comes from a deliberately naive instrumentation
-//! written here: it adds each instruction's cost to a counter right before
-//! that instruction, with no basic blocks at all. On runs that do not trap in
-//! the middle of a block (wasm-smith's `disallow_traps`, with its fuel check
-//! the only trap), block metering must charge exactly the same total: an
-//! if/else charged on one side only, a loop charged once instead of per
-//! iteration, or a branch target missed would all show up as a difference.
+//! The independent count is [`cairn_gas_meter::naive`]: each instruction adds
+//! its cost to a counter right before it runs, with no basic blocks at all.
+//! On runs that do not trap in the middle of a block (wasm-smith's
+//! `disallow_traps`, with its fuel check the only trap), block metering must
+//! charge exactly the same total: an if/else charged on one side only, a loop
+//! charged once instead of per iteration, or a branch target missed would
+//! all show up as a difference.
 
 // Test inputs are small integers; casts between them cannot lose anything.
 #![allow(
@@ -18,143 +18,11 @@
 
 mod common;
 
-use cairn_gas_meter::{Schedule, instrument};
+use cairn_gas_meter::naive::COUNTER_EXPORT;
+use cairn_gas_meter::{Schedule, instrument, naive};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
-use wasm_encoder::reencode::{Reencode, RoundtripReencoder, utils};
-use wasm_encoder::{ConstExpr, ExportKind, Function, GlobalType, ValType};
 use wasmi::{Engine, Linker, Module, Store, Val};
-use wasmparser::Operator;
-
-const COUNTER_EXPORT: &str = "naive_count";
-
-/// Adds `cost(op)` (and the per-page/per-byte part, read from the operand)
-/// to an exported counter before every instruction.
-struct NaiveCounter<'a> {
-    schedule: &'a Schedule,
-    globals: u32,
-    /// Parameter count of each defined function, in body order.
-    body_params: Vec<u32>,
-    next_body: usize,
-}
-
-impl Reencode for NaiveCounter<'_> {
-    type Error = std::convert::Infallible;
-
-    fn parse_global_section(
-        &mut self,
-        globals: &mut wasm_encoder::GlobalSection,
-        section: wasmparser::GlobalSectionReader<'_>,
-    ) -> Result<(), wasm_encoder::reencode::Error> {
-        self.globals = section.count();
-        utils::parse_global_section(&mut RoundtripReencoder, globals, section)?;
-        globals.global(
-            GlobalType {
-                val_type: ValType::I64,
-                mutable: true,
-                shared: false,
-            },
-            &ConstExpr::i64_const(0),
-        );
-        Ok(())
-    }
-
-    fn parse_export_section(
-        &mut self,
-        exports: &mut wasm_encoder::ExportSection,
-        section: wasmparser::ExportSectionReader<'_>,
-    ) -> Result<(), wasm_encoder::reencode::Error> {
-        utils::parse_export_section(&mut RoundtripReencoder, exports, section)?;
-        exports.export(COUNTER_EXPORT, ExportKind::Global, self.globals);
-        Ok(())
-    }
-
-    fn parse_function_body(
-        &mut self,
-        code: &mut wasm_encoder::CodeSection,
-        func: wasmparser::FunctionBody<'_>,
-    ) -> Result<(), wasm_encoder::reencode::Error> {
-        let mut locals = Vec::new();
-        let mut count = 0;
-        for local in func.get_locals_reader()? {
-            let (n, ty) = local?;
-            count += n;
-            locals.push((n, RoundtripReencoder.val_type(ty)?));
-        }
-        // A scratch local, after parameters and all other locals, to hold
-        // the operand of a dynamically priced instruction.
-        locals.push((1, ValType::I32));
-        let scratch = self.body_params[self.next_body] + count;
-        self.next_body += 1;
-        let mut function = Function::new(locals);
-        let counter = self.globals;
-        let costs = &self.schedule.instructions;
-        let dynamic = &self.schedule.dynamic;
-        for op in func.get_operators_reader()? {
-            let op = op?;
-            let cost = costs
-                .cost(&op)
-                .expect("generated modules stay in the subset");
-            let per_unit = match op {
-                Operator::MemoryGrow { .. } => Some(dynamic.memory_grow_per_page),
-                Operator::MemoryCopy { .. }
-                | Operator::MemoryFill { .. }
-                | Operator::MemoryInit { .. } => Some(dynamic.bulk_memory_per_byte),
-                _ => None,
-            };
-            let mut sink = function.instructions();
-            if let Some(rate) = per_unit {
-                sink.local_tee(scratch)
-                    .i64_extend_i32_u()
-                    .i64_const(rate as i64)
-                    .i64_mul()
-                    .global_get(counter)
-                    .i64_add()
-                    .global_set(counter)
-                    .local_get(scratch);
-            }
-            sink.global_get(counter)
-                .i64_const(cost as i64)
-                .i64_add()
-                .global_set(counter);
-            function.instruction(&RoundtripReencoder.instruction(op)?);
-        }
-        code.function(&function);
-        Ok(())
-    }
-}
-
-fn count_naively(wasm: &[u8], schedule: &Schedule) -> Vec<u8> {
-    // Parameter counts of each defined function, in body order, so the
-    // scratch local goes after parameters and locals.
-    let mut types = Vec::new();
-    let mut params = Vec::new();
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        match payload.unwrap() {
-            wasmparser::Payload::TypeSection(reader) => {
-                for ty in reader.into_iter_err_on_gc_types() {
-                    types.push(ty.unwrap().params().len() as u32);
-                }
-            }
-            wasmparser::Payload::FunctionSection(reader) => {
-                for ty in reader {
-                    params.push(types[ty.unwrap() as usize]);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut module = wasm_encoder::Module::new();
-    NaiveCounter {
-        schedule,
-        globals: 0,
-        body_params: params,
-        next_body: 0,
-    }
-    .parse_core_module(&mut module, wasmparser::Parser::new(0), wasm)
-    .unwrap();
-    module.finish()
-}
 
 #[derive(Debug, PartialEq, Eq)]
 enum Naive {
@@ -264,7 +132,7 @@ fn compare_one(seed: &[u8]) -> Result<usize, TestCaseError> {
     // exact tests of its own (tests/metering.rs).
     schedule.instructions.block = 0;
     let metered = instrument(&wasm, &schedule).expect("generated modules are in the subset");
-    let naive = count_naively(&wasm, &schedule);
+    let naive = naive::instrument(&wasm, &schedule).expect("generated modules are in the subset");
 
     let mut compared = 0;
     for export in function_exports(&wasm) {

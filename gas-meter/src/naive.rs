@@ -1,0 +1,348 @@
+//! A reference count of the schedule for oracles: a deliberately naive
+//! instrumentation that adds each instruction's cost to an exported counter
+//! right before that instruction, with no basic blocks at all.
+//!
+//! It shares nothing with [`instrument`](crate::instrument) but the
+//! [`Schedule`]. On a run that does not stop in the middle of a basic block,
+//! block metering must charge exactly this total: an if/else charged on one
+//! side only, a loop charged once instead of per iteration, a missed branch
+//! target or a wrong per-page or per-byte charge would all show up as a
+//! difference. `gas-meter/tests/gas_oracle.rs` compares the two on wasmi,
+//! and the `gas_oracle` fuzz target compares this count with the gas the VM
+//! reports.
+//!
+//! What the count leaves out, so an oracle must zero or skip it: the
+//! schedule's per-block overhead (it has no per-instruction equivalent), the
+//! host functions' own charges, and the stack-height limit.
+
+use wasm_encoder::reencode::{Error as ReencodeError, Reencode, utils};
+use wasm_encoder::{ConstExpr, ExportKind, Function, GlobalType, Module, SectionId, ValType};
+use wasmparser::Operator;
+
+use crate::{Error, Schedule};
+
+/// Export name of the `i64` global holding the count.
+pub const COUNTER_EXPORT: &str = "naive_count";
+
+/// `wasm` with the naive counter added: an exported `i64` global
+/// ([`COUNTER_EXPORT`]) starting at zero that every instruction adds its cost
+/// to (and `memory.grow`, `memory.copy`, `memory.fill` and `memory.init`
+/// their per-page or per-byte part, read from the operand) before it runs.
+/// Every memory gets the schedule's page limit as its maximum, as the meter
+/// gives it, so a `memory.grow` past the limit fails in both.
+///
+/// # Errors
+///
+/// An invalid module, or an instruction the schedule has no cost for.
+pub fn instrument(wasm: &[u8], schedule: &Schedule) -> Result<Vec<u8>, Error> {
+    let mut types = Vec::new();
+    let mut body_params = Vec::new();
+    let mut imported_globals = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload? {
+            wasmparser::Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    if matches!(import?.ty, wasmparser::TypeRef::Global(_)) {
+                        imported_globals += 1;
+                    }
+                }
+            }
+            wasmparser::Payload::TypeSection(reader) => {
+                for ty in reader.into_iter_err_on_gc_types() {
+                    types.push(ty?.params().len());
+                }
+            }
+            wasmparser::Payload::FunctionSection(reader) => {
+                for ty in reader.into_iter_with_offsets() {
+                    let (offset, ty) = ty?;
+                    let params = types.get(ty as usize).ok_or_else(|| Error::Invalid {
+                        message: format!("unknown type {ty}"),
+                        offset,
+                    })?;
+                    body_params.push(*params);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut module = Module::new();
+    NaiveCounter {
+        schedule,
+        imported_globals,
+        counter: None,
+        exported: false,
+        body_params,
+        next_body: 0,
+    }
+    .parse_core_module(&mut module, wasmparser::Parser::new(0), wasm)?;
+    Ok(module.finish())
+}
+
+struct NaiveCounter<'a> {
+    schedule: &'a Schedule,
+    /// Imported globals come first in the global index space.
+    imported_globals: u32,
+    /// Index of the counter global, once the global section is written.
+    counter: Option<u32>,
+    exported: bool,
+    /// Parameter count of each defined function, in body order.
+    body_params: Vec<usize>,
+    next_body: usize,
+}
+
+impl NaiveCounter<'_> {
+    fn add_counter(&mut self, globals: &mut wasm_encoder::GlobalSection) {
+        self.counter = Some(self.imported_globals + globals.len());
+        globals.global(
+            GlobalType {
+                val_type: ValType::I64,
+                mutable: true,
+                shared: false,
+            },
+            &ConstExpr::i64_const(0),
+        );
+    }
+
+    fn add_export(&mut self, exports: &mut wasm_encoder::ExportSection) {
+        let counter = self.counter.expect("the global section comes first");
+        exports.export(COUNTER_EXPORT, ExportKind::Global, counter);
+        self.exported = true;
+    }
+}
+
+/// Position of a section in the binary format's order.
+fn rank(id: SectionId) -> usize {
+    const ORDER: [SectionId; 13] = [
+        SectionId::Type,
+        SectionId::Import,
+        SectionId::Function,
+        SectionId::Table,
+        SectionId::Memory,
+        SectionId::Tag,
+        SectionId::Global,
+        SectionId::Export,
+        SectionId::Start,
+        SectionId::Element,
+        SectionId::DataCount,
+        SectionId::Code,
+        SectionId::Data,
+    ];
+    ORDER.iter().position(|&other| other == id).unwrap_or(0)
+}
+
+impl Reencode for NaiveCounter<'_> {
+    type Error = Error;
+
+    /// Writes the global and export sections a module without them needs
+    /// for the counter.
+    fn intersperse_section_hook(
+        &mut self,
+        module: &mut Module,
+        _after: Option<SectionId>,
+        before: Option<SectionId>,
+    ) -> Result<(), ReencodeError<Error>> {
+        let due = |id| before.is_none_or(|next| rank(id) < rank(next));
+        if self.counter.is_none() && due(SectionId::Global) {
+            let mut globals = wasm_encoder::GlobalSection::new();
+            self.add_counter(&mut globals);
+            module.section(&globals);
+        }
+        if !self.exported && due(SectionId::Export) {
+            let mut exports = wasm_encoder::ExportSection::new();
+            self.add_export(&mut exports);
+            module.section(&exports);
+        }
+        Ok(())
+    }
+
+    fn parse_global_section(
+        &mut self,
+        globals: &mut wasm_encoder::GlobalSection,
+        section: wasmparser::GlobalSectionReader<'_>,
+    ) -> Result<(), ReencodeError<Error>> {
+        utils::parse_global_section(self, globals, section)?;
+        self.add_counter(globals);
+        Ok(())
+    }
+
+    fn parse_memory_section(
+        &mut self,
+        memories: &mut wasm_encoder::MemorySection,
+        section: wasmparser::MemorySectionReader<'_>,
+    ) -> Result<(), ReencodeError<Error>> {
+        let limit = u64::from(self.schedule.max_memory_pages);
+        for memory in section {
+            let memory = memory?;
+            memories.memory(wasm_encoder::MemoryType {
+                minimum: memory.initial,
+                maximum: Some(memory.maximum.unwrap_or(limit).min(limit)),
+                memory64: memory.memory64,
+                shared: memory.shared,
+                page_size_log2: memory.page_size_log2,
+            });
+        }
+        Ok(())
+    }
+
+    fn parse_export_section(
+        &mut self,
+        exports: &mut wasm_encoder::ExportSection,
+        section: wasmparser::ExportSectionReader<'_>,
+    ) -> Result<(), ReencodeError<Error>> {
+        utils::parse_export_section(self, exports, section)?;
+        self.add_export(exports);
+        Ok(())
+    }
+
+    fn parse_function_body(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        func: wasmparser::FunctionBody<'_>,
+    ) -> Result<(), ReencodeError<Error>> {
+        let mut locals = Vec::new();
+        let mut declared = 0;
+        for local in func.get_locals_reader()? {
+            let (n, ty) = local?;
+            declared += n;
+            locals.push((n, self.val_type(ty)?));
+        }
+        // A scratch local, after parameters and all other locals, to hold
+        // the operand of a dynamically priced instruction.
+        locals.push((1, ValType::I32));
+        let params = self.body_params.get(self.next_body).copied();
+        let params = params.ok_or_else(|| {
+            ReencodeError::UserError(Error::Invalid {
+                message: "more function bodies than functions".to_owned(),
+                offset: func.range().start,
+            })
+        })?;
+        let scratch = u32::try_from(params)
+            .unwrap_or(u32::MAX)
+            .saturating_add(declared);
+        self.next_body += 1;
+        let counter = self.counter.expect("the global section comes first");
+        let costs = &self.schedule.instructions;
+        let dynamic = &self.schedule.dynamic;
+        let mut function = Function::new(locals);
+        for op in func.get_operators_reader()?.into_iter_with_offsets() {
+            let (op, offset) = op?;
+            let cost = costs.cost(&op).ok_or_else(|| {
+                ReencodeError::UserError(Error::unsupported(format!("{op:?}"), offset))
+            })?;
+            let per_unit = match op {
+                Operator::MemoryGrow { .. } => Some(dynamic.memory_grow_per_page),
+                Operator::MemoryCopy { .. }
+                | Operator::MemoryFill { .. }
+                | Operator::MemoryInit { .. } => Some(dynamic.bulk_memory_per_byte),
+                _ => None,
+            };
+            let mut sink = function.instructions();
+            if let Some(rate) = per_unit {
+                sink.local_tee(scratch)
+                    .i64_extend_i32_u()
+                    .i64_const(rate.cast_signed())
+                    .i64_mul()
+                    .global_get(counter)
+                    .i64_add()
+                    .global_set(counter)
+                    .local_get(scratch);
+            }
+            sink.global_get(counter)
+                .i64_const(cost.cast_signed())
+                .i64_add()
+                .global_set(counter);
+            function.instruction(&self.instruction(op)?);
+        }
+        code.function(&function);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the `() -> ()` export `entry` of a counted module in wasmi and
+    /// returns the count.
+    fn count(counted: &[u8], entry: &str) -> u64 {
+        let engine = wasmi::Engine::default();
+        let module = wasmi::Module::new(&engine, counted).unwrap();
+        let mut store = wasmi::Store::new(&engine, ());
+        let mut linker = wasmi::Linker::<()>::new(&engine);
+        let imported = wasmi::Global::new(&mut store, wasmi::Val::I32(7), wasmi::Mutability::Const);
+        linker.define("env", "g", imported).unwrap();
+        let instance = linker.instantiate_and_start(&mut store, &module).unwrap();
+        let func = instance.get_typed_func::<(), ()>(&store, entry).unwrap();
+        func.call(&mut store, ()).unwrap();
+        match instance
+            .get_global(&store, COUNTER_EXPORT)
+            .unwrap()
+            .get(&store)
+        {
+            wasmi::Val::I64(count) => count.cast_unsigned(),
+            other => panic!("the counter holds {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_instruction_that_runs_adds_its_cost() {
+        let schedule = Schedule::default();
+        let costs = &schedule.instructions;
+        // Neither a global nor, until this one, an export section: the
+        // counter's sections are written for it.
+        let wasm = wat::parse_str(
+            r#"(module (func (export "f") (local i32)
+                 (local.set 0 (i32.const 3))
+                 (loop (br_if 0 (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))))"#,
+        )
+        .unwrap();
+        let counted = instrument(&wasm, &schedule).unwrap();
+        let setup = costs.constant + costs.local;
+        let iteration = 2 * costs.local + costs.constant + costs.simple + costs.branch;
+        assert_eq!(count(&counted, "f"), setup + 3 * iteration);
+    }
+
+    #[test]
+    fn the_counter_goes_after_imported_and_defined_globals() {
+        let wasm = wat::parse_str(
+            r#"(module
+                 (import "env" "g" (global i32))
+                 (global (mut i32) (i32.const 0))
+                 (func (export "f") (global.set 1 (global.get 0))))"#,
+        )
+        .unwrap();
+        let schedule = Schedule::default();
+        let counted = instrument(&wasm, &schedule).unwrap();
+        assert_eq!(count(&counted, "f"), 2 * schedule.instructions.global);
+    }
+
+    #[test]
+    fn modules_without_exports_get_the_counter_exported() {
+        let counted = instrument(
+            &wat::parse_str("(module (func))").unwrap(),
+            &Schedule::default(),
+        );
+        let exports: Vec<String> = wasmparser::Parser::new(0)
+            .parse_all(&counted.unwrap())
+            .filter_map(|payload| match payload.unwrap() {
+                wasmparser::Payload::ExportSection(reader) => Some(reader),
+                _ => None,
+            })
+            .flat_map(|reader| reader.into_iter().map(|e| e.unwrap().name.to_owned()))
+            .collect();
+        assert_eq!(exports, [COUNTER_EXPORT]);
+    }
+
+    #[test]
+    fn unpriced_instructions_are_an_error_not_a_panic() {
+        let wasm = wat::parse_str("(module (func (drop (f32.const 1))))").unwrap();
+        assert!(matches!(
+            instrument(&wasm, &Schedule::default()),
+            Err(Error::Unsupported { .. })
+        ));
+        assert!(matches!(
+            instrument(b"\0asm\x01\0\0\0\x01", &Schedule::default()),
+            Err(Error::Invalid { .. })
+        ));
+    }
+}
