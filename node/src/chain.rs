@@ -282,16 +282,21 @@ impl Chain {
     pub fn submit(&self, bytes: &[u8]) -> Result<(Hash, SignedTransaction), TxError> {
         let tx = SignedTransaction::decode_checked(bytes)?;
         self.check_transaction(&tx, bytes.len())?;
+        let mut mempool = self.lock_mempool();
+        // The nonce is read under the mempool's lock. A commit writes the
+        // store and then tells the mempool; a nonce read before taking the
+        // lock can predate a commit the mempool has already seen, and would
+        // readmit transactions that block included.
         let committed = self
             .store
             .snapshot()
             .account(&tx.tx.sender)
             .map_err(|error| TxError::Malformed(format!("reading the sender's account: {error}")))?
             .nonce;
-        let hash = self
-            .lock_mempool()
-            .insert(tx.clone(), bytes.len(), committed)?;
-        self.metrics.mempool_size.set(to_i64(self.mempool_len()));
+        let hash = mempool.insert(tx.clone(), bytes.len(), committed)?;
+        let mempool_len = mempool.len();
+        drop(mempool);
+        self.metrics.mempool_size.set(to_i64(mempool_len));
         Ok((hash, tx))
     }
 

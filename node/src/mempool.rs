@@ -140,7 +140,8 @@ impl Mempool {
         }
         self.arrivals += 1;
         let queue = self.senders.entry(sender).or_default();
-        queue.next_nonce = committed_nonce;
+        // Committed nonces only grow; never let a late caller move it back.
+        queue.next_nonce = queue.next_nonce.max(committed_nonce);
         queue.by_nonce.insert(
             nonce,
             Pending {
@@ -318,5 +319,23 @@ mod tests {
         pool.update_nonces([(sender(1), 3)]);
         assert!(pool.is_empty());
         assert_eq!(pool.bytes(), 0);
+    }
+
+    #[test]
+    fn a_stale_committed_nonce_does_not_hold_back_a_sender() {
+        let mut pool = Mempool::default();
+        for nonce in 0..3 {
+            pool.insert(tx(1, nonce, 10), 100, 0).unwrap();
+        }
+        pool.update_nonces([(sender(1), 2)]);
+        // Admitted with the nonce read before that commit.
+        pool.insert(tx(1, 3, 10), 100, 1).unwrap();
+        assert!(pool.has_executable());
+        let nonces: Vec<u64> = pool
+            .select(u64::MAX, usize::MAX, usize::MAX)
+            .iter()
+            .map(|tx| tx.tx.nonce)
+            .collect();
+        assert_eq!(nonces, [2, 3]);
     }
 }
