@@ -117,7 +117,7 @@ const OWN_SECTIONS: [SectionId; 5] = [
 ];
 
 /// Position of a section in the binary format's order.
-fn rank(id: SectionId) -> usize {
+pub(crate) fn rank(id: SectionId) -> usize {
     const ORDER: [SectionId; 13] = [
         SectionId::Type,
         SectionId::Import,

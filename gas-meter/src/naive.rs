@@ -19,6 +19,7 @@ use wasm_encoder::reencode::{Error as ReencodeError, Reencode, utils};
 use wasm_encoder::{ConstExpr, ExportKind, Function, GlobalType, Module, SectionId, ValType};
 use wasmparser::Operator;
 
+use crate::instrument::rank;
 use crate::{Error, Schedule};
 
 /// Export name of the `i64` global holding the count.
@@ -33,8 +34,11 @@ pub const COUNTER_EXPORT: &str = "naive_count";
 ///
 /// # Errors
 ///
-/// An invalid module, or an instruction the schedule has no cost for.
+/// A module that is invalid or uses features outside
+/// [`supported_features`](crate::supported_features), or an instruction the
+/// schedule has no cost for.
 pub fn instrument(wasm: &[u8], schedule: &Schedule) -> Result<Vec<u8>, Error> {
+    wasmparser::Validator::new_with_features(crate::supported_features()).validate_all(wasm)?;
     let mut types = Vec::new();
     let mut body_params = Vec::new();
     let mut imported_globals = 0;
@@ -108,26 +112,6 @@ impl NaiveCounter<'_> {
         exports.export(COUNTER_EXPORT, ExportKind::Global, counter);
         self.exported = true;
     }
-}
-
-/// Position of a section in the binary format's order.
-fn rank(id: SectionId) -> usize {
-    const ORDER: [SectionId; 13] = [
-        SectionId::Type,
-        SectionId::Import,
-        SectionId::Function,
-        SectionId::Table,
-        SectionId::Memory,
-        SectionId::Tag,
-        SectionId::Global,
-        SectionId::Export,
-        SectionId::Start,
-        SectionId::Element,
-        SectionId::DataCount,
-        SectionId::Code,
-        SectionId::Data,
-    ];
-    ORDER.iter().position(|&other| other == id).unwrap_or(0)
 }
 
 impl Reencode for NaiveCounter<'_> {
@@ -334,11 +318,11 @@ mod tests {
     }
 
     #[test]
-    fn unpriced_instructions_are_an_error_not_a_panic() {
+    fn modules_outside_the_subset_are_an_error_not_a_panic() {
         let wasm = wat::parse_str("(module (func (drop (f32.const 1))))").unwrap();
         assert!(matches!(
             instrument(&wasm, &Schedule::default()),
-            Err(Error::Unsupported { .. })
+            Err(Error::Invalid { message, .. }) if message.contains("floating-point")
         ));
         assert!(matches!(
             instrument(b"\0asm\x01\0\0\0\x01", &Schedule::default()),
