@@ -293,6 +293,8 @@ async fn watch_peers(
         if let Ok(Some(dump)) = NetworkRequest::dump_state(&requests).await {
             network.set_consensus_peers(dump.peers.len());
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Often enough that a restarted node's status shows its peers by
+        // the time it has caught up.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
