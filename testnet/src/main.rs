@@ -75,7 +75,8 @@ enum Command {
     },
     /// Prints a node's JSON-RPC URL (for scripts).
     Rpc { node: usize },
-    /// Waits until a node has caught up with the highest node.
+    /// Waits until a node has caught up with the highest node and is
+    /// connected to a consensus peer again.
     Wait {
         node: usize,
         #[arg(long, default_value_t = 120)]
@@ -573,12 +574,17 @@ async fn wait_caught_up(dir: &Path, index: usize, timeout: Duration) -> anyhow::
             target = target.max(status.height);
         }
     }
+    // Caught up means back in consensus too, not only synced: with peers,
+    // the node connected to at least one of them.
+    let needs_peers = state.nodes.len() > 1;
     let started = Instant::now();
     loop {
-        let height = node_status(&node).await.map(|status| status.height);
-        if height.is_some_and(|height| height >= target) {
+        let status = node_status(&node).await;
+        let height = status.as_ref().map(|status| status.height);
+        let peers = status.as_ref().map_or(0, |status| status.consensus_peers);
+        if height.is_some_and(|height| height >= target) && (peers > 0 || !needs_peers) {
             println!(
-                "{} is at height {} (the others were at {target} when asked), after {:.1}s",
+                "{} is at height {} (the others were at {target} when asked) with {peers} consensus peers, after {:.1}s",
                 node.name,
                 height.unwrap_or(0),
                 started.elapsed().as_secs_f64()
@@ -587,10 +593,11 @@ async fn wait_caught_up(dir: &Path, index: usize, timeout: Duration) -> anyhow::
         }
         if started.elapsed() > timeout {
             bail!(
-                "{} is at {} after {}s, short of {target}",
+                "{} is at {} with {peers} consensus peers after {}s, short of height {target}{}",
                 node.name,
                 height.map_or("no height".to_owned(), |height| height.to_string()),
-                timeout.as_secs()
+                timeout.as_secs(),
+                if needs_peers { " and a peer" } else { "" }
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
