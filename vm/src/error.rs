@@ -3,7 +3,7 @@ use crate::validate::Rejection;
 
 /// A failure that is the node's fault, not the contract's: the engine, the
 /// state store or the cache broke. It is never recorded as a call's result;
-/// the node stops processing the block (DESIGN.md, rule 7).
+/// the node stops processing the block (docs/DESIGN.md, rule 7).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum VmError {

@@ -1,7 +1,7 @@
 //! The WebAssembly core spec tests, run through Cairn's whole pipeline.
 //!
 //! `cargo test -p cairn-vm --test spec` reads every `*.wast` file of the
-//! testsuite (`<workspace>/../shared/wasm-testsuite`, or the directory in
+//! testsuite vendored in `vm/tests/testsuite` (or the directory in
 //! `CAIRN_WASM_TESTSUITE`; `CAIRN_SPEC_FILTER=name` runs only the files whose
 //! name contains `name`). Every module either passes all of its assertions
 //! through validate → instrument → compile → execute, or is rejected at
@@ -129,7 +129,7 @@ fn main() {
 fn suite_dir() -> PathBuf {
     let dir = match std::env::var_os("CAIRN_WASM_TESTSUITE") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/wasm-testsuite"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testsuite"),
     };
     if !dir.is_dir() {
         eprintln!(

@@ -8,7 +8,7 @@
 //!
 //! Memory ownership: the guest owns all of its memory. The host only copies
 //! into buffers the guest passed (pointer and capacity) and never calls back
-//! into the guest; there is no `allocate` export (DESIGN.md, rule 5).
+//! into the guest; there is no `allocate` export (docs/DESIGN.md, rule 5).
 
 pub mod abi;
 mod functions;
