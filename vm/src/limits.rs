@@ -55,6 +55,24 @@ pub const MAX_DATA_SEGMENTS: u32 = 1_024;
 /// Element segments.
 pub const MAX_ELEMENT_SEGMENTS: u32 = 1_024;
 
+/// Table entries all element segments together write. Segments are copied
+/// at every instantiation and may overlap, so the table's size alone does
+/// not bound the copying: 1,024 segments filling a 10,000-entry table took
+/// 9 ms of every call. `rustc` emits one segment for the whole table.
+pub const MAX_ELEMENT_ENTRIES: u32 = MAX_TABLE_ELEMENTS;
+
+/// Values on the operand stack at any point of a function. Single-pass
+/// compilers walk their model of this stack at every branch and call, so
+/// it multiplies the compile time of those instructions; `rustc` output
+/// stays below a few dozen.
+pub const MAX_OPERAND_STACK_HEIGHT: u32 = 1_024;
+
+/// Operand-stack values that compiling the whole module walks: the height
+/// at each branch and call, times the targets of a `br_table`
+/// (`validate::compile_work`). Together with the code size it bounds
+/// single-pass compile time by construction.
+pub const MAX_COMPILE_STACK_WORK: u64 = 64 * 1024 * 1024;
+
 /// Entries of the function table, initial and maximum (`rustc` puts every
 /// function whose address is taken there: trait objects, function
 /// pointers). Tables cannot grow in the accepted subset, but engines reserve

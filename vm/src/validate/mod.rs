@@ -8,6 +8,7 @@
 //! the features the gas meter supports) run, so that every module that gets
 //! past here can be metered and compiled.
 
+mod compile_work;
 mod operators;
 mod rejection;
 
@@ -93,6 +94,7 @@ struct Checker<'a> {
     memory_initial: Option<u64>,
     globals: u32,
     total_locals: u64,
+    element_entries: u64,
     next_body: u32,
     memory_exported: bool,
     /// The first broken contract rule. Reported only if nothing more
@@ -116,6 +118,7 @@ impl<'a> Checker<'a> {
             memory_initial: None,
             globals: 0,
             total_locals: 0,
+            element_entries: 0,
             next_body: 0,
             memory_exported: false,
             contract_error: None,
@@ -141,9 +144,9 @@ impl<'a> Checker<'a> {
             self.payload(payload?)?;
         }
         // Everything named above passed; the full validation catches what is
-        // not a feature or limit question (type errors, bad indices).
-        wasmparser::Validator::new_with_features(cairn_gas_meter::supported_features())
-            .validate_all(wasm)?;
+        // not a feature or limit question (type errors, bad indices) and
+        // bounds what compiling the code walks of the operand stack.
+        compile_work::validate_bounded(wasm)?;
         if let Some(error) = self.contract_error {
             return Err(error);
         }
@@ -334,6 +337,12 @@ impl<'a> Checker<'a> {
                     .get(index as usize)
                     .ok_or_else(|| refuse("refers to a type that does not exist"))?;
                 (self.imports)(import.module, import.name, ty).map_err(|why| refuse(&why))?;
+                let qualified = format!("{}.{}", import.module, import.name);
+                // Every import is bound at each instantiation, for free: a
+                // contract needs each host function once.
+                if self.contract && self.summary.imports.contains(&qualified) {
+                    return Err(refuse("is imported twice; import each host function once"));
+                }
                 check_count(
                     "MAX_FUNCTIONS",
                     MAX_FUNCTIONS,
@@ -342,9 +351,7 @@ impl<'a> Checker<'a> {
                 )?;
                 self.func_types.push(index);
                 self.imported_funcs += 1;
-                self.summary
-                    .imports
-                    .push(format!("{}.{}", import.module, import.name));
+                self.summary.imports.push(qualified);
                 Ok(())
             }
             TypeRef::FuncExact(_) => {
@@ -510,6 +517,16 @@ impl<'a> Checker<'a> {
                 ));
             }
         };
+        // Segments are copied into the table at every instantiation, and may
+        // overlap: bound the entries they write in all, not only each one.
+        self.element_entries += u64::from(count);
+        if self.element_entries > u64::from(MAX_ELEMENT_ENTRIES) {
+            return Err(Rejection::limit(
+                "MAX_ELEMENT_ENTRIES",
+                MAX_ELEMENT_ENTRIES,
+                self.element_entries,
+            ));
+        }
         let end = offset.cast_unsigned() & 0xffff_ffff;
         if end + u64::from(count) > self.table_initial {
             return Err(Rejection::contract(format!(

@@ -358,6 +358,136 @@ fn data_and_element_segments_and_table_size() {
 }
 
 #[test]
+fn element_entries_over_all_segments() {
+    // Overlapping segments, each within the table: only their sum is over.
+    let table = MAX_TABLE_ELEMENTS as usize;
+    check_limit(
+        "MAX_ELEMENT_ENTRIES",
+        MAX_ELEMENT_ENTRIES as usize,
+        |total| {
+            let mut shape = Shape::contract();
+            shape.tables.table(TableType {
+                element_type: wasm_encoder::RefType::FUNCREF,
+                minimum: u64::try_from(table).unwrap(),
+                maximum: None,
+                table64: false,
+                shared: false,
+            });
+            shape.function(vec![], |_| {});
+            let mut left = total;
+            while left > 0 {
+                let count = left.min(table / 2);
+                shape.elements.active(
+                    None,
+                    &ConstExpr::i32_const(0),
+                    Elements::Functions(vec![0u32; count].into()),
+                );
+                left -= count;
+            }
+            shape.encode()
+        },
+    );
+}
+
+/// A contract whose one function pushes `height` values and drops them.
+fn operand_stack(height: usize) -> Vec<u8> {
+    let mut shape = Shape::contract();
+    shape.function(vec![], |function| {
+        let mut sink = function.instructions();
+        for _ in 0..height {
+            sink.i32_const(7);
+        }
+        for _ in 0..height {
+            sink.drop();
+        }
+    });
+    shape.encode()
+}
+
+#[test]
+fn operand_stack_height() {
+    check_limit(
+        "MAX_OPERAND_STACK_HEIGHT",
+        MAX_OPERAND_STACK_HEIGHT as usize,
+        operand_stack,
+    );
+}
+
+/// A contract whose calls walk `work` operand-stack values when compiled:
+/// calls made at the full stack height, then one at the remainder.
+fn stack_work(work: usize) -> Vec<u8> {
+    let height = MAX_OPERAND_STACK_HEIGHT as usize;
+    let mut shape = Shape::contract();
+    shape.function(vec![], |_| {});
+    shape.function(vec![], |function| {
+        let mut sink = function.instructions();
+        for _ in 0..height {
+            sink.i32_const(7);
+        }
+        for _ in 0..work / height {
+            sink.call(0);
+        }
+        for _ in 0..height - work % height {
+            sink.drop();
+        }
+        if !work.is_multiple_of(height) {
+            sink.call(0);
+        }
+        for _ in 0..work % height {
+            sink.drop();
+        }
+    });
+    shape.encode()
+}
+
+#[test]
+fn compile_stack_work_over_the_module() {
+    check_limit(
+        "MAX_COMPILE_STACK_WORK",
+        usize::try_from(MAX_COMPILE_STACK_WORK).unwrap(),
+        stack_work,
+    );
+}
+
+#[test]
+fn a_wide_br_table_on_a_deep_stack_counts_every_target() {
+    // One br_table of every target at a stack of 1,000 values walks
+    // 1,000 x 4,097 values; enough of them in one module go over the
+    // budget though each is within every per-instruction limit.
+    let per_table = 1_000 * (u64::from(MAX_BR_TABLE_TARGETS) + 1);
+    let tables = MAX_COMPILE_STACK_WORK / per_table + 1;
+    let mut shape = Shape::contract();
+    shape.function(vec![(1, ValType::I32)], |function| {
+        let mut sink = function.instructions();
+        for _ in 0..tables {
+            sink.block(BlockType::Empty).block(BlockType::Empty);
+            for _ in 0..999 {
+                sink.i32_const(1);
+            }
+            let labels = vec![0u32; MAX_BR_TABLE_TARGETS as usize];
+            sink.local_get(0).br_table(labels, 1).end().end();
+        }
+    });
+    assert_bomb("deep br_tables", "MAX_COMPILE_STACK_WORK", &shape.encode());
+}
+
+#[test]
+fn each_host_function_is_imported_once() {
+    let twice = r#"(module
+        (import "cairn" "gas_left" (func (result i64)))
+        (import "cairn" "gas_left" (func (result i64)))
+        (memory (export "memory") 1))"#;
+    let rejection = cairn_vm::validate::validate_contract(&wat(twice)).expect_err("a duplicate");
+    match &rejection.reason {
+        Reason::Import { name, why, .. } => {
+            assert_eq!(name, "gas_left");
+            assert!(why.contains("imported twice"), "{rejection}");
+        }
+        _ => panic!("rejected for another reason: {rejection}"),
+    }
+}
+
+#[test]
 fn memory_pages() {
     let pages = MAX_MEMORY_PAGES as usize;
     check_limit("MAX_MEMORY_PAGES", pages, |initial| {

@@ -13,6 +13,7 @@
 mod adversarial;
 mod cache;
 mod cli;
+mod compile_bounds;
 mod cross_contract;
 mod execution;
 mod host_calls;
