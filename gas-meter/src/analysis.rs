@@ -118,7 +118,7 @@ impl ModuleInfo {
         Ok(info)
     }
 
-    fn params_of(&self, ty: u32) -> u64 {
+    pub(crate) fn params_of(&self, ty: u32) -> u64 {
         self.types
             .get(ty as usize)
             .map_or(0, |ty| ty.params().len() as u64)

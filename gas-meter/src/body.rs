@@ -74,6 +74,14 @@ pub(crate) fn block_charges(
     Ok(charges)
 }
 
+/// What entering a function of `params` parameters and `declared` locals
+/// costs on top of its instructions (see [`InstructionCosts::frame_local`]).
+pub(crate) fn entry_cost(params: u64, declared: u64, costs: &InstructionCosts) -> u64 {
+    params
+        .saturating_mul(costs.frame_param)
+        .saturating_add(declared.saturating_mul(costs.frame_local))
+}
+
 /// A block with something to pay for also pays for its own check; one of
 /// only free instructions (`end`, `nop`) gets no check at all.
 fn with_overhead(block_cost: u64, costs: &InstructionCosts) -> u64 {
@@ -93,14 +101,27 @@ pub(crate) struct BodyRewriter<'a> {
 }
 
 impl BodyRewriter<'_> {
-    pub(crate) fn rewrite(&self, body: &FunctionBody<'_>) -> Result<Function, Error> {
+    /// Rewrites the body of function `function` (an index that counts
+    /// imported functions first).
+    pub(crate) fn rewrite(
+        &self,
+        function: u32,
+        body: &FunctionBody<'_>,
+    ) -> Result<Function, Error> {
         let mut locals = Vec::new();
+        let mut declared: u64 = 0;
         let mut reader = body.get_locals_reader()?;
         for _ in 0..reader.get_count() {
             let offset = reader.original_position();
             let (count, ty) = reader.read()?;
+            declared += u64::from(count);
             locals.push((count, encode_val_type(ty, offset)?));
         }
+        let params = self
+            .info
+            .func_types
+            .get(function as usize)
+            .map_or(0, |&ty| self.info.params_of(ty));
         let mut reader = body.get_operators_reader()?;
         let mut ops = Vec::new();
         while !reader.eof() {
@@ -110,7 +131,13 @@ impl BodyRewriter<'_> {
         reader.finish()?;
         let body_end = reader.original_position();
 
-        let charges = block_charges(&ops, &self.schedule.instructions)?;
+        let costs = &self.schedule.instructions;
+        let mut charges = block_charges(&ops, costs)?;
+        // The frame is paid with the first block, before anything runs.
+        let entry = entry_cost(params, declared, costs);
+        if let Some(first) = charges.first_mut() {
+            *first = first.saturating_add(entry);
+        }
         let mut function = Function::new(locals);
         for (index, (op, start)) in ops.iter().enumerate() {
             let end = ops.get(index + 1).map_or(body_end, |(_, next)| *next);

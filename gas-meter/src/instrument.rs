@@ -383,10 +383,11 @@ impl Reencode for Instrumenter<'_> {
         code: &mut CodeSection,
         section: wasmparser::CodeSectionReader<'_>,
     ) -> Result<(), ReencodeError<Error>> {
-        for body in section {
+        for (index, body) in section.into_iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
             let function = self
                 .body
-                .rewrite(&body?)
+                .rewrite(self.body.info.imported_funcs.saturating_add(index), &body?)
                 .map_err(ReencodeError::UserError)?;
             code.function(&function);
         }

@@ -208,6 +208,18 @@ impl Reencode for NaiveCounter<'_> {
         let costs = &self.schedule.instructions;
         let dynamic = &self.schedule.dynamic;
         let mut function = Function::new(locals);
+        // Entering the function: its parameters and declared locals.
+        let entry = (params as u64)
+            .saturating_mul(costs.frame_param)
+            .saturating_add(u64::from(declared).saturating_mul(costs.frame_local));
+        if entry > 0 {
+            function
+                .instructions()
+                .global_get(counter)
+                .i64_const(entry.cast_signed())
+                .i64_add()
+                .global_set(counter);
+        }
         for op in func.get_operators_reader()?.into_iter_with_offsets() {
             let (op, offset) = op?;
             let cost = costs.cost(&op).ok_or_else(|| {
@@ -281,7 +293,8 @@ mod tests {
         )
         .unwrap();
         let counted = instrument(&wasm, &schedule).unwrap();
-        let setup = costs.constant + costs.local;
+        // Entering `f` pays for its one local.
+        let setup = costs.frame_local + costs.constant + costs.local;
         let iteration = 2 * costs.local + costs.constant + costs.simple + costs.branch;
         assert_eq!(count(&counted, "f"), setup + 3 * iteration);
     }

@@ -20,7 +20,7 @@ use blake2::{Blake2b, Digest, digest::consts::U32};
 use wasmparser::Operator;
 
 /// Current schedule version; bump it with any change to a cost or limit.
-pub const SCHEDULE_VERSION: u32 = 1;
+pub const SCHEDULE_VERSION: u32 = 2;
 
 /// The complete cost table and execution limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,14 @@ pub struct InstructionCosts {
     pub bulk_memory: u64,
     /// `data.drop`.
     pub data_drop: u64,
+    /// Entering a function, per parameter: the caller moves each into the
+    /// callee's frame. Charged with the callee's first block, so every way
+    /// in (a call, an indirect call, the host entering an export) pays it.
+    pub frame_param: u64,
+    /// Entering a function, per declared local: single-pass compilers give
+    /// every local a stack slot and zero it on entry, so a call to a
+    /// function of thousands of locals is mostly that zeroing.
+    pub frame_local: u64,
 }
 
 /// Costs charged at run time from an instruction's operand.
@@ -180,6 +188,8 @@ impl Default for Schedule {
                 memory_grow: 1_000,
                 bulk_memory: 100,
                 data_drop: 50,
+                frame_param: 20,
+                frame_local: 3,
             },
             dynamic: DynamicCosts {
                 memory_grow_per_page: 100_000,
@@ -311,6 +321,8 @@ impl Schedule {
             memory_grow,
             bulk_memory,
             data_drop,
+            frame_param,
+            frame_local,
         } = instructions;
         let DynamicCosts {
             memory_grow_per_page,
@@ -357,6 +369,8 @@ impl Schedule {
             *memory_grow,
             *bulk_memory,
             *data_drop,
+            *frame_param,
+            *frame_local,
             *memory_grow_per_page,
             *bulk_memory_per_byte,
             u64::from(*max_height),
@@ -390,7 +404,7 @@ mod tests {
         // must be bumped with it.
         assert_eq!(
             hex(&Schedule::default().hash()),
-            "c2e283abeef6700d74c9b48acfddf3d41312745f9785fb9577ba9a0b30448904",
+            "74c7362c03bbe1da51d73fe19a6d483d95203894d646b619d2f062b804cb8e1e",
             "default schedule hash moved: bump SCHEDULE_VERSION and re-pin"
         );
     }

@@ -22,6 +22,11 @@ fn c() -> InstructionCosts {
     Schedule::default().instructions
 }
 
+/// Entering a function of `params` parameters and `locals` declared locals.
+fn entry(params: u64, locals: u64) -> u64 {
+    c().frame_param * params + c().frame_local * locals
+}
+
 fn metered(wat: &str) -> Vec<u8> {
     metered_with(wat, &Schedule::default())
 }
@@ -65,20 +70,29 @@ fn tail() -> u64 {
     c().block + c().local
 }
 
+/// Entering `count`: one parameter, one local.
+fn count_entry() -> u64 {
+    entry(1, 1)
+}
+
 #[test]
 fn every_loop_iteration_pays() {
     let wasm = metered(COUNT);
     for n in [1u64, 2, 10, 1_000] {
         let run = run(&wasm, "count", &[n as i64], u64::MAX);
         assert_eq!(run.end, End::Returned(vec![n as i64]));
-        assert_eq!(run.gas_used, iteration() * n + tail(), "n = {n}");
+        assert_eq!(
+            run.gas_used,
+            count_entry() + iteration() * n + tail(),
+            "n = {n}"
+        );
     }
 }
 
 #[test]
 fn out_of_gas_is_exact_and_never_wraps() {
     let wasm = metered(COUNT);
-    let exact = iteration() * 10 + tail();
+    let exact = count_entry() + iteration() * 10 + tail();
     let enough = run(&wasm, "count", &[10], exact);
     assert_eq!(enough.end, End::Returned(vec![10]));
     assert_eq!(enough.gas_used, exact);
@@ -104,7 +118,7 @@ fn the_full_u64_range_of_gas_works() {
     let wasm = metered(COUNT);
     let run = run(&wasm, "count", &[3], u64::MAX);
     assert_eq!(run.end, End::Returned(vec![3]));
-    assert_eq!(run.gas_used, iteration() * 3 + tail());
+    assert_eq!(run.gas_used, count_entry() + iteration() * 3 + tail());
 }
 
 #[test]
@@ -124,7 +138,7 @@ fn only_the_branch_taken_is_charged() {
     assert_eq!(then.end, End::Returned(vec![2]));
     let c = c();
     // The block ending in `if`, then the block of the branch taken.
-    let head = c.block + c.local + c.branch;
+    let head = entry(1, 0) + c.block + c.local + c.branch;
     assert_eq!(then.gas_used, head + c.block + c.constant * 2 + c.mul);
     let otherwise = run(&wasm, "pick", &[0], 1_000);
     assert_eq!(otherwise.end, End::Returned(vec![7]));
@@ -148,7 +162,7 @@ fn br_table_charges_the_target_reached() {
     );
     let c = c();
     // The dispatching block, and the block at the target reached.
-    let head = c.block + c.local + c.br_table + c.block;
+    let head = entry(1, 0) + c.block + c.local + c.br_table + c.block;
     assert_eq!(
         run(&wasm, "switch", &[0], 1_000).gas_used,
         head + c.constant + c.branch
@@ -177,7 +191,7 @@ const FILL: &str = r#"(module (memory 1)
 #[test]
 fn bulk_memory_pays_per_byte_before_it_runs() {
     let wasm = metered(FILL);
-    let base = c().block + c().constant * 2 + c().local + c().bulk_memory;
+    let base = entry(1, 0) + c().block + c().constant * 2 + c().local + c().bulk_memory;
     for n in [0u64, 1, 1_000, 65_536] {
         let run = run(&wasm, "fill", &[n as i64], u64::MAX);
         assert_eq!(run.end, End::Returned(vec![]));
@@ -202,7 +216,7 @@ fn memory_copy_and_init_pay_per_byte() {
           (func (export "init") (param i32)
             i32.const 0 i32.const 0 local.get 0 memory.init $d))"#,
     );
-    let base = c().block + c().constant * 2 + c().local + c().bulk_memory;
+    let base = entry(1, 0) + c().block + c().constant * 2 + c().local + c().bulk_memory;
     assert_eq!(
         run(&wasm, "copy", &[4_096], u64::MAX).gas_used,
         base + 4_096
@@ -225,7 +239,7 @@ fn memory_grow_pays_per_page_and_stops_at_the_cap() {
     let grown = run(&wasm, "grow", &[3], u64::MAX);
     assert_eq!(grown.end, End::Returned(vec![1]));
     let per_page = Schedule::default().dynamic.memory_grow_per_page;
-    let head = c().block + c().local + c().memory_grow;
+    let head = entry(1, 0) + c().block + c().local + c().memory_grow;
     assert_eq!(grown.gas_used, head + 3 * per_page);
     // 1 + 512 pages is over the default cap of 512: the grow fails, paid.
     let refused = run(&wasm, "grow", &[512], u64::MAX);
@@ -409,6 +423,31 @@ fn refuses_what_it_cannot_price() {
 }
 
 #[test]
+fn entering_a_function_pays_for_its_parameters_and_locals() {
+    // A callee of 3 parameters and 5 locals, called twice from a function
+    // of none: each entry pays 3 parameters and 5 locals, the caller none.
+    let wasm = metered(
+        r#"(module
+          (func $callee (param i32 i32 i32) (local i64 i64 i64 i64 i64))
+          (func (export "twice")
+            i32.const 1 i32.const 2 i32.const 3 call $callee
+            i32.const 1 i32.const 2 i32.const 3 call $callee))"#,
+    );
+    let c = c();
+    let call = c.block + c.constant * 3 + c.call;
+    // The callee's body is only `end`: its entry is its one charge.
+    let callee = entry(3, 5);
+    assert_eq!(
+        run(&wasm, "twice", &[], u64::MAX).gas_used,
+        2 * (call + callee)
+    );
+    assert_eq!(callee, 3 * c.frame_param + 5 * c.frame_local);
+    // Not enough for the second entry: out of gas, nothing refunded.
+    let short = run(&wasm, "twice", &[], 2 * call + callee + callee - 1);
+    assert_eq!(short.end, End::OutOfGas);
+}
+
+#[test]
 fn each_block_that_runs_pays_the_overhead_once() {
     // Same program, schedules differing only in the block overhead: the
     // difference is the number of blocks run times the change.
@@ -421,7 +460,7 @@ fn each_block_that_runs_pays_the_overhead_once() {
         let cheap = run(&base, "count", &[n as i64], u64::MAX).gas_used;
         let dear = run(&heavier, "count", &[n as i64], u64::MAX).gas_used;
         // n iterations and the block after the loop; the function's first
-        // block holds only `loop` and costs nothing, so it has no check.
+        // block holds only `loop` and its entry cost, so it has no overhead.
         assert_eq!(dear - cheap, 1_000 * (n + 1), "n = {n}");
     }
 }

@@ -19,7 +19,7 @@ use cairn_vm::{Address, BlockInfo, Call, Outcome, Status, Vm, VmConfig};
 
 const CONTRACT: Address = Address([0xc0; 32]);
 
-const WORKLOADS: [&str; 14] = [
+const WORKLOADS: [&str; 16] = [
     "alu",
     "tight_loop",
     "spin",
@@ -27,6 +27,8 @@ const WORKLOADS: [&str; 14] = [
     "loads_stores",
     "calls",
     "indirect",
+    "wide_frames",
+    "many_params",
     "dispatch",
     "bulk",
     "host_call",

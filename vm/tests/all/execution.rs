@@ -62,7 +62,8 @@ fn gas_is_exact_and_the_same_on_every_run() {
     let iteration = c.block // one block per iteration
         + c.local + c.constant + c.simple + c.local // i += 1
         + c.local + c.constant + c.simple + c.branch; // br_if i < 10
-    assert_eq!(outcome.gas_used, 10 * iteration);
+    // Entering `loop` pays for its one local.
+    assert_eq!(outcome.gas_used, c.frame_local + 10 * iteration);
 }
 
 #[test]
