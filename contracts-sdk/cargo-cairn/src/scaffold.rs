@@ -123,8 +123,9 @@ fn increments_on_the_vm() {
 /// Where the new crate builds. Cargo's default, `./target`, would compile
 /// wasmer and the rest of the VM again for every contract; the Cairn
 /// checkout's target directory (`CARGO_TARGET_DIR`, by default
-/// `~/.cache/cairn/target` as in its Makefile) already holds them, and
-/// every later contract shares what the first one built.
+/// `~/.cache/cairn/target` as in its Makefile) may hold them already (from
+/// the SDK's own tests), and every later contract shares what the first
+/// one built.
 fn shared_target_dir() -> Option<PathBuf> {
     match std::env::var_os("CARGO_TARGET_DIR") {
         // Cargo reads a relative CARGO_TARGET_DIR from the working directory.
