@@ -31,7 +31,9 @@ compare() { # built committed
   CARGO_TARGET_DIR="$target/fixtures" cargo build --locked --quiet --release --target wasm32-unknown-unknown)
 compare "$target/fixtures/wasm32-unknown-unknown/release/rust_contract.wasm" "$root/vm/testdata/rust_contract.wasm"
 
-# The SDK examples, built the way contract authors build them.
+# The SDK examples, built the way contract authors build them, strictly
+# (`--locked`): the committed Cargo.lock pins what goes into the fixtures,
+# and a build that would change it fails instead.
 # `make test` passes the cargo-cairn its test build just made; building it
 # here with `-p` would resolve features differently and build wasmer again.
 cargo_cairn=${CARGO_CAIRN:-}
@@ -40,7 +42,7 @@ if [ -z "$cargo_cairn" ]; then
   cargo_cairn="$target/debug/cargo-cairn"
 fi
 for example in counter token escrow hasher; do
-  "$cargo_cairn" build --json \
+  "$cargo_cairn" build --locked --json \
     --manifest-path "$root/contracts-sdk/examples/$example/Cargo.toml" --out-dir "$scratch" >/dev/null
   compare "$scratch/$example.wasm" "$root/contracts-sdk/testdata/$example.wasm"
   compare "$scratch/$example.abi.json" "$root/contracts-sdk/testdata/$example.abi.json"

@@ -21,7 +21,10 @@ struct Package {
 }
 
 fn package(manifest_path: &Path) -> Result<Package> {
-    let output = Command::new(cargo())
+    let manifest = manifest_path
+        .canonicalize()
+        .with_context(|| format!("{} not found", manifest_path.display()))?;
+    let output = cargo_in(&manifest)
         .args([
             "metadata",
             "--no-deps",
@@ -29,7 +32,7 @@ fn package(manifest_path: &Path) -> Result<Package> {
             "1",
             "--manifest-path",
         ])
-        .arg(manifest_path)
+        .arg(&manifest)
         .output()
         .context("running cargo metadata")?;
     if !output.status.success() {
@@ -40,7 +43,6 @@ fn package(manifest_path: &Path) -> Result<Package> {
     }
     let metadata: Value =
         serde_json::from_slice(&output.stdout).context("reading cargo metadata")?;
-    let manifest = manifest_path.canonicalize()?;
     let package = metadata["packages"]
         .as_array()
         .into_iter()
@@ -85,6 +87,17 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
+/// Cargo run from the contract's directory, as if the author ran it there:
+/// cargo reads its configuration (the contract's `.cargo/config.toml`, its
+/// target directory) from the working directory, not from the manifest.
+fn cargo_in(manifest: &Path) -> Command {
+    let mut command = Command::new(cargo());
+    if let Some(dir) = manifest.parent() {
+        command.current_dir(dir);
+    }
+    command
+}
+
 fn ensure_target_installed() -> Result<()> {
     let Ok(output) = Command::new("rustup")
         .args(["target", "list", "--installed"])
@@ -122,6 +135,109 @@ fn rustflags(package: &Package) -> String {
     flags.join("\x1f")
 }
 
+/// How the build treats the contract's `Cargo.lock`, which pins every
+/// dependency that goes into the wasm: the file that makes the build
+/// reproducible, committed beside the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockMode {
+    /// As `cargo build` does: cargo adds to the lock file (or creates it)
+    /// what a changed Cargo.toml needs, and the build reports it.
+    #[default]
+    Update,
+    /// As `cargo build --locked` does, for CI and for verifying a published
+    /// build: a lock file that is missing or would change is an error.
+    Locked,
+}
+
+/// What the build did to the lock file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockChange {
+    Unchanged,
+    /// There was none; cargo wrote one.
+    Created,
+    /// Cargo changed it for added, removed or changed dependencies.
+    Updated,
+}
+
+impl LockChange {
+    fn between(before: Option<&[u8]>, after: Option<&[u8]>) -> Self {
+        match (before, after) {
+            (None, Some(_)) => LockChange::Created,
+            (Some(before), Some(after)) if before != after => LockChange::Updated,
+            _ => LockChange::Unchanged,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            LockChange::Unchanged => "unchanged",
+            LockChange::Created => "created",
+            LockChange::Updated => "updated",
+        }
+    }
+}
+
+/// In [`LockMode::Locked`], checks before building that the lock file
+/// covers the manifest, so that a stale lock is reported as such rather
+/// than as a failed build. `cargo update --workspace --locked` resolves as
+/// the build does, keeping every locked version, and fails exactly when
+/// the lock would have to change.
+fn ensure_lock_is_current(manifest: &Path, lock_file: &Path) -> Result<()> {
+    if !lock_file.exists() {
+        bail!(
+            "--locked needs the contract's lock file, and there is none at {}; \
+             run `cargo cairn build` without --locked to create it, then commit it",
+            lock_file.display()
+        );
+    }
+    let check = |offline: bool| {
+        let mut command = cargo_in(manifest);
+        command
+            .args(["update", "--workspace", "--locked", "--manifest-path"])
+            .arg(manifest);
+        if offline {
+            command.arg("--offline");
+        }
+        command.output().context("running cargo update --locked")
+    };
+    let stale = |output: &std::process::Output| {
+        String::from_utf8_lossy(&output.stderr).contains("because --locked was passed")
+    };
+    // A current lock needs no registry, as `cargo build --locked` needs
+    // none; only a failure is worth asking the registry about (offline,
+    // cargo cannot resolve a dependency it has not cached).
+    let mut output = check(true)?;
+    if !output.status.success() && !stale(&output) {
+        output = check(false)?;
+    }
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Cargo's hints are about its own flags (use --offline instead, pass
+    // --verbose), not about what to do here.
+    let cargo_says: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.starts_with("help:") && !line.starts_with("note:"))
+        .collect();
+    let cargo_says = cargo_says.join("\n");
+    if stale(&output) {
+        bail!(
+            "{} is out of date: the contract's Cargo.toml needs dependencies it does not pin, \
+             and --locked forbids changing it.\n\
+             Run `cargo cairn build` without --locked to update it, check what cargo added \
+             and commit it: the lock file pins what goes into the wasm.\n\n\
+             cargo says:\n{}",
+            lock_file.display(),
+            cargo_says
+        );
+    }
+    bail!(
+        "cargo could not resolve the contract's dependencies:\n{}",
+        stderr.trim_end()
+    )
+}
+
 /// A contract built for the VM.
 #[derive(Debug, Clone)]
 pub struct Built {
@@ -133,14 +249,23 @@ pub struct Built {
     pub abi_path: PathBuf,
     /// What the VM's validation saw.
     pub summary: cairn_vm::validate::ModuleSummary,
+    /// The contract's `Cargo.lock` (its workspace's), and what the build
+    /// did to it.
+    pub lock_file: PathBuf,
+    pub lock_change: LockChange,
 }
 
 /// Builds the contract crate of `manifest_path` for the VM and writes
 /// `<name>.wasm` and `<name>.abi.json` to `out_dir` (default
 /// `<target>/cairn`).
-pub fn build(manifest_path: &Path, out_dir: Option<PathBuf>) -> Result<Built> {
+pub fn build(manifest_path: &Path, out_dir: Option<PathBuf>, lock: LockMode) -> Result<Built> {
     let package = package(manifest_path)?;
     ensure_target_installed()?;
+    let lock_file = package.workspace_root.join("Cargo.lock");
+    if lock == LockMode::Locked {
+        ensure_lock_is_current(&package.manifest_path, &lock_file)?;
+    }
+    let lock_before = std::fs::read(&lock_file).ok();
 
     // A target directory of its own: the remapping flags differ from a
     // normal build's, and sharing one would rebuild everything each time.
@@ -148,7 +273,7 @@ pub fn build(manifest_path: &Path, out_dir: Option<PathBuf>) -> Result<Built> {
         .map(PathBuf::from)
         .unwrap_or_else(|| package.target_directory.clone())
         .join("cairn-contracts");
-    let mut command = Command::new(cargo());
+    let mut command = cargo_in(&package.manifest_path);
     command
         .args([
             "build",
@@ -164,13 +289,17 @@ pub fn build(manifest_path: &Path, out_dir: Option<PathBuf>) -> Result<Built> {
         .arg(&target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", rustflags(&package))
         .env_remove("RUSTFLAGS");
-    if package.workspace_root.join("Cargo.lock").exists() {
+    if lock == LockMode::Locked {
         command.arg("--locked");
     }
     let status = command.status().context("running cargo build")?;
     if !status.success() {
         bail!("cargo build failed");
     }
+    let lock_change = LockChange::between(
+        lock_before.as_deref(),
+        std::fs::read(&lock_file).ok().as_deref(),
+    );
 
     let built = target_dir
         .join(TARGET)
@@ -202,6 +331,8 @@ pub fn build(manifest_path: &Path, out_dir: Option<PathBuf>) -> Result<Built> {
         wasm_path,
         abi_path,
         summary,
+        lock_file,
+        lock_change,
     })
 }
 
@@ -209,10 +340,21 @@ pub fn build(manifest_path: &Path, out_dir: Option<PathBuf>) -> Result<Built> {
 pub fn run(
     manifest_path: Option<PathBuf>,
     out_dir: Option<PathBuf>,
+    lock: LockMode,
     json_output: bool,
 ) -> Result<()> {
     let manifest_path = manifest_path.unwrap_or_else(|| PathBuf::from("Cargo.toml"));
-    let built = build(&manifest_path, out_dir)?;
+    let built = build(&manifest_path, out_dir, lock)?;
+    // On stderr, so that it reaches the author also with --json.
+    match built.lock_change {
+        LockChange::Unchanged => {}
+        change => eprintln!(
+            "note: cargo {} {} for the contract's dependencies; commit it: it pins what \
+             goes into the wasm (`cargo cairn build --locked` checks that it is current)",
+            change.as_str(),
+            built.lock_file.display()
+        ),
+    }
     if json_output {
         println!(
             "{}",
@@ -224,6 +366,8 @@ pub fn run(
                 "code_hash": built.abi["code_hash"],
                 "entry_points": built.summary.entry_points,
                 "imports": built.summary.imports,
+                "lock_file": built.lock_file,
+                "lock_file_change": built.lock_change.as_str(),
             })
         );
     } else {
@@ -239,6 +383,7 @@ fn print_summary(built: &Built) {
         wasm_path,
         abi_path,
         summary,
+        ..
     } = built;
     let bytes = code.len();
     println!(

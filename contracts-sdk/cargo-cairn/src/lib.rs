@@ -5,4 +5,4 @@ mod abi;
 mod build;
 pub mod scaffold;
 
-pub use build::{Built, build, run};
+pub use build::{Built, LockChange, LockMode, build, run};

@@ -4,13 +4,15 @@
 //! for `wasm32-unknown-unknown` with the `contract` profile (small, no
 //! unwinding, reproducible), extracts the ABI the SDK's macros embedded,
 //! strips every custom section, checks the result with the VM's own
-//! validation and writes `<name>.wasm` and `<name>.abi.json`.
+//! validation and writes `<name>.wasm` and `<name>.abi.json`. As `cargo
+//! build` does, it lets cargo add new dependencies to the lock file (and
+//! says so); `--locked` makes a stale lock file an error instead.
 //!
 //! `cargo cairn new <name>` creates a contract crate to start from.
 
 use std::path::PathBuf;
 
-use cargo_cairn::scaffold;
+use cargo_cairn::{LockMode, scaffold};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,7 @@ use clap::{Parser, Subcommand};
         Examples:\n  \
         cargo cairn new my-token\n  \
         cd my-token && cargo cairn build\n  \
+        cargo cairn build --locked   # in CI: fail if Cargo.lock is not current\n  \
         cargo cairn build --manifest-path contracts-sdk/examples/token/Cargo.toml --out-dir testdata"
 )]
 struct Cli {
@@ -48,6 +51,13 @@ enum Command {
         /// Where to write the .wasm and .abi.json (default: target/cairn).
         #[arg(long)]
         out_dir: Option<PathBuf>,
+        /// Require the lock file to pin every dependency already, as
+        /// `cargo build --locked` does: fail instead of updating it. For CI
+        /// and for verifying a published build. Without it, cargo adds what a
+        /// changed Cargo.toml needs to Cargo.lock and the build says so;
+        /// commit the lock file, it is what makes the build reproducible.
+        #[arg(long)]
+        locked: bool,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -72,8 +82,16 @@ fn main() -> ExitCode {
         Command::Build {
             manifest_path,
             out_dir,
+            locked,
             json,
-        } => cargo_cairn::run(manifest_path, out_dir, json),
+        } => {
+            let lock = if locked {
+                LockMode::Locked
+            } else {
+                LockMode::Update
+            };
+            cargo_cairn::run(manifest_path, out_dir, lock, json)
+        }
         Command::New { name, sdk_path } => scaffold::run(&name, sdk_path),
     };
     match result {

@@ -37,7 +37,7 @@ impl Contract {
     /// build is cached by cargo, so only the first test pays for it.
     pub fn build(manifest_dir: impl AsRef<Path>) -> Vec<u8> {
         let manifest = manifest_dir.as_ref().join("Cargo.toml");
-        match cargo_cairn::build(&manifest, None) {
+        match cargo_cairn::build(&manifest, None, cargo_cairn::LockMode::Update) {
             Ok(built) => built.code,
             Err(error) => panic!(
                 "building {} for the VM failed: {error:#}",
