@@ -21,7 +21,7 @@ setup:
 	@scripts/setup.sh
 
 build: setup
-	$(CARGO) build --locked --release -p cairn-vm -p cairn-node -p cairn-testnet -p cargo-cairn
+	$(CARGO) build --locked --release -p cairn-vm -p cairn-node -p cairn-client -p cairn-testnet -p cargo-cairn
 
 demo: build
 	@scripts/demo.sh "$(CARGO_TARGET_DIR)/release"

@@ -10,11 +10,11 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use cairn_node::chain::Chain;
-use cairn_node::types::{Action, Address, SignedTransaction, contract_address};
+use cairn_node::keys::PrivateKey;
+use cairn_node::types::{Action, Address, SignedTransaction, VmAddress, contract_address};
 use cairn_vm::testing::MemoryStorage;
 use cairn_vm::{BlockInfo, Call, Status, Vm, VmConfig};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use malachitebft_signing_ed25519::PrivateKey;
 use parity_scale_codec::Encode;
 
 #[path = "../tests/common/mod.rs"]

@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use cairn_node::state::{Changes, View};
-use cairn_node::types::{Action, contract_address};
+use cairn_node::types::{Action, VmAddress, contract_address};
 use cairn_vm::{BlockInfo, Call, Status};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 

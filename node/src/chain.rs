@@ -28,6 +28,7 @@ use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::Metrics;
 use crate::state::{Changes, PendingDeploy, TreeHasher, View};
 use crate::store::{BlockWrites, ContractInfo, Head, StateSnapshot, Store, TxLocation};
+use crate::types::VmAddress;
 use crate::types::{
     Action, Address, Block, Event, Hash, Header, Receipt, STATUS_DEPLOY_REJECTED,
     SignedTransaction, TxError, contract_address, decode_exact, merkle_root,

@@ -1,74 +1,37 @@
-//! Key files: an ed25519 private key, which is a validator's consensus key,
-//! a node's network identity, or an account's signing key.
+//! Key files (defined in `cairn-types`), and the node's two other uses of
+//! the same ed25519 key: its Malachite consensus key and its libp2p
+//! identity.
 
-use std::path::Path;
+pub use cairn_types::keys::*;
 
-use anyhow::{Context, bail};
-use malachitebft_signing_ed25519::PrivateKey;
-use serde::{Deserialize, Serialize};
-
-use crate::types::Address;
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyFile {
-    /// The public key, which is also the account address; for reading only.
-    address: String,
-    private_key: String,
+/// The key as Malachite's signing scheme takes it: the same 32-byte seed,
+/// the same ed25519-consensus key underneath, so signatures are identical.
+pub fn consensus_key(key: &PrivateKey) -> malachitebft_signing_ed25519::PrivateKey {
+    malachitebft_signing_ed25519::PrivateKey::from(key.to_bytes())
 }
 
-pub fn generate() -> PrivateKey {
-    PrivateKey::generate(rand::rngs::OsRng)
+/// A key whose 32-byte ed25519 seed the node can read: Cairn's own and
+/// Malachite's (the consensus engine holds the latter).
+pub trait Ed25519Seed {
+    fn seed(&self) -> [u8; 32];
 }
 
-pub fn address(key: &PrivateKey) -> Address {
-    Address(*key.public_key().as_bytes())
-}
-
-/// Writes `key` to a new file readable only by its owner.
-pub fn save(key: &PrivateKey, path: &Path) -> anyhow::Result<()> {
-    if path.exists() {
-        bail!("{} exists; refusing to overwrite a key", path.display());
+impl Ed25519Seed for PrivateKey {
+    fn seed(&self) -> [u8; 32] {
+        self.to_bytes()
     }
-    let file = KeyFile {
-        address: address(key).to_string(),
-        private_key: hex::encode(key.inner().as_bytes()),
-    };
-    let text = serde_json::to_string_pretty(&file)? + "\n";
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    use std::io::Write;
-    options
-        .open(path)
-        .and_then(|mut handle| handle.write_all(text.as_bytes()))
-        .with_context(|| format!("writing the key file {}", path.display()))
 }
 
-pub fn load(path: &Path) -> anyhow::Result<PrivateKey> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the key file {}", path.display()))?;
-    let file: KeyFile = serde_json::from_str(&text)
-        .with_context(|| format!("parsing the key file {}", path.display()))?;
-    let bytes: [u8; 32] = hex::decode(file.private_key.trim())
-        .ok()
-        .and_then(|bytes| bytes.try_into().ok())
-        .with_context(|| format!("{}: private_key must be 64 hex digits", path.display()))?;
-    let key = PrivateKey::from(bytes);
-    if address(&key).to_string() != file.address.trim_start_matches("0x") {
-        bail!(
-            "{}: the address does not belong to the private key",
-            path.display()
-        );
+impl Ed25519Seed for malachitebft_signing_ed25519::PrivateKey {
+    fn seed(&self) -> [u8; 32] {
+        self.inner().to_bytes()
     }
-    Ok(key)
 }
 
 /// The libp2p identity of a node with this key: the same ed25519 key, so a
 /// validator's peer id follows from its public key.
-pub fn libp2p_keypair(key: &PrivateKey) -> libp2p::identity::Keypair {
-    let mut secret = key.inner().to_bytes();
+pub fn libp2p_keypair(key: &impl Ed25519Seed) -> libp2p::identity::Keypair {
+    let mut secret = key.seed();
     libp2p::identity::Keypair::ed25519_from_bytes(&mut secret)
         .expect("an ed25519 secret key is 32 bytes")
 }
@@ -78,35 +41,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_saved_key_loads_back_and_is_not_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("key.json");
-        let key = generate();
-        save(&key, &path).unwrap();
-        assert_eq!(address(&load(&path).unwrap()), address(&key));
-        assert!(save(&generate(), &path).is_err());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+    fn the_consensus_key_is_the_same_key() {
+        let key = PrivateKey::from([5; 32]);
+        let consensus = consensus_key(&key);
+        assert_eq!(
+            consensus.public_key().as_bytes(),
+            key.public_key().as_bytes()
+        );
+        assert_eq!(consensus.sign(b"vote").to_bytes(), key.sign(b"vote"));
+        assert_eq!(
+            libp2p_keypair(&key).public().to_peer_id(),
+            libp2p_keypair(&consensus).public().to_peer_id()
+        );
     }
 
     #[test]
-    fn a_key_file_with_a_foreign_address_is_refused() {
+    fn a_key_file_written_by_the_node_loads_as_its_consensus_key() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("key.json");
-        save(&generate(), &path).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut file: KeyFile = serde_json::from_str(&text).unwrap();
-        file.address = address(&generate()).to_string();
-        std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
-        assert!(
-            load(&path)
-                .unwrap_err()
-                .to_string()
-                .contains("does not belong")
-        );
+        let path = dir.path().join("node_key.json");
+        let key = generate();
+        save(&key, &path).unwrap();
+        let loaded = consensus_key(&load(&path).unwrap());
+        assert_eq!(loaded.public_key().as_bytes(), &address(&key).0);
     }
 }

@@ -1,24 +1,14 @@
 //! Sizes the node accepts from the network and from clients. Everything
 //! that arrives from outside is measured against these before it is
-//! decoded.
+//! decoded. The transaction and block limits are the chain's
+//! (`cairn-types`, shared with clients); the mempool's are the node's.
 
-use cairn_vm::limits::{MAX_CODE_BYTES, MAX_INPUT_BYTES};
+pub use cairn_types::limits::*;
 
-/// The largest ABI a deploy may carry.
-pub const MAX_ABI_BYTES: usize = 64 * 1024;
-
-/// The largest encoded transaction: a deploy of the largest code with the
-/// largest ABI and constructor input, plus room for the fixed fields.
-pub const MAX_TX_BYTES: usize = MAX_CODE_BYTES + MAX_ABI_BYTES + MAX_INPUT_BYTES + 1024;
-
-/// The largest encoded block. One largest deploy fits.
-pub const MAX_BLOCK_BYTES: usize = 4 * 1024 * 1024;
-
-/// The most transactions in one block.
-pub const MAX_BLOCK_TRANSACTIONS: usize = 10_000;
-
-/// The longest chain id.
-pub const MAX_CHAIN_ID_BYTES: usize = 64;
+// cairn-types copies the limits the VM owns, for clients without the VM;
+// a change to the VM's must change the copies.
+const _: () = assert!(MAX_CODE_BYTES == cairn_vm::limits::MAX_CODE_BYTES);
+const _: () = assert!(MAX_INPUT_BYTES == cairn_vm::limits::MAX_INPUT_BYTES);
 
 /// How far past an account's next nonce the mempool holds transactions.
 pub const MAX_NONCE_GAP: u64 = 64;

@@ -224,8 +224,8 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::PrivateKey;
     use crate::types::{Action, Transaction};
-    use malachitebft_signing_ed25519::PrivateKey;
 
     fn tx(seed: u8, nonce: u64, gas_limit: u64) -> SignedTransaction {
         let key = PrivateKey::from([seed; 32]);

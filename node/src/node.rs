@@ -375,7 +375,7 @@ impl Node {
             consensus::ConsensusParams::new(
                 &config,
                 &genesis,
-                key,
+                keys::consensus_key(&key),
                 data.join("wal"),
                 Arc::clone(&network),
             )?,

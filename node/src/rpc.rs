@@ -1,173 +1,24 @@
-//! JSON-RPC 2.0 over HTTP (docs/RPC.md). Bytes travel as hex strings;
-//! hashes and addresses as 64 hex digits, with or without `0x`.
+//! JSON-RPC 2.0 over HTTP (docs/RPC.md): the server side of the API that
+//! `cairn-client` defines (the method trait and its views, re-exported
+//! here). Bytes travel as hex strings; hashes and addresses as 64 hex
+//! digits, with or without `0x`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub use cairn_client::api::{
+    AccountView, BlockView, CairnApiClient, CairnApiServer, ContractView, EventView, QueryResult,
+    ReceiptView, StatusView, Submitted, TxSummary, block_view, codes, receipt_view, tx_summary,
+};
 use jsonrpsee::core::{RpcResult, async_trait};
-use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::chain::Chain;
-use crate::genesis::ChainParams;
 use crate::limits::MAX_TX_BYTES;
 use crate::node::NetworkStatus;
-use crate::types::{
-    Action, Address, Block, Hash, Receipt, SignedTransaction, contract_address, parse_hash,
-    status_name,
-};
-
-/// Error codes beyond JSON-RPC's own.
-pub mod codes {
-    /// The transaction was refused; the message says why.
-    pub const TX_REJECTED: i32 = 1;
-    /// A query could not run (no such contract is a status, not this).
-    pub const QUERY_FAILED: i32 = 2;
-    pub const INVALID_PARAMS: i32 = -32602;
-    pub const INTERNAL: i32 = -32603;
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Submitted {
-    pub hash: String,
-    pub sender: String,
-    pub nonce: u64,
-    /// Where a deploy will create its contract.
-    pub contract: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventView {
-    pub contract: String,
-    pub topic: String,
-    pub data: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReceiptView {
-    pub tx_hash: String,
-    pub height: u64,
-    pub index: u32,
-    pub status: u32,
-    pub status_name: String,
-    pub gas_used: u64,
-    pub output: String,
-    pub events: Vec<EventView>,
-    pub contract: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueryResult {
-    pub status: u32,
-    pub status_name: String,
-    pub gas_used: u64,
-    pub output: String,
-    /// The height whose state the query read.
-    pub height: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TxSummary {
-    pub hash: String,
-    pub sender: String,
-    pub nonce: u64,
-    pub gas_limit: u64,
-    pub kind: String,
-    pub contract: Option<String>,
-    pub method: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockView {
-    pub hash: String,
-    pub height: u64,
-    pub time_ms: u64,
-    pub parent: String,
-    pub proposer: String,
-    pub tx_root: String,
-    pub receipts_root: String,
-    pub state_root: String,
-    pub gas_used: u64,
-    pub transactions: Vec<TxSummary>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountView {
-    pub address: String,
-    /// The nonce of the account's next transaction in the committed state.
-    pub nonce: u64,
-    /// The nonce after the account's transactions waiting in this node's
-    /// mempool: what a new transaction should carry.
-    pub pending_nonce: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContractView {
-    pub address: String,
-    pub code_hash: String,
-    pub deployer: String,
-    pub deployed_at: u64,
-    /// The ABI given at deploy, if any.
-    pub abi: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusView {
-    pub chain_id: String,
-    pub genesis_hash: String,
-    pub moniker: String,
-    pub height: u64,
-    pub block_hash: String,
-    pub state_root: String,
-    pub block_time_ms: u64,
-    pub consensus_peers: u64,
-    pub gossip_peers: u64,
-    /// Whether a peer has reported a height above this node's.
-    pub syncing: bool,
-    pub mempool_size: u64,
-    pub params: ChainParams,
-}
-
-#[rpc(server, client, namespace = "cairn")]
-pub trait CairnApi {
-    /// Submits a SCALE-encoded signed transaction (hex); returns its hash
-    /// once it is in this node's mempool and on its way to the others.
-    #[method(name = "submitTransaction")]
-    async fn submit_transaction(&self, tx: String) -> RpcResult<Submitted>;
-
-    /// The receipt of a committed transaction, or null if it is not
-    /// committed (yet).
-    #[method(name = "getReceipt")]
-    async fn get_receipt(&self, hash: String) -> RpcResult<Option<ReceiptView>>;
-
-    /// Runs a method read-only on the latest committed state.
-    #[method(name = "query")]
-    async fn query(
-        &self,
-        contract: String,
-        method: String,
-        input: String,
-        gas_limit: Option<u64>,
-    ) -> RpcResult<QueryResult>;
-
-    #[method(name = "getBlock")]
-    async fn get_block(&self, height: u64) -> RpcResult<Option<BlockView>>;
-
-    #[method(name = "getBlockByHash")]
-    async fn get_block_by_hash(&self, hash: String) -> RpcResult<Option<BlockView>>;
-
-    #[method(name = "getAccount")]
-    async fn get_account(&self, address: String) -> RpcResult<AccountView>;
-
-    #[method(name = "getContract")]
-    async fn get_contract(&self, address: String) -> RpcResult<Option<ContractView>>;
-
-    #[method(name = "status")]
-    async fn status(&self) -> RpcResult<StatusView>;
-}
+use crate::types::{Action, Address, Hash, contract_address, parse_hash, status_name};
 
 fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(codes::INVALID_PARAMS, message.into(), None::<()>)
@@ -185,67 +36,6 @@ fn parse_address(text: &str) -> Result<Address, ErrorObjectOwned> {
 fn parse_bytes(text: &str, what: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
     hex::decode(text.strip_prefix("0x").unwrap_or(text))
         .map_err(|error| invalid_params(format!("{what} is not hex: {error}")))
-}
-
-pub fn receipt_view(height: u64, index: u32, receipt: &Receipt) -> ReceiptView {
-    ReceiptView {
-        tx_hash: hex::encode(receipt.tx_hash),
-        height,
-        index,
-        status: receipt.status,
-        status_name: status_name(receipt.status).to_owned(),
-        gas_used: receipt.gas_used,
-        output: hex::encode(&receipt.output),
-        events: receipt
-            .events
-            .iter()
-            .map(|event| EventView {
-                contract: event.contract.to_string(),
-                topic: hex::encode(&event.topic),
-                data: hex::encode(&event.data),
-            })
-            .collect(),
-        contract: receipt.contract.map(|address| address.to_string()),
-    }
-}
-
-pub fn tx_summary(tx: &SignedTransaction) -> TxSummary {
-    let t = &tx.tx;
-    let (kind, contract, method) = match &t.action {
-        Action::Deploy { .. } => (
-            "deploy",
-            Some(contract_address(&t.sender, t.nonce).to_string()),
-            None,
-        ),
-        Action::Call {
-            contract, method, ..
-        } => ("call", Some(contract.to_string()), Some(method.clone())),
-    };
-    TxSummary {
-        hash: hex::encode(tx.hash()),
-        sender: t.sender.to_string(),
-        nonce: t.nonce,
-        gas_limit: t.gas_limit,
-        kind: kind.to_owned(),
-        contract,
-        method,
-    }
-}
-
-pub fn block_view(block: &Block) -> BlockView {
-    let header = &block.header;
-    BlockView {
-        hash: hex::encode(block.hash()),
-        height: header.height,
-        time_ms: header.time_ms,
-        parent: hex::encode(header.parent),
-        proposer: hex::encode(header.proposer),
-        tx_root: hex::encode(header.tx_root),
-        receipts_root: hex::encode(header.receipts_root),
-        state_root: hex::encode(header.state_root),
-        gas_used: header.gas_used,
-        transactions: block.transactions.iter().map(tx_summary).collect(),
-    }
 }
 
 /// The RPC service of one node.

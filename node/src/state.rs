@@ -15,7 +15,7 @@ use jmt::{KeyHash, OwnedValue};
 use parity_scale_codec::Encode;
 
 use crate::store::{Account, ContractInfo, StateSnapshot, state_key};
-use crate::types::{Address, Hash};
+use crate::types::{Address, Hash, VmAddress};
 
 /// blake2b-256 for the state tree.
 #[derive(Debug, Clone, Default)]

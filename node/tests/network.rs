@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cairn_node::keys::PrivateKey;
 use cairn_node::rpc::{CairnApiClient, ReceiptView};
 use cairn_node::types::{Action, Address, SignedTransaction, Transaction};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use malachitebft_signing_ed25519::PrivateKey;
 use parity_scale_codec::{Decode, Encode};
 
 const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");

@@ -6,10 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cairn_node::rpc::CairnApiClient;
-use cairn_node::types::{Action, Address, Transaction};
-use jsonrpsee::http_client::HttpClient;
-use malachitebft_signing_ed25519::PrivateKey;
+use cairn_client::Client;
+use cairn_client::api::ReceiptView;
+use cairn_types::{Action, Address, Hash, PrivateKey, SignedTransaction, Transaction};
 use parity_scale_codec::Encode;
 
 use crate::{State, client};
@@ -47,7 +46,7 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Fresh keys: a bench never collides with the nonces of earlier runs.
     let keys: Vec<PrivateKey> = (0..accounts)
-        .map(|_| cairn_node::keys::generate())
+        .map(|_| cairn_types::keys::generate())
         .collect();
     let sign = |key: &PrivateKey, nonce: u64, gas_limit: u64, action: Action| {
         Transaction {
@@ -71,7 +70,7 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
             init_input: ("Bench".to_owned(), "BNC".to_owned(), 0u8, u128::MAX).encode(),
         },
     );
-    let hash = submit(&clients[0], &deploy.encode()).await?;
+    let hash = submit(&clients[0], &deploy).await?;
     let receipt = wait_receipt(&clients[0], &hash).await?;
     let token = Address::from_hex(receipt.contract.as_deref().context("no contract address")?)
         .map_err(anyhow::Error::msg)?;
@@ -86,7 +85,7 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
     for key in &keys[1..] {
         let tx = sign(&keys[0], nonces[0], GAS_LIMIT, transfer(key, FUNDING));
         nonces[0] += 1;
-        funding = Some(submit(&clients[0], &tx.encode()).await?);
+        funding = Some(submit(&clients[0], &tx).await?);
     }
     if let Some(hash) = funding {
         let receipt = wait_receipt(&clients[0], &hash).await?;
@@ -113,7 +112,7 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
         );
         nonces[account] += 1;
         let node = index % clients.len();
-        let hash = submit(&clients[node], &tx.encode()).await?;
+        let hash = submit(&clients[node], &tx).await?;
         pending.push((hash, node, Instant::now()));
     }
     let submitted = started.elapsed();
@@ -124,10 +123,14 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
     while !remaining.is_empty() {
         let mut still = Vec::new();
         for (hash, node, sent) in remaining {
-            match clients[node].get_receipt(hash.clone()).await? {
+            match clients[node].receipt(&hash).await? {
                 Some(receipt) => {
                     if receipt.status != 0 {
-                        bail!("transaction {hash} failed: {}", receipt.status_name);
+                        bail!(
+                            "transaction {} failed: {}",
+                            hex::encode(hash),
+                            receipt.status_name
+                        );
                     }
                     let now = Instant::now();
                     latencies.push(now - sent);
@@ -171,22 +174,13 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
     Ok(())
 }
 
-async fn submit(client: &HttpClient, bytes: &[u8]) -> anyhow::Result<String> {
-    Ok(client.submit_transaction(hex::encode(bytes)).await?.hash)
+async fn submit(client: &Client, tx: &SignedTransaction) -> anyhow::Result<Hash> {
+    client.submit(tx).await?;
+    Ok(tx.hash())
 }
 
-async fn wait_receipt(
-    client: &HttpClient,
-    hash: &str,
-) -> anyhow::Result<cairn_node::rpc::ReceiptView> {
-    let started = Instant::now();
-    loop {
-        if let Some(receipt) = client.get_receipt(hash.to_owned()).await? {
-            return Ok(receipt);
-        }
-        if started.elapsed() > PATIENCE {
-            bail!("transaction {hash} not included");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn wait_receipt(client: &Client, hash: &Hash) -> anyhow::Result<ReceiptView> {
+    Ok(client
+        .wait_for_receipt(hash, PATIENCE, Duration::from_millis(50))
+        .await?)
 }

@@ -12,10 +12,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use cairn_client::Client;
+use cairn_client::api::StatusView;
 use cairn_node::node::{TestnetSpec, generate_testnet};
-use cairn_node::rpc::{CairnApiClient, StatusView};
 use clap::{Parser, Subcommand};
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use serde::{Deserialize, Serialize};
 
 mod bench;
@@ -289,7 +289,7 @@ fn create(
     let mut accounts = Vec::new();
     for index in 0..DEV_ACCOUNTS {
         let path = accounts_dir.join(format!("dev{index}.json"));
-        cairn_node::keys::save(&cairn_node::keys::generate(), &path)?;
+        cairn_types::keys::save(&cairn_types::keys::generate(), &path)?;
         accounts.push(path);
     }
     let state = State {
@@ -388,10 +388,8 @@ fn signal(pid: u32, signal: libc::c_int) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn client(url: &str) -> anyhow::Result<HttpClient> {
-    Ok(HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(3))
-        .build(url)?)
+pub(crate) fn client(url: &str) -> anyhow::Result<Client> {
+    Ok(Client::with_timeout(url, Duration::from_secs(3))?)
 }
 
 async fn node_status(node: &NodeState) -> Option<StatusView> {
@@ -493,7 +491,7 @@ async fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
     if let Some(height) = common.filter(|&height| height > 0) {
         for (node, _, status) in &rows {
             if status.is_some()
-                && let Ok(Some(block)) = client(&node.rpc)?.get_block(height).await
+                && let Ok(Some(block)) = client(&node.rpc)?.block(height).await
             {
                 roots.push(block.state_root);
             }

@@ -9,10 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use cairn_node::rpc::CairnApiClient;
-use cairn_node::types::{Action, Address, SignedTransaction, Transaction};
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use malachitebft_signing_ed25519::PrivateKey;
+use cairn_client::Client;
+use cairn_client::api::ReceiptView;
+use cairn_types::{Action, Address, PrivateKey, SignedTransaction, Transaction};
 use parity_scale_codec::Encode;
 
 const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
@@ -77,7 +76,7 @@ async fn wait_until(dir: &Path, what: &str, mut done: impl FnMut(&serde_json::Va
 }
 
 /// Waits until `node` reaches the height `reference` has now.
-async fn catch_up(dir: &Path, reference: &HttpClient, node: usize) {
+async fn catch_up(dir: &Path, reference: &Client, node: usize) {
     let target = reference.status().await.unwrap().height;
     wait_until(
         dir,
@@ -98,23 +97,13 @@ fn sign(key: &PrivateKey, nonce: u64, action: Action) -> SignedTransaction {
     .sign(key)
 }
 
-async fn included(client: &HttpClient, tx: &SignedTransaction) -> cairn_node::rpc::ReceiptView {
-    let hash = client
-        .submit_transaction(hex::encode(tx.encode()))
+async fn included(client: &Client, tx: &SignedTransaction) -> ReceiptView {
+    let submitted = client.submit(tx).await.unwrap();
+    assert_eq!(submitted.hash, hex::encode(tx.hash()));
+    client
+        .wait_for_receipt(&tx.hash(), PATIENCE, Duration::from_millis(200))
         .await
         .unwrap()
-        .hash;
-    let started = Instant::now();
-    loop {
-        if let Some(receipt) = client.get_receipt(hash.clone()).await.unwrap() {
-            return receipt;
-        }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "transaction {hash} never included"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,19 +119,15 @@ async fn up_deploy_crash_resync_down() {
     assert!(up.contains("The testnet is up"), "{up}");
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("testnet.json")).unwrap()).unwrap();
-    let rpc: Vec<HttpClient> = state["nodes"]
+    let rpc: Vec<Client> = state["nodes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|node| {
-            HttpClientBuilder::default()
-                .build(node["rpc"].as_str().unwrap())
-                .unwrap()
-        })
+        .map(|node| Client::new(node["rpc"].as_str().unwrap()).unwrap())
         .collect();
     assert_eq!(rpc.len(), 4);
     let developer =
-        cairn_node::keys::load(Path::new(state["accounts"][0].as_str().unwrap())).unwrap();
+        cairn_types::keys::load(Path::new(state["accounts"][0].as_str().unwrap())).unwrap();
 
     // A contract deployed through node 0 is executed by every node.
     let deploy = sign(
@@ -189,10 +174,7 @@ async fn up_deploy_crash_resync_down() {
         status["state_roots_agree"] == true && heights(status).iter().all(Option::is_some)
     })
     .await;
-    let count = rpc[1]
-        .query(counter.to_string(), "get".into(), String::new(), None)
-        .await
-        .unwrap();
+    let count = rpc[1].query(&counter, "get", &[], None).await.unwrap();
     assert_eq!(count.output, hex::encode(2u64.encode()));
 
     // Crash node 2 but keep its data: it restarts from its own store and
@@ -201,10 +183,7 @@ async fn up_deploy_crash_resync_down() {
     assert_eq!(included(&rpc[0], &increment(3)).await.status, 0);
     succeed(&dir, &["start", "2"]);
     catch_up(&dir, &rpc[0], 2).await;
-    let count = rpc[2]
-        .query(counter.to_string(), "get".into(), String::new(), None)
-        .await
-        .unwrap();
+    let count = rpc[2].query(&counter, "get", &[], None).await.unwrap();
     assert_eq!(count.output, hex::encode(3u64.encode()));
 
     let text = succeed(&dir, &["status"]);

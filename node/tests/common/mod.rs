@@ -9,10 +9,10 @@ use std::time::SystemTime;
 
 use cairn_node::chain::{Chain, ChainConfig};
 use cairn_node::genesis::{ChainParams, Genesis, GenesisValidator};
+use cairn_node::keys::PrivateKey;
 use cairn_node::mempool::MempoolLimits;
 use cairn_node::metrics::Metrics;
 use cairn_node::types::{Action, Address, Block, SignedTransaction, Transaction, TxError};
-use malachitebft_signing_ed25519::PrivateKey;
 use parity_scale_codec::{Decode, Encode};
 
 pub(crate) const COUNTER: &[u8] = include_bytes!("../../../contracts-sdk/testdata/counter.wasm");

@@ -1,0 +1,306 @@
+//! The node's JSON-RPC API (docs/RPC.md), defined once: the method trait
+//! (the node implements its server side, clients call its client side) and
+//! the JSON views it returns. Bytes travel as hex strings; hashes and
+//! addresses as 64 hex digits, with or without `0x`.
+
+use cairn_types::{
+    Action, Block, ChainParams, Receipt, SignedTransaction, contract_address, status_name,
+};
+// The client side's methods return jsonrpsee's client errors: only the
+// server's signatures keep `RpcResult`.
+#[cfg_attr(not(feature = "server"), allow(unused_imports))]
+use jsonrpsee::core::RpcResult;
+use jsonrpsee::proc_macros::rpc;
+use serde::{Deserialize, Serialize};
+
+/// Error codes beyond JSON-RPC's own.
+pub mod codes {
+    /// The transaction was refused; the message says why.
+    pub const TX_REJECTED: i32 = 1;
+    /// A query could not run (no such contract is a status, not this).
+    pub const QUERY_FAILED: i32 = 2;
+    pub const INVALID_PARAMS: i32 = -32602;
+    pub const INTERNAL: i32 = -32603;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submitted {
+    pub hash: String,
+    pub sender: String,
+    pub nonce: u64,
+    /// Where a deploy will create its contract.
+    pub contract: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    pub contract: String,
+    pub topic: String,
+    pub data: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptView {
+    pub tx_hash: String,
+    pub height: u64,
+    pub index: u32,
+    pub status: u32,
+    pub status_name: String,
+    pub gas_used: u64,
+    pub output: String,
+    pub events: Vec<EventView>,
+    pub contract: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryResult {
+    pub status: u32,
+    pub status_name: String,
+    pub gas_used: u64,
+    pub output: String,
+    /// The height whose state the query read.
+    pub height: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxSummary {
+    pub hash: String,
+    pub sender: String,
+    pub nonce: u64,
+    pub gas_limit: u64,
+    pub kind: String,
+    pub contract: Option<String>,
+    pub method: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockView {
+    pub hash: String,
+    pub height: u64,
+    pub time_ms: u64,
+    pub parent: String,
+    pub proposer: String,
+    pub tx_root: String,
+    pub receipts_root: String,
+    pub state_root: String,
+    pub gas_used: u64,
+    pub transactions: Vec<TxSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub address: String,
+    /// The nonce of the account's next transaction in the committed state.
+    pub nonce: u64,
+    /// The nonce after the account's transactions waiting in this node's
+    /// mempool: what a new transaction should carry.
+    pub pending_nonce: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractView {
+    pub address: String,
+    pub code_hash: String,
+    pub deployer: String,
+    pub deployed_at: u64,
+    /// The ABI given at deploy, if any.
+    pub abi: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub chain_id: String,
+    pub genesis_hash: String,
+    pub moniker: String,
+    pub height: u64,
+    pub block_hash: String,
+    pub state_root: String,
+    pub block_time_ms: u64,
+    pub consensus_peers: u64,
+    pub gossip_peers: u64,
+    /// Whether a peer has reported a height above this node's.
+    pub syncing: bool,
+    pub mempool_size: u64,
+    pub params: ChainParams,
+}
+
+// One definition for both sides: clients build without jsonrpsee's server,
+// the node turns on `server` for `CairnApiServer`.
+#[cfg_attr(feature = "server", rpc(server, client, namespace = "cairn"))]
+#[cfg_attr(not(feature = "server"), rpc(client, namespace = "cairn"))]
+pub trait CairnApi {
+    /// Submits a SCALE-encoded signed transaction (hex); returns its hash
+    /// once it is in this node's mempool and on its way to the others.
+    #[method(name = "submitTransaction")]
+    async fn submit_transaction(&self, tx: String) -> RpcResult<Submitted>;
+
+    /// The receipt of a committed transaction, or null if it is not
+    /// committed (yet).
+    #[method(name = "getReceipt")]
+    async fn get_receipt(&self, hash: String) -> RpcResult<Option<ReceiptView>>;
+
+    /// Runs a method read-only on the latest committed state.
+    #[method(name = "query")]
+    async fn query(
+        &self,
+        contract: String,
+        method: String,
+        input: String,
+        gas_limit: Option<u64>,
+    ) -> RpcResult<QueryResult>;
+
+    #[method(name = "getBlock")]
+    async fn get_block(&self, height: u64) -> RpcResult<Option<BlockView>>;
+
+    #[method(name = "getBlockByHash")]
+    async fn get_block_by_hash(&self, hash: String) -> RpcResult<Option<BlockView>>;
+
+    #[method(name = "getAccount")]
+    async fn get_account(&self, address: String) -> RpcResult<AccountView>;
+
+    #[method(name = "getContract")]
+    async fn get_contract(&self, address: String) -> RpcResult<Option<ContractView>>;
+
+    #[method(name = "status")]
+    async fn status(&self) -> RpcResult<StatusView>;
+}
+
+/// The view of a committed receipt, the `index`th transaction of block
+/// `height`.
+pub fn receipt_view(height: u64, index: u32, receipt: &Receipt) -> ReceiptView {
+    ReceiptView {
+        tx_hash: hex::encode(receipt.tx_hash),
+        height,
+        index,
+        status: receipt.status,
+        status_name: status_name(receipt.status).to_owned(),
+        gas_used: receipt.gas_used,
+        output: hex::encode(&receipt.output),
+        events: receipt
+            .events
+            .iter()
+            .map(|event| EventView {
+                contract: event.contract.to_string(),
+                topic: hex::encode(&event.topic),
+                data: hex::encode(&event.data),
+            })
+            .collect(),
+        contract: receipt.contract.map(|address| address.to_string()),
+    }
+}
+
+pub fn tx_summary(tx: &SignedTransaction) -> TxSummary {
+    let t = &tx.tx;
+    let (kind, contract, method) = match &t.action {
+        Action::Deploy { .. } => (
+            "deploy",
+            Some(contract_address(&t.sender, t.nonce).to_string()),
+            None,
+        ),
+        Action::Call {
+            contract, method, ..
+        } => ("call", Some(contract.to_string()), Some(method.clone())),
+    };
+    TxSummary {
+        hash: hex::encode(tx.hash()),
+        sender: t.sender.to_string(),
+        nonce: t.nonce,
+        gas_limit: t.gas_limit,
+        kind: kind.to_owned(),
+        contract,
+        method,
+    }
+}
+
+pub fn block_view(block: &Block) -> BlockView {
+    let header = &block.header;
+    BlockView {
+        hash: hex::encode(block.hash()),
+        height: header.height,
+        time_ms: header.time_ms,
+        parent: hex::encode(header.parent),
+        proposer: hex::encode(header.proposer),
+        tx_root: hex::encode(header.tx_root),
+        receipts_root: hex::encode(header.receipts_root),
+        state_root: hex::encode(header.state_root),
+        gas_used: header.gas_used,
+        transactions: block.transactions.iter().map(tx_summary).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_types::{Address, Event, Header, PrivateKey, Transaction, keys};
+
+    use super::*;
+
+    fn deploy() -> SignedTransaction {
+        let key = PrivateKey::from([2; 32]);
+        Transaction {
+            chain_id: "test".into(),
+            sender: keys::address(&key),
+            nonce: 4,
+            gas_limit: 9,
+            action: Action::Deploy {
+                code: vec![0, 0x61, 0x73, 0x6d],
+                abi: vec![],
+                init_input: vec![],
+            },
+        }
+        .sign(&key)
+    }
+
+    #[test]
+    fn receipts_show_bytes_as_hex_and_statuses_by_name() {
+        let receipt = Receipt {
+            tx_hash: [1; 32],
+            status: 10,
+            gas_used: 5,
+            output: vec![0xde, 0xad],
+            events: vec![Event {
+                contract: Address([3; 32]),
+                topic: b"Transfer".to_vec(),
+                data: vec![1],
+            }],
+            contract: None,
+        };
+        let view = receipt_view(6, 2, &receipt);
+        assert_eq!(view.tx_hash, "01".repeat(32));
+        assert_eq!((view.height, view.index), (6, 2));
+        assert_eq!(view.status_name, "reverted");
+        assert_eq!(view.output, "dead");
+        assert_eq!(view.events[0].topic, hex::encode("Transfer"));
+        assert_eq!(view.events[0].contract, "03".repeat(32));
+    }
+
+    #[test]
+    fn a_deploy_is_summarised_with_the_contract_it_creates() {
+        let tx = deploy();
+        let summary = tx_summary(&tx);
+        assert_eq!(summary.kind, "deploy");
+        assert_eq!(
+            summary.contract,
+            Some(contract_address(&tx.tx.sender, 4).to_string())
+        );
+        assert_eq!(summary.method, None);
+        assert_eq!(summary.hash, hex::encode(tx.hash()));
+
+        let block = Block {
+            header: Header {
+                height: 3,
+                time_ms: 10,
+                parent: [4; 32],
+                proposer: [5; 32],
+                tx_root: [6; 32],
+                receipts_root: [7; 32],
+                state_root: [8; 32],
+                gas_used: 11,
+            },
+            transactions: vec![tx],
+        };
+        let view = block_view(&block);
+        assert_eq!(view.hash, hex::encode(block.hash()));
+        assert_eq!(view.state_root, "08".repeat(32));
+        assert_eq!(view.transactions, vec![summary]);
+    }
+}

@@ -1,0 +1,152 @@
+//! Signing, submitting and waiting for a transaction; finding a contract's
+//! ABI. Shared by `deploy`, `call` and `query`.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use cairn_client::Client;
+use cairn_client::abi::Abi;
+use cairn_client::api::ReceiptView;
+use cairn_types::{Action, Address, Transaction, keys};
+use clap::Args;
+use serde_json::Value;
+
+use crate::output::print;
+
+#[derive(Args)]
+pub(crate) struct SendOptions {
+    /// The sender's key file (`cairn keys new`).
+    #[arg(long, env = "CAIRN_KEY")]
+    key: PathBuf,
+    /// The transaction's gas limit; by default its intrinsic cost plus
+    /// `--execution-gas`.
+    #[arg(long)]
+    gas: Option<u64>,
+    /// Gas for execution when `--gas` is not given.
+    #[arg(long, default_value_t = 2_000_000_000)]
+    execution_gas: u64,
+    /// Return once the node accepted the transaction, without waiting for
+    /// its block.
+    #[arg(long)]
+    no_wait: bool,
+    /// How long to wait for inclusion.
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
+}
+
+#[derive(Args)]
+pub(crate) struct AbiOption {
+    /// The contract's ABI file; by default the one stored at deploy.
+    #[arg(long)]
+    pub(crate) abi: Option<PathBuf>,
+}
+
+pub(crate) fn read_abi(path: &Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+pub(crate) fn parse_args(text: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(text).with_context(|| format!("arguments `{text}` are not JSON"))
+}
+
+pub(crate) fn parse_address(text: &str) -> anyhow::Result<Address> {
+    Address::from_hex(text).map_err(|error| anyhow!(error))
+}
+
+/// The ABI to call `contract` by: the file given, or the one stored with
+/// its code.
+pub(crate) async fn contract_abi(
+    client: &Client,
+    contract: &str,
+    file: Option<&Path>,
+) -> anyhow::Result<Abi> {
+    let json = match file {
+        Some(path) => read_abi(path)?,
+        None => client
+            .contract(&parse_address(contract)?)
+            .await?
+            .ok_or_else(|| anyhow!("no contract at {contract}"))?
+            .abi
+            .ok_or_else(|| anyhow!("the contract was deployed without an ABI; pass --abi"))?,
+    };
+    Ok(Abi::from_json(&json)?)
+}
+
+/// Signs and submits `action`, then waits for its receipt unless told not
+/// to.
+pub(crate) async fn send_transaction(
+    client: &Client,
+    options: &SendOptions,
+    action: Action,
+    json: bool,
+) -> anyhow::Result<Option<ReceiptView>> {
+    let key = keys::load(&options.key)?;
+    let sender = keys::address(&key);
+    let status = client.status().await?;
+    let account = client.account(&sender).await?;
+    let mut tx = Transaction {
+        chain_id: status.chain_id.clone(),
+        sender,
+        nonce: account.pending_nonce,
+        gas_limit: 0,
+        action,
+    };
+    tx.gas_limit = match options.gas {
+        Some(gas) => gas,
+        None => {
+            // The gas limit is a fixed-width field: the size is known now.
+            let size = tx.clone().sign(&key).encoded_len();
+            let intrinsic = status.params.intrinsic_gas(&tx, size);
+            intrinsic
+                .saturating_add(options.execution_gas)
+                .min(status.params.max_tx_gas)
+        }
+    };
+    let signed = tx.sign(&key);
+    let submitted = client
+        .submit(&signed)
+        .await
+        .context("the node refused the transaction")?;
+    if options.no_wait {
+        print(json, &serde_json::to_value(&submitted)?, || {
+            format!("submitted {}", submitted.hash)
+        });
+        return Ok(None);
+    }
+    let hash = signed.hash();
+    let started = Instant::now();
+    let spinner = std::io::stderr().is_terminal() && !json;
+    let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let mut frame = 0;
+    loop {
+        if let Some(receipt) = client.receipt(&hash).await? {
+            if spinner {
+                eprint!("\r\x1b[2K");
+            }
+            return Ok(Some(receipt));
+        }
+        if started.elapsed() > Duration::from_secs(options.timeout_secs) {
+            bail!(
+                "transaction {} not included after {} s; it may still be; check with `cairn receipt {}`",
+                submitted.hash,
+                options.timeout_secs,
+                submitted.hash
+            );
+        }
+        if spinner {
+            eprint!(
+                "\r{} waiting for {} to be included ({:.1} s)",
+                frames[frame % frames.len()],
+                submitted.hash.get(..16).unwrap_or(&submitted.hash),
+                started.elapsed().as_secs_f64()
+            );
+            let _ = std::io::stderr().flush();
+            frame += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
