@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::chain::Chain;
 use crate::genesis::ChainParams;
 use crate::limits::MAX_TX_BYTES;
-use crate::node::NetworkStatus;
+use crate::net::NetworkStatus;
 use crate::types::{
     Action, Address, Block, Hash, Receipt, SignedTransaction, contract_address, parse_hash,
     status_name,
