@@ -2,7 +2,8 @@
 //!
 //! # Where to start reading
 //!
-//! The modules are layers; each imports only the layers below it. From the
+//! The modules are layers; each imports only the layers below it (a test
+//! below reads the sources and fails on an import upwards). From the
 //! bottom:
 //!
 //! | layer | what it owns |
@@ -19,7 +20,8 @@
 //! | [`node`] | assembly: opens the chain and starts gossip, RPC, metrics and consensus |
 //!
 //! Everything deterministic, the part every node must compute identically,
-//! is in [`state`] and [`execution`].
+//! is in [`state`] and [`execution`]; `node/tests/execution.rs` runs blocks
+//! through them with no node around.
 //!
 //! # Test fixtures
 //!
@@ -53,3 +55,6 @@ pub fn init_logging() {
     });
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
+
+#[cfg(test)]
+mod layers;
