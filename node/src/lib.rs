@@ -2,9 +2,9 @@
 //!
 //! # Where to start reading
 //!
-//! The modules are layers; each imports only the layers below it (a test
-//! below reads the sources and fails on an import upwards). From the
-//! bottom:
+//! The modules are layers; each imports only the layers below it (the tests
+//! in `layers.rs` read the sources and fail on an import upwards, and on a
+//! cycle between the files of a folder). From the bottom:
 //!
 //! | layer | what it owns |
 //! |---|---|
@@ -18,6 +18,22 @@
 //! | [`rpc`] | the JSON-RPC interface |
 //! | [`config`] | the configuration file, and testnet homes |
 //! | [`node`] | assembly: opens the chain and starts gossip, RPC, metrics and consensus |
+//!
+//! What each layer imports (the `types` layer is `types`, `limits`,
+//! `genesis`, `keys` and `abi`):
+//!
+//! ```text
+//! metrics    -> types
+//! state      -> types
+//! execution  -> state, types
+//! chain      -> execution, state, metrics, types
+//! net        -> chain, types
+//! consensus  -> net, chain, types
+//! rpc        -> net, chain, types
+//! config     -> chain, types
+//! node       -> config, rpc, consensus, net, chain, metrics, types
+//! test_utils -> chain, metrics, types
+//! ```
 //!
 //! Everything deterministic, the part every node must compute identically,
 //! is in [`state`] and [`execution`]; `node/tests/execution.rs` runs blocks
