@@ -11,15 +11,12 @@ use std::time::Duration;
 
 use cairn_node::chain::Chain;
 use cairn_node::keys::PrivateKey;
+use cairn_node::test_utils::{address, commit_next, open, sign, submit, user};
 use cairn_node::types::{Action, Address, SignedTransaction, VmAddress, contract_address};
 use cairn_vm::testing::MemoryStorage;
 use cairn_vm::{BlockInfo, Call, Status, Vm, VmConfig};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use parity_scale_codec::Encode;
-
-#[path = "../tests/common/mod.rs"]
-mod common;
-use common::{address, commit_next, open, sign, submit, user};
 
 const TOKEN: &[u8] = include_bytes!("../../contracts-sdk/testdata/token.wasm");
 const TOKEN_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/token.abi.json");

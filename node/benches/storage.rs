@@ -14,13 +14,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use cairn_node::state::{Changes, View};
+use cairn_node::test_utils::{address, commit_next, open, sign, submit, user};
 use cairn_node::types::{Action, VmAddress, contract_address};
 use cairn_vm::{BlockInfo, Call, Status};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-
-#[path = "../tests/common/mod.rs"]
-mod common;
-use common::{address, commit_next, open, sign, submit, user};
 
 /// `write(n)` stores keys 0..n (4 bytes each) with 32-byte values;
 /// `read_write(n)` reads each of them and writes it again.

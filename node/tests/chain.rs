@@ -2,17 +2,14 @@
 //! RocksDB databases) execute the same blocks to the same roots, and refuse
 //! blocks that do not match their own execution.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use cairn_node::chain::Chain;
-use cairn_node::consensus::BlockRejected;
+use cairn_node::chain::{BlockRejected, Chain, InvalidBlock};
 use cairn_node::metrics::Metrics;
+use cairn_node::test_utils::*;
 use cairn_node::types::{
     Action, Address, Block, STATUS_DEPLOY_REJECTED, TxError, contract_address,
 };
-use common::*;
 use parity_scale_codec::{Decode, Encode};
 
 #[test]
@@ -188,18 +185,48 @@ fn a_block_that_does_not_match_this_nodes_execution_is_refused() {
         Err(BlockRejected::Invalid(reason)) => reason,
         other => panic!("expected an invalid block, got {other:?}"),
     };
-    assert!(reason(tamper(&|block| block.header.state_root[0] ^= 1)).contains("state root"));
-    assert!(reason(tamper(&|block| block.header.gas_used += 1)).contains("gas used"));
-    assert!(reason(tamper(&|block| block.header.parent = [9; 32])).contains("parent"));
-    assert!(reason(tamper(&|block| block.header.time_ms = 0)).contains("time"));
-    assert!(reason(tamper(&|block| block.transactions[0].signature[0] ^= 1)).contains("signature"));
-    assert!(
+    assert!(matches!(
+        reason(tamper(&|block| block.header.state_root[0] ^= 1)),
+        InvalidBlock::RootMismatch {
+            what: "state root",
+            ..
+        }
+    ));
+    assert!(matches!(
+        reason(tamper(&|block| block.header.gas_used += 1)),
+        InvalidBlock::GasUsedMismatch { .. }
+    ));
+    assert!(matches!(
+        reason(tamper(&|block| block.header.parent = [9; 32])),
+        InvalidBlock::WrongParent { .. }
+    ));
+    assert!(matches!(
+        reason(tamper(&|block| block.header.time_ms = 0)),
+        InvalidBlock::TimeNotAfterParent { .. }
+    ));
+    assert!(matches!(
+        reason(tamper(&|block| block.transactions[0].signature[0] ^= 1)),
+        InvalidBlock::InvalidTransaction {
+            index: 0,
+            error: TxError::BadSignature
+        }
+    ));
+    assert!(matches!(
         reason(tamper(&|block| {
             block.transactions.push(block.transactions[0].clone())
-        }))
-        .contains("nonce")
+        })),
+        InvalidBlock::InvalidTransaction {
+            index: 1,
+            error: TxError::NonceUsed { .. }
+        }
+    ));
+    let wrong_proposer = reason(b.verify(1, &[7; 32], &built.bytes));
+    assert!(matches!(wrong_proposer, InvalidBlock::WrongProposer { .. }));
+    // What the log says, word for word as before the checks had variants.
+    assert!(
+        wrong_proposer.to_string().starts_with("names proposer "),
+        "{wrong_proposer}"
     );
-    assert!(reason(b.verify(1, &[7; 32], &built.bytes)).contains("proposer"));
     assert!(matches!(
         b.verify(1, &proposer(), &built.bytes[1..]),
         Err(BlockRejected::Malformed(_))
@@ -235,7 +262,7 @@ fn a_restarted_node_resumes_and_refuses_tampered_state() {
         let db = rocksdb::DB::open_cf(
             &rocksdb::Options::default(),
             dir.path().join("db"),
-            cairn_node::store::COLUMN_FAMILIES,
+            cairn_node::state::COLUMN_FAMILIES,
         )
         .unwrap();
         let cf = db.cf_handle("state").unwrap();
@@ -257,7 +284,7 @@ fn a_restarted_node_resumes_and_refuses_tampered_state() {
 fn an_idle_chain_has_nothing_to_propose_and_empty_blocks_still_advance() {
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (a, b) = (open(a_dir.path()), open(b_dir.path()));
-    use cairn_node::consensus::ConsensusHost;
+    use cairn_node::chain::ConsensusHost;
     assert!(!a.has_pending_transactions());
     let root = a.head().state_root;
     let block = advance(&a, &b);

@@ -4,12 +4,10 @@
 //! state roots at every height; and any single-bit change of a transaction
 //! is refused by both, for the same reason.
 
-mod common;
-
 use cairn_node::chain::Chain;
 use cairn_node::metrics::Metrics;
+use cairn_node::test_utils::*;
 use cairn_node::types::{Action, Address, Hash, SignedTransaction, contract_address};
-use common::*;
 use parity_scale_codec::Encode;
 use proptest::prelude::*;
 

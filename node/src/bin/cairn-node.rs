@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use cairn_node::config::{CONFIG_FILE, NodeConfig, TestnetSpec, generate_testnet, resolve};
 use cairn_node::genesis::Genesis;
 use cairn_node::keys;
-use cairn_node::node::{CONFIG_FILE, NodeConfig, TestnetSpec, generate_testnet, resolve};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

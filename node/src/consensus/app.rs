@@ -23,9 +23,9 @@ use tokio::sync::mpsc;
 
 use super::codec::{UndecidedRecord, decode_certificate, encode_certificate};
 use super::context::{BlockId, CairnContext, Height, ValidatorAddress, ValidatorSet};
-use super::host::{BlockRejected, ConsensusHost, ExecutedBlock};
 use super::signing::{SignatureVerifier, ValidatorSigner};
 use super::streaming::{self, AssembledProposal, Streams};
+use crate::chain::{BlockRejected, ConsensusHost, ExecutedBlock};
 use crate::types::{Block, decode_exact};
 
 /// The proposer stops waiting for transactions this long before the

@@ -11,7 +11,7 @@ use malachitebft_app_channel::app::types::core::{
     self as core, NilOrVal, Round, SignedExtension, VoteType, VotingPower,
 };
 
-use super::host::{BlockHash, ValidatorKey};
+use crate::chain::{BlockHash, ValidatorKey};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CairnContext;

@@ -4,16 +4,17 @@
 //! signing ([`signing`]) and wire codec ([`codec`]), starts Malachite's
 //! engine (its own libp2p swarm, WAL and block sync), and runs the
 //! application loop ([`app`]) that answers the engine from the chain through
-//! the [`ConsensusHost`] boundary.
+//! the [`ConsensusHost`](crate::chain::ConsensusHost) boundary, which the
+//! chain declares and implements.
+//!
+//! It takes its settings as a [`ConsensusConfig`], which the node builds from
+//! its configuration file; it knows nothing of the node that runs it.
 
 mod app;
 pub mod codec;
 pub mod context;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
-mod host;
 pub mod signing;
-mod streaming;
+pub mod streaming;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,8 @@ use anyhow::Context as _;
 use bytesize::ByteSize;
 use libp2p::Multiaddr;
 use malachitebft_app_channel::app::config::{
-    ConsensusConfig, NodeConfig as EngineConfigTrait, P2pConfig, ValueSyncConfig,
+    ConsensusConfig as EngineConsensusConfig, NodeConfig as EngineConfigTrait, P2pConfig,
+    ValueSyncConfig,
 };
 use malachitebft_app_channel::app::types::codec::Codec;
 use malachitebft_app_channel::app::types::core::LinearTimeouts;
@@ -33,15 +35,32 @@ use malachitebft_app_channel::{
 };
 use malachitebft_signing_ed25519::PrivateKey;
 
-pub use host::{BlockHash, BlockRejected, ConsensusHost, ExecutedBlock, ValidatorKey};
-
+use crate::chain::ConsensusHost;
 use crate::genesis::Genesis;
-use crate::node::{NetworkStatus, NodeConfig};
+use crate::net::NetworkStatus;
 use codec::WireCodec;
 use context::{CairnContext, Validator, ValidatorAddress, ValidatorSet};
 use signing::{ChainTag, SignatureVerifier, ValidatorSigner};
 
-/// Everything consensus needs from the node's configuration and genesis.
+/// What consensus takes from the node's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsensusConfig {
+    /// The node's name in logs and on the consensus swarm.
+    pub moniker: String,
+    /// Where the consensus swarm listens.
+    pub listen: Multiaddr,
+    /// Peers dialled at start and redialled when they drop.
+    pub persistent_peers: Vec<Multiaddr>,
+    /// Blocks are not produced faster than this.
+    pub target_block_time: Duration,
+    /// With nothing to include, a proposer waits up to this long before it
+    /// proposes an empty block.
+    pub max_idle_block_interval: Duration,
+    /// Where the write-ahead log is kept.
+    pub wal_dir: PathBuf,
+}
+
+/// Everything consensus needs from its configuration and genesis.
 pub struct ConsensusParams {
     pub moniker: String,
     pub validators: ValidatorSet,
@@ -70,10 +89,9 @@ impl std::fmt::Debug for ConsensusParams {
 
 impl ConsensusParams {
     pub fn new(
-        config: &NodeConfig,
+        config: &ConsensusConfig,
         genesis: &Genesis,
         key: PrivateKey,
-        wal_dir: PathBuf,
         network: Arc<NetworkStatus>,
     ) -> anyhow::Result<Self> {
         let validators = genesis
@@ -87,20 +105,17 @@ impl ConsensusParams {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let validators = ValidatorSet::new(validators).map_err(anyhow::Error::msg)?;
-        let target_block_time = Duration::from_millis(config.consensus.target_block_time_ms);
-        let max_idle_block_interval =
-            Duration::from_millis(config.consensus.max_idle_block_interval_ms);
         Ok(ConsensusParams {
             moniker: config.moniker.clone(),
             validators,
             chain: ChainTag(genesis.hash()),
             key,
-            listen: config.consensus.listen.clone(),
-            persistent_peers: config.consensus.persistent_peers.clone(),
-            wal_file: wal_dir.join("consensus.wal"),
-            timeouts: timeouts(max_idle_block_interval),
-            target_block_time,
-            max_idle_block_interval,
+            listen: config.listen.clone(),
+            persistent_peers: config.persistent_peers.clone(),
+            wal_file: config.wal_dir.join("consensus.wal"),
+            timeouts: timeouts(config.max_idle_block_interval),
+            target_block_time: config.target_block_time,
+            max_idle_block_interval: config.max_idle_block_interval,
             network,
         })
     }
@@ -120,7 +135,7 @@ pub fn timeouts(max_idle_block_interval: Duration) -> LinearTimeouts {
 #[derive(Clone, Debug)]
 struct EngineConfig {
     moniker: String,
-    consensus: ConsensusConfig,
+    consensus: EngineConsensusConfig,
     value_sync: ValueSyncConfig,
 }
 
@@ -129,11 +144,11 @@ impl EngineConfigTrait for EngineConfig {
         &self.moniker
     }
 
-    fn consensus(&self) -> &ConsensusConfig {
+    fn consensus(&self) -> &EngineConsensusConfig {
         &self.consensus
     }
 
-    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+    fn consensus_mut(&mut self) -> &mut EngineConsensusConfig {
         &mut self.consensus
     }
 
@@ -150,7 +165,7 @@ fn engine_config(params: &ConsensusParams) -> EngineConfig {
     let response_limit = ByteSize::b(app::MAX_SYNC_RESPONSE_BYTES as u64 + (1 << 20));
     EngineConfig {
         moniker: params.moniker.clone(),
-        consensus: ConsensusConfig {
+        consensus: EngineConsensusConfig {
             p2p: P2pConfig {
                 listen_addr: params.listen.clone(),
                 persistent_peers: params.persistent_peers.clone(),
@@ -159,7 +174,7 @@ fn engine_config(params: &ConsensusParams) -> EngineConfig {
                 rpc_max_size: response_limit,
                 ..P2pConfig::default()
             },
-            ..ConsensusConfig::default()
+            ..EngineConsensusConfig::default()
         },
         value_sync: ValueSyncConfig {
             // Peers learn each other's heights this often; a node that fell

@@ -18,19 +18,19 @@ pub(super) const CHUNK_BYTES: usize = 128 * 1024;
 /// Init + data chunks + Fin part + the stream's end marker.
 const MAX_SEQUENCE: Sequence = (MAX_BLOCK_BYTES / CHUNK_BYTES) as Sequence + 3;
 /// Incomplete streams kept at once, from all peers together.
-pub(super) const MAX_OPEN_STREAMS: usize = 64;
+pub const MAX_OPEN_STREAMS: usize = 64;
 
 /// A proposal whose parts have all arrived. Its signature is not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct AssembledProposal {
-    pub(super) height: Height,
-    pub(super) round: Round,
-    pub(super) pol_round: Round,
-    pub(super) proposer: ValidatorAddress,
-    pub(super) block: Vec<u8>,
-    pub(super) signature: Signature,
+pub struct AssembledProposal {
+    pub height: Height,
+    pub round: Round,
+    pub pol_round: Round,
+    pub proposer: ValidatorAddress,
+    pub block: Vec<u8>,
+    pub signature: Signature,
     /// The parts as received, to re-stream if consensus asks.
-    pub(super) parts: Vec<ProposalPart>,
+    pub parts: Vec<ProposalPart>,
 }
 
 /// The blake2b-256 of a block's bytes, which the proposer signs.
@@ -96,7 +96,7 @@ struct PartialStream {
 
 /// Why a stream was dropped; logged, and the stream forgotten.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(super) enum StreamError {
+pub enum StreamError {
     #[error("sequence {0} is beyond any valid block")]
     SequenceTooHigh(Sequence),
     #[error("the stream carries more than {MAX_BLOCK_BYTES} bytes of block data")]
@@ -105,8 +105,9 @@ pub(super) enum StreamError {
     Malformed(&'static str),
 }
 
+/// The incomplete proposal streams of every peer.
 #[derive(Debug, Default)]
-pub(super) struct Streams {
+pub struct Streams {
     open: HashMap<(PeerId, StreamId), PartialStream>,
     opened: u64,
 }
@@ -122,7 +123,7 @@ impl Streams {
     /// round's proposal and prevoted nil.) The publisher is signed in
     /// Malachite's strict gossipsub mode; `from` stands in when the
     /// transport gives none.
-    pub(super) fn receive(
+    pub fn receive(
         &mut self,
         from: PeerId,
         published_by: Option<PeerId>,
@@ -180,8 +181,7 @@ impl Streams {
     }
 
     /// How many incomplete streams are held.
-    #[cfg(feature = "fuzzing")]
-    pub(super) fn open_streams(&self) -> usize {
+    pub fn open_streams(&self) -> usize {
         self.open.len()
     }
 

@@ -1,23 +1,43 @@
-//! The node's fuzz targets. Their oracles live in `cairn_node::fuzzing`,
-//! next to the private parts they reach (stream reassembly); this module
-//! gives a fuzzing process the one fixture it shares between inputs.
+//! The node's fuzz targets: what peers and clients send a node, through
+//! the node's public API.
+//!
+//! | target | oracle | what a peer or client sends |
+//! |---|---|---|
+//! | `node_transaction` | [`transaction`] | a transaction, over gossip or `cairn_submitTransaction` |
+//! | `node_block` | [`block`] | a proposed block, re-executed before a vote |
+//! | `node_consensus` | [`consensus_messages`] | consensus, sync and proposal-stream messages |
+//! | `node_rpc` | [`rpc_request`] | a JSON-RPC request |
+//!
+//! The oracles are in `oracles.rs` and `consensus.rs`; this module gives a
+//! fuzzing process the one fixture that `block` and `rpc_request` share
+//! between inputs.
+
+mod consensus;
+mod oracles;
 
 use std::path::Path;
 use std::sync::OnceLock;
 
-use cairn_node::fuzzing::Fixture;
-pub use cairn_node::fuzzing::{consensus_messages, transaction};
+pub use consensus::messages as consensus_messages;
+pub use oracles::transaction;
+
+use oracles::Fixture;
 
 const SCRATCH_PREFIX: &str = "cairn-fuzz-node-";
 
-/// [`cairn_node::fuzzing::block`] on this process's fixture.
+/// A block proposed for height 2 on this process's fixture: it must be
+/// refused as malformed or invalid (never as a local failure, which would
+/// spare the proposer the blame), or accepted, and judged the same way
+/// twice.
 pub fn block(data: &[u8]) {
-    cairn_node::fuzzing::block(process_fixture(), data);
+    oracles::block(process_fixture(), data);
 }
 
-/// [`cairn_node::fuzzing::rpc_request`] on this process's fixture.
+/// A JSON-RPC request as a client sends it, to this process's fixture:
+/// every request gets a response, and hostile parameters are the client's
+/// error, never the node's.
 pub fn rpc_request(data: &[u8]) {
-    cairn_node::fuzzing::rpc_request(process_fixture(), data);
+    oracles::rpc_request(process_fixture(), data);
 }
 
 /// The fixture of this process, its database in a temporary directory.

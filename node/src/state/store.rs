@@ -5,7 +5,8 @@
 //! numeric order. The state lives twice, deliberately: flat (`state`,
 //! `accounts`, `contracts`) for reads and ordered ranges, and as the hashes
 //! of those values in a Jellyfish Merkle tree (`jmt_nodes`, `jmt_values`)
-//! whose root is the state root. Both are written by the same batch.
+//! whose root is the state root ([`super::tree`]). Both are written by the
+//! same batch.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use rocksdb::{
     MultiThreaded, Options, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
 };
 
+use super::records::{Account, ContractInfo, Head, StateWrite, TxLocation, state_key};
+use super::tree::{self, LeafKind};
 use crate::types::{Address, Block, Hash, Receipt, decode_exact};
 
 type Db = DBWithThreadMode<MultiThreaded>;
@@ -56,40 +59,6 @@ pub const COLUMN_FAMILIES: [&str; 13] = [
 const META_GENESIS: &[u8] = b"genesis";
 const META_HEAD: &[u8] = b"head";
 
-/// An account's on-chain record.
-/// A contract storage write: `(contract, key) -> value`; `None` removes.
-pub type StateWrite = ((Address, Vec<u8>), Option<Vec<u8>>);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
-pub struct Account {
-    /// The nonce the account's next transaction must carry.
-    pub nonce: u64,
-}
-
-/// A deployed contract's on-chain record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub struct ContractInfo {
-    pub code_hash: Hash,
-    pub deployer: Address,
-    pub deployed_at: u64,
-}
-
-/// The last committed block: what a restarted node resumes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
-pub struct Head {
-    pub height: u64,
-    pub block_hash: Hash,
-    pub state_root: Hash,
-    pub time_ms: u64,
-}
-
-/// Where a committed transaction is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub struct TxLocation {
-    pub height: u64,
-    pub index: u32,
-}
-
 /// Everything one block changes, written at once by [`Store::commit`].
 #[derive(Debug, Default)]
 pub struct BlockWrites {
@@ -122,13 +91,6 @@ impl std::fmt::Debug for Store {
 
 fn height_key(height: u64) -> [u8; 8] {
     height.to_be_bytes()
-}
-
-pub(crate) fn state_key(contract: &Address, key: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(32 + key.len());
-    bytes.extend_from_slice(&contract.0);
-    bytes.extend_from_slice(key);
-    bytes
 }
 
 fn decode<T: Decode>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
@@ -183,19 +145,17 @@ impl Store {
             return self.head();
         }
         // Version 0 of the tree is the empty genesis state.
-        let reader = TreeStore { store: self };
-        let tree = jmt::JellyfishMerkleTree::<_, crate::state::TreeHasher>::new(&reader);
-        let (root, batch) = tree.put_value_set(std::iter::empty(), 0)?;
+        let (root, batch) = tree::empty()?;
         let head = Head {
             height: 0,
             block_hash: genesis_hash,
-            state_root: root.0,
+            state_root: root,
             time_ms: genesis_time_ms,
         };
         let mut write = WriteBatch::default();
         write.put_cf(&self.cf(CF_META), META_GENESIS, genesis_hash.encode());
         write.put_cf(&self.cf(CF_META), META_HEAD, head.encode());
-        self.put_tree(&mut write, &batch.node_batch)?;
+        self.put_tree(&mut write, &batch)?;
         self.write(write)?;
         Ok(head)
     }
@@ -471,6 +431,17 @@ impl StateSnapshot<'_> {
         self.get(CF_CODE, hash)
     }
 
+    pub fn abi(&self, hash: &Hash) -> anyhow::Result<Option<Vec<u8>>> {
+        self.get(CF_ABI, hash)
+    }
+
+    /// The state tree, read at versions up to this snapshot's head. Tree
+    /// nodes are written once per version and never removed, so reading
+    /// them from the live database sees what the snapshot would.
+    pub(crate) fn tree_reader(&self) -> TreeStore<'_> {
+        self.store.tree_reader()
+    }
+
     pub fn storage(&self, contract: &Address, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
         self.get(CF_STATE, &state_key(contract, key))
     }
@@ -515,9 +486,9 @@ impl StateSnapshot<'_> {
         mut visit: impl FnMut(KeyHash, Vec<u8>),
     ) -> anyhow::Result<()> {
         for (cf, kind) in [
-            (CF_ACCOUNTS, crate::state::LeafKind::Account),
-            (CF_CONTRACTS, crate::state::LeafKind::Contract),
-            (CF_STATE, crate::state::LeafKind::Storage),
+            (CF_ACCOUNTS, LeafKind::Account),
+            (CF_CONTRACTS, LeafKind::Contract),
+            (CF_STATE, LeafKind::Storage),
         ] {
             let mut options = ReadOptions::default();
             options.set_snapshot(&self.snapshot);
@@ -527,7 +498,7 @@ impl StateSnapshot<'_> {
                     .iterator_cf_opt(&self.store.cf(cf), options, IteratorMode::Start);
             for item in iter {
                 let (key, value) = item?;
-                visit(kind.key_hash(&key), crate::state::leaf_value(&value));
+                visit(kind.key_hash(&key), tree::leaf_value(&value));
             }
         }
         Ok(())

@@ -1,19 +1,20 @@
 //! The oracle of the `node_consensus` fuzz target: bytes as they arrive from
 //! Malachite's network, through Cairn's wire codec and the proposal stream
-//! reassembly (see [`crate::fuzzing`] for the other node targets).
+//! reassembly (see [`super`] for the other node targets).
 
 use bytes::Bytes;
+use cairn_node::consensus::codec::{
+    UndecidedRecord, WireCodec, decode_certificate, encode_certificate,
+};
+use cairn_node::consensus::context::{CairnContext, ProposalPart};
+use cairn_node::consensus::streaming::{MAX_OPEN_STREAMS, Streams};
+use cairn_node::limits::MAX_BLOCK_BYTES;
 use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::streaming::StreamMessage;
 use malachitebft_app_channel::app::types::codec::Codec;
 use malachitebft_app_channel::app::types::core::{PolkaCertificate, ValidatorProof};
 use malachitebft_app_channel::app::types::sync::{Request, Response, Status};
 use malachitebft_app_channel::app::types::{PeerId, ProposedValue, SignedConsensusMsg};
-
-use super::codec::{UndecidedRecord, WireCodec, decode_certificate, encode_certificate};
-use super::context::{CairnContext, ProposalPart};
-use super::streaming::{MAX_OPEN_STREAMS, Streams};
-use crate::limits::MAX_BLOCK_BYTES;
 
 /// Decodes `bytes` as a `T`; whatever decodes must encode to bytes that
 /// decode and encode to themselves again, so that a relayed message means

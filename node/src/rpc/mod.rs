@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::chain::Chain;
 use crate::limits::MAX_TX_BYTES;
-use crate::node::NetworkStatus;
+use crate::net::NetworkStatus;
 use crate::types::{Action, Address, Hash, contract_address, parse_hash, status_name};
 
 fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {

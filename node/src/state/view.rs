@@ -1,117 +1,15 @@
 //! The state a block executes against: the committed snapshot with the
-//! block's own changes on top, as the VM's `Storage` and `Contracts`; and
-//! the state root, a Jellyfish Merkle tree over every record.
-//!
-//! The tree's leaves are keyed by `blake2b(kind ++ flat key)` and hold the
-//! blake2b of the record's value, so the tree stays small while committing
-//! to every byte of state. A block updates only the leaves it changed.
+//! block's own changes on top, as the VM's `Storage` and `Contracts`.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use blake2::{Blake2b, Digest, digest::consts::U32};
-use cairn_vm::{CodeHash, Contracts, Entry, KeyRange, Order, Storage, StorageError, blake2b_256};
-use jmt::{KeyHash, OwnedValue};
-use parity_scale_codec::Encode;
+use cairn_vm::{CodeHash, Contracts, Entry, KeyRange, Order, Storage, StorageError};
 
-use crate::store::{Account, ContractInfo, StateSnapshot, state_key};
+use super::changes::Changes;
+use super::records::{Account, ContractInfo, state_key};
+use super::store::StateSnapshot;
 use crate::types::{Address, Hash, VmAddress};
-
-/// blake2b-256 for the state tree.
-#[derive(Debug, Clone, Default)]
-pub struct TreeHasher(Blake2b<U32>);
-
-impl jmt::SimpleHasher for TreeHasher {
-    fn new() -> Self {
-        TreeHasher(<Blake2b<U32> as Digest>::new())
-    }
-
-    fn update(&mut self, data: &[u8]) {
-        Digest::update(&mut self.0, data);
-    }
-
-    fn finalize(self) -> [u8; 32] {
-        Digest::finalize(self.0).into()
-    }
-}
-
-/// Which flat table a tree leaf stands for; part of its key hash, so that
-/// records of different kinds can never collide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeafKind {
-    Account,
-    Contract,
-    Storage,
-}
-
-impl LeafKind {
-    /// The tree key of a record whose flat key is `key` (an address, or
-    /// contract address ++ storage key).
-    pub fn key_hash(self, key: &[u8]) -> KeyHash {
-        let tag: &[u8] = match self {
-            LeafKind::Account => b"cairn/account/",
-            LeafKind::Contract => b"cairn/contract/",
-            LeafKind::Storage => b"cairn/storage/",
-        };
-        let mut hasher = Blake2b::<U32>::new();
-        Digest::update(&mut hasher, tag);
-        Digest::update(&mut hasher, key);
-        KeyHash(hasher.finalize().into())
-    }
-}
-
-/// What a tree leaf holds for a record's value.
-pub fn leaf_value(value: &[u8]) -> Vec<u8> {
-    blake2b_256(value).to_vec()
-}
-
-/// A block's changes so far, on top of the committed state.
-#[derive(Debug, Clone, Default)]
-pub struct Changes {
-    pub storage: BTreeMap<Address, BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
-    pub accounts: BTreeMap<Address, Account>,
-    pub contracts: BTreeMap<Address, ContractInfo>,
-    /// Code first stored by this block.
-    pub code: BTreeMap<Hash, Vec<u8>>,
-    pub abis: BTreeMap<Hash, Vec<u8>>,
-}
-
-impl Changes {
-    pub fn apply_writes(&mut self, writes: &[cairn_vm::StorageWrite]) {
-        for write in writes {
-            self.storage
-                .entry(Address::from_vm(write.contract))
-                .or_default()
-                .insert(write.key.clone(), write.value.clone());
-        }
-    }
-
-    /// The tree updates these changes make, in key order.
-    pub fn tree_updates(&self) -> Vec<(KeyHash, Option<OwnedValue>)> {
-        let mut updates = Vec::new();
-        for (address, account) in &self.accounts {
-            updates.push((
-                LeafKind::Account.key_hash(&address.0),
-                Some(leaf_value(&account.encode())),
-            ));
-        }
-        for (address, info) in &self.contracts {
-            updates.push((
-                LeafKind::Contract.key_hash(&address.0),
-                Some(leaf_value(&info.encode())),
-            ));
-        }
-        for (contract, entries) in &self.storage {
-            for (key, value) in entries {
-                updates.push((
-                    LeafKind::Storage.key_hash(&state_key(contract, key)),
-                    value.as_deref().map(leaf_value),
-                ));
-            }
-        }
-        updates
-    }
-}
 
 /// A contract being deployed by the current transaction: visible to its
 /// `init` call, and committed to the block's changes only if `init`
@@ -360,7 +258,7 @@ impl Contracts for View<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{BlockWrites, Store};
+    use crate::state::{BlockWrites, Store};
     use cairn_vm::testing::MemoryStorage;
     use proptest::prelude::*;
 

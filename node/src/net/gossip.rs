@@ -24,9 +24,9 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, identity, noise, tcp, yamux};
 use tokio::sync::{mpsc, watch};
 
+use super::NetworkStatus;
 use crate::chain::Chain;
 use crate::limits::MAX_TX_BYTES;
-use crate::node::NetworkStatus;
 use crate::types::TxError;
 
 /// How often unconnected persistent peers are dialled again.

@@ -1,15 +1,6 @@
-//! Oracles for the node's fuzz targets (`fuzz/fuzz_targets/node_*.rs`),
-//! built with the `fuzzing` feature. Each takes the bytes libFuzzer made
-//! and panics only if the node would misbehave on them; `cairn-fuzz`'s
-//! corpus test runs the committed seeds of every target through them under
-//! plain `cargo test`.
-//!
-//! | target | oracle | what a peer or client sends |
-//! |---|---|---|
-//! | `node_transaction` | [`transaction`] | a transaction, over gossip or `cairn_submitTransaction` |
-//! | `node_block` | [`block`] | a proposed block, re-executed before a vote |
-//! | `node_consensus` | [`consensus_messages`] | consensus, sync and proposal-stream messages |
-//! | `node_rpc` | [`rpc_request`] | a JSON-RPC request |
+//! The oracles of the node's transaction, block and RPC targets. Each takes
+//! the bytes libFuzzer made and panics only if the node would misbehave on
+//! them.
 //!
 //! An input's first byte says how to read the rest. Even: as the raw bytes
 //! a peer or client sends. Odd: as the description of a valid value (a
@@ -19,60 +10,46 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use arbitrary::Unstructured;
+use cairn_node::chain::mempool::{Mempool, MempoolLimits};
+use cairn_node::chain::{BlockRejected, Chain, ExecutedBlock};
+use cairn_node::execution::check_transaction;
+use cairn_node::genesis::{ChainParams, Genesis};
+use cairn_node::keys::PrivateKey;
+use cairn_node::net::{NetworkStatus, gossip};
+use cairn_node::rpc::{CairnApiServer, Rpc, codes};
+use cairn_node::test_utils::{self, COUNTER, COUNTER_ABI, TestChain};
+use cairn_node::types::{
+    Action, Address, Block, Hash, Header, SignedTransaction, TxError, contract_address,
+};
 use jsonrpsee::RpcModule;
 use libp2p::gossipsub::MessageAcceptance;
 use parity_scale_codec::Encode;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-pub use crate::consensus::fuzzing::messages as consensus_messages;
-
-use crate::chain::{Chain, ChainConfig, check_transaction};
-use crate::consensus::BlockRejected;
-use crate::genesis::{ChainParams, Genesis, GenesisValidator};
-use crate::gossip;
-use crate::keys::PrivateKey;
-use crate::mempool::{Mempool, MempoolLimits};
-use crate::metrics::Metrics;
-use crate::node::NetworkStatus;
-use crate::rpc::{CairnApiServer, Rpc, codes};
-use crate::types::{
-    Action, Address, Block, Hash, Header, SignedTransaction, Transaction, TxError, contract_address,
+/// The chain every node oracle runs on.
+const FUZZ_CHAIN: TestChain = TestChain {
+    chain_id: "cairn-fuzz",
+    validator_name: "fuzz",
+    validator_seed: 7,
 };
 
-const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
-const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.abi.json");
-const CHAIN_ID: &str = "cairn-fuzz";
-
-fn validator_key() -> PrivateKey {
-    PrivateKey::from([7; 32])
-}
-
+/// Users' keys are apart from the validator's.
 fn user_key(seed: u8) -> PrivateKey {
-    PrivateKey::from([seed | 0x80; 32])
+    test_utils::user(seed | 0x80)
 }
 
 fn genesis() -> Genesis {
-    Genesis {
-        chain_id: CHAIN_ID.into(),
-        genesis_time_ms: 1_000,
-        validators: vec![GenesisValidator {
-            name: "fuzz".into(),
-            public_key: hex::encode(validator_key().public_key().as_bytes()),
-            power: 1,
-        }],
-        params: ChainParams::default(),
-    }
+    FUZZ_CHAIN.genesis()
 }
 
 /// A chain on RocksDB at height 1 with a counter deployed, and the RPC
 /// service over it. Oracles never commit to it, so every input meets the
 /// same committed state.
 #[derive(Debug)]
-pub struct Fixture {
+pub(crate) struct Fixture {
     chain: Arc<Chain>,
     counter: Address,
     rpc: RpcModule<Rpc>,
@@ -83,20 +60,10 @@ pub struct Fixture {
 
 impl Fixture {
     /// Opens the fixture's database under `dir`.
-    pub fn new(dir: &Path) -> Self {
-        let chain = Chain::open(
-            genesis(),
-            &ChainConfig {
-                db_path: dir.join("db"),
-                artifact_cache: None,
-                mempool: MempoolLimits::default(),
-                verify_state_on_start: false,
-            },
-            Metrics::default(),
-        )
-        .expect("the fixture's chain opens");
+    pub(crate) fn new(dir: &Path) -> Self {
+        let chain = FUZZ_CHAIN.open(dir);
         let deployer = user_key(0);
-        let deploy = sign(
+        let deploy = FUZZ_CHAIN.sign(
             &deployer,
             0,
             ChainParams::default().max_tx_gas,
@@ -106,17 +73,13 @@ impl Fixture {
                 init_input: 1_000_000u64.encode(),
             },
         );
-        chain
-            .submit(&deploy.encode())
-            .expect("the deploy is admitted");
-        let proposer = proposer();
-        let built = chain
-            .build(1, &proposer, SystemTime::now())
-            .expect("block 1 builds");
-        chain
-            .commit(1, &built.hash, b"fuzz fixture")
-            .expect("block 1 commits");
-        let counter = contract_address(&address(&deployer), 0);
+        test_utils::submit(&chain, &deploy).expect("the deploy is admitted");
+        assert_eq!(
+            test_utils::commit_next(&chain),
+            1,
+            "block 1 holds the deploy"
+        );
+        let counter = contract_address(&test_utils::address(&deployer), 0);
         assert!(chain.contract(&counter).expect("reads").is_some());
 
         let chain = Arc::new(chain);
@@ -143,22 +106,7 @@ impl Fixture {
 }
 
 fn proposer() -> [u8; 32] {
-    *validator_key().public_key().as_bytes()
-}
-
-fn address(key: &PrivateKey) -> Address {
-    Address(*key.public_key().as_bytes())
-}
-
-fn sign(key: &PrivateKey, nonce: u64, gas_limit: u64, action: Action) -> SignedTransaction {
-    Transaction {
-        chain_id: CHAIN_ID.into(),
-        sender: address(key),
-        nonce,
-        gas_limit,
-        action,
-    }
-    .sign(key)
+    FUZZ_CHAIN.proposer()
 }
 
 /// The first byte of an input says how to read the rest: odd, as the
@@ -211,7 +159,7 @@ fn valid_transaction(input: &mut Unstructured<'_>, contract: Address) -> SignedT
     };
     let max = ChainParams::default().max_tx_gas;
     let gas_limit = input.int_in_range(max / 100..=max).unwrap_or(max);
-    sign(&key, nonce, gas_limit, action)
+    FUZZ_CHAIN.sign(&key, nonce, gas_limit, action)
 }
 
 /// Up to four edits of `bytes`: a flipped bit, a set byte, a cut, an
@@ -284,7 +232,7 @@ pub fn transaction(data: &[u8]) {
 /// A block proposed for height 2 on the fixture: it must be refused as
 /// malformed or invalid (never as a local failure, which would spare the
 /// proposer the blame), or accepted, and judged the same way twice.
-pub fn block(fixture: &Fixture, data: &[u8]) {
+pub(crate) fn block(fixture: &Fixture, data: &[u8]) {
     let bytes = match input(data) {
         Input::Structured(mut input) => {
             let head = fixture.chain.head();
@@ -315,7 +263,7 @@ pub fn block(fixture: &Fixture, data: &[u8]) {
         }
         Input::Raw(bytes) => bytes.to_vec(),
     };
-    let verdict = |result: Result<crate::consensus::ExecutedBlock, BlockRejected>| match result {
+    let verdict = |result: Result<ExecutedBlock, BlockRejected>| match result {
         Ok(executed) => Ok(executed.hash),
         Err(BlockRejected::Local(reason)) => {
             panic!("a proposed block failed locally: {reason}")
@@ -363,7 +311,7 @@ fn json_value(input: &mut Unstructured<'_>, fixture: &Fixture, depth: u8) -> Val
 /// A JSON-RPC request as a client sends it: jsonrpsee parses it and the
 /// node's handlers check its parameters. Every request gets a response,
 /// and hostile parameters are the client's error, never the node's.
-pub fn rpc_request(fixture: &Fixture, data: &[u8]) {
+pub(crate) fn rpc_request(fixture: &Fixture, data: &[u8]) {
     let request = match input(data) {
         Input::Structured(mut input) => {
             let &(method, arity) = input.choose(RPC_METHODS).unwrap_or(&RPC_METHODS[0]);

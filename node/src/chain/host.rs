@@ -1,11 +1,18 @@
 //! What consensus asks of the chain: the boundary between Malachite's
-//! application loop (this module) and Cairn's state machine (`crate::chain`).
+//! application loop ([`crate::consensus`], above) and Cairn's state machine
+//! (this module, below it), and the chain's answers. The trait is declared
+//! here, with the layer that implements it, so that consensus depends on the
+//! chain and never the other way round; consensus is generic over it.
 //!
 //! Consensus decides on a block *hash*; the block itself travels in proposal
 //! parts and in sync responses as its SCALE encoding, and the chain keeps it
 //! by hash from the moment it is built or verified until it is committed.
 
 use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::{Chain, InvalidBlock};
 
 /// blake2b-256 of a block's SCALE-encoded header: what consensus votes on.
 pub type BlockHash = [u8; 32];
@@ -18,24 +25,29 @@ pub type ValidatorKey = [u8; 32];
 pub struct ExecutedBlock {
     pub hash: BlockHash,
     /// The block's SCALE encoding, as gossiped and stored.
-    pub bytes: bytes::Bytes,
+    pub bytes: Bytes,
 }
 
 /// Why a proposed or synced block was refused. The text is logged; consensus
-/// only needs to know the block is invalid.
+/// only needs to know whose fault it is: the proposer's ([`Malformed`],
+/// [`Invalid`], which names the failed check) or this node's ([`Local`]).
+///
+/// [`Malformed`]: BlockRejected::Malformed
+/// [`Invalid`]: BlockRejected::Invalid
+/// [`Local`]: BlockRejected::Local
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlockRejected {
     #[error("undecodable block: {0}")]
     Malformed(String),
     #[error("invalid block: {0}")]
-    Invalid(String),
+    Invalid(#[from] InvalidBlock),
     /// A local failure (disk, VM): the block may be fine, so the sender is
     /// not to blame.
     #[error("could not verify the block: {0}")]
     Local(String),
 }
 
-/// Implemented by `crate::chain::Chain`. Methods take `&self`: the chain
+/// Implemented by [`Chain`]. Methods take `&self`: the chain
 /// locks internally, because RPC and the mempool use it concurrently.
 /// Heavy methods (`build_block`, `verify_block`, `commit_block`) execute
 /// contracts; call them from a blocking task.
@@ -82,7 +94,7 @@ pub trait ConsensusHost: Send + Sync + 'static {
 
     /// The committed block and its encoded certificate at `height`, for
     /// syncing peers.
-    fn decided_block(&self, height: u64) -> anyhow::Result<Option<(bytes::Bytes, bytes::Bytes)>>;
+    fn decided_block(&self, height: u64) -> anyhow::Result<Option<(Bytes, Bytes)>>;
 
     /// Persists an undecided proposal (an opaque record encoded by the
     /// consensus module) so that a node that crashes mid-height can replay
@@ -97,4 +109,66 @@ pub trait ConsensusHost: Send + Sync + 'static {
 
     /// The records stored for `height` and `round`, in insertion order.
     fn undecided_proposals(&self, height: u64, round: u32) -> anyhow::Result<Vec<Vec<u8>>>;
+}
+
+impl ConsensusHost for Chain {
+    fn committed_height(&self) -> u64 {
+        self.head().height
+    }
+
+    fn earliest_height(&self) -> u64 {
+        self.store.earliest_height().unwrap_or(1)
+    }
+
+    fn has_pending_transactions(&self) -> bool {
+        self.lock_mempool().has_executable()
+    }
+
+    fn build_block(
+        &self,
+        height: u64,
+        proposer: &ValidatorKey,
+        now: SystemTime,
+    ) -> anyhow::Result<ExecutedBlock> {
+        self.build(height, proposer, now)
+    }
+
+    fn verify_block(
+        &self,
+        height: u64,
+        proposer: &ValidatorKey,
+        bytes: &[u8],
+    ) -> Result<ExecutedBlock, BlockRejected> {
+        self.verify(height, proposer, bytes)
+    }
+
+    fn commit_block(
+        &self,
+        height: u64,
+        hash: &BlockHash,
+        certificate: &[u8],
+    ) -> anyhow::Result<()> {
+        self.commit(height, hash, certificate)
+    }
+
+    fn decided_block(&self, height: u64) -> anyhow::Result<Option<(Bytes, Bytes)>> {
+        let Some(block) = self.store.block_bytes(height)? else {
+            return Ok(None);
+        };
+        let certificate = self.store.certificate(height)?.unwrap_or_default();
+        Ok(Some((Bytes::from(block), Bytes::from(certificate))))
+    }
+
+    fn store_undecided_proposal(
+        &self,
+        height: u64,
+        round: u32,
+        record: &[u8],
+    ) -> anyhow::Result<()> {
+        self.store.store_undecided(height, round, record)
+    }
+
+    fn undecided_proposals(&self, height: u64, round: u32) -> anyhow::Result<Vec<Vec<u8>>> {
+        self.store.undecided(height, round)
+    }
 }

@@ -1,0 +1,82 @@
+//! Committing a decided block: what its execution wrote, in one atomic
+//! write, then the head, the mempool's nonces and the subscribers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail};
+
+use super::{Chain, Committed, lock};
+use crate::types::{Address, Hash};
+
+impl Chain {
+    /// Commits block `height`, decided as `hash` with `certificate`. The
+    /// block must have been built or verified here.
+    pub fn commit(&self, height: u64, hash: &Hash, certificate: &[u8]) -> anyhow::Result<()> {
+        let _execution = self.lock_execution();
+        let head = self.store.head()?;
+        if height <= head.height {
+            // Consensus replays a decision after a crash between our commit
+            // and its own record of it.
+            let stored = self.store.block(height)?.map(|block| block.hash());
+            if stored == Some(*hash) {
+                return Ok(());
+            }
+            bail!("asked to commit block {height} over a different committed block");
+        }
+        if height != head.height + 1 {
+            bail!(
+                "asked to commit block {height} on top of committed height {}",
+                head.height
+            );
+        }
+        let executed = lock(&self.executed).remove(hash).ok_or_else(|| {
+            anyhow!(
+                "block {} was decided but never executed here",
+                hex::encode(hash)
+            )
+        })?;
+        let executed = Arc::try_unwrap(executed).unwrap_or_else(|shared| (*shared).clone());
+        let header = executed.block.header.clone();
+        let transactions = executed.block.transactions.len();
+        let nonces: BTreeMap<Address, u64> = executed
+            .changes
+            .accounts
+            .iter()
+            .map(|(address, account)| (*address, account.nonce))
+            .collect();
+        let writes = executed.into_writes(certificate);
+        let new_head = writes.head;
+        self.store.commit(writes)?;
+        *self
+            .head
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = new_head;
+        // Other rounds' blocks for this height can never be committed now.
+        lock(&self.executed).clear();
+        let mempool_len = {
+            let mut mempool = self.lock_mempool();
+            mempool.update_nonces(nonces);
+            mempool.len()
+        };
+        self.metrics
+            .on_commit(&header, transactions, head.time_ms, mempool_len);
+        tracing::info!(
+            height,
+            hash = %hex::encode(hash),
+            transactions,
+            gas_used = header.gas_used,
+            state_root = %hex::encode(header.state_root),
+            "committed block"
+        );
+        // Nobody listening is fine.
+        let _ = self.committed.send(Committed {
+            height,
+            hash: *hash,
+            state_root: header.state_root,
+            transactions,
+            gas_used: header.gas_used,
+        });
+        Ok(())
+    }
+}

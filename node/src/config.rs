@@ -1,0 +1,266 @@
+//! A node's configuration file (`<home>/config.toml`), and the homes of a
+//! local testnet written from one spec.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+use crate::chain::mempool::MempoolLimits;
+use crate::genesis::{ChainParams, Genesis, GenesisValidator};
+use crate::keys;
+
+pub const CONFIG_FILE: &str = "config.toml";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's name in logs, metrics and status.
+    pub moniker: String,
+    /// Paths are relative to the home directory unless absolute.
+    pub genesis_file: PathBuf,
+    /// The node's ed25519 key: its consensus key if it is a validator and
+    /// its network identity on both swarms.
+    pub key_file: PathBuf,
+    pub data_dir: PathBuf,
+    #[serde(default = "default_true")]
+    pub verify_state_on_start: bool,
+    pub consensus: ConsensusSection,
+    pub gossip: NetworkSection,
+    pub rpc: RpcSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    #[serde(default)]
+    pub mempool: MempoolSection,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusSection {
+    pub listen: Multiaddr,
+    #[serde(default)]
+    pub persistent_peers: Vec<Multiaddr>,
+    /// Blocks are not produced faster than this.
+    #[serde(default = "default_target_block_time_ms")]
+    pub target_block_time_ms: u64,
+    /// With nothing to include, a proposer waits up to this long before it
+    /// proposes an empty block.
+    #[serde(default = "default_max_idle_block_interval_ms")]
+    pub max_idle_block_interval_ms: u64,
+}
+
+fn default_target_block_time_ms() -> u64 {
+    500
+}
+
+fn default_max_idle_block_interval_ms() -> u64 {
+    2_000
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    pub listen: Multiaddr,
+    #[serde(default)]
+    pub persistent_peers: Vec<Multiaddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpcSection {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Where `GET /metrics` is served; no metrics endpoint if absent.
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MempoolSection {
+    pub max_transactions: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for MempoolSection {
+    fn default() -> Self {
+        let limits = MempoolLimits::default();
+        MempoolSection {
+            max_transactions: limits.max_transactions,
+            max_bytes: limits.max_bytes,
+        }
+    }
+}
+
+impl NodeConfig {
+    pub fn load(home: &Path) -> anyhow::Result<Self> {
+        let path = home.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    pub fn save(&self, home: &Path) -> anyhow::Result<()> {
+        let path = home.join(CONFIG_FILE);
+        let text = toml::to_string_pretty(self)?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// A configuration for a node at `home` whose ports start at
+    /// `base_port`: consensus, gossip, RPC and metrics on four consecutive
+    /// ports, listening on `host`.
+    pub fn with_ports(moniker: &str, host: &str, base_port: u16) -> anyhow::Result<Self> {
+        let port = |offset: u16| {
+            base_port
+                .checked_add(offset)
+                .context("port numbers above 65535")
+        };
+        Ok(NodeConfig {
+            moniker: moniker.to_owned(),
+            genesis_file: "genesis.json".into(),
+            key_file: "node_key.json".into(),
+            data_dir: "data".into(),
+            verify_state_on_start: true,
+            consensus: ConsensusSection {
+                listen: format!("/ip4/{host}/tcp/{}", port(0)?).parse()?,
+                persistent_peers: Vec::new(),
+                target_block_time_ms: default_target_block_time_ms(),
+                max_idle_block_interval_ms: default_max_idle_block_interval_ms(),
+            },
+            gossip: NetworkSection {
+                listen: format!("/ip4/{host}/tcp/{}", port(1)?).parse()?,
+                persistent_peers: Vec::new(),
+            },
+            rpc: RpcSection {
+                listen: format!("{host}:{}", port(2)?).parse()?,
+            },
+            metrics: MetricsSection {
+                listen: Some(format!("{host}:{}", port(3)?).parse()?),
+            },
+            mempool: MempoolSection::default(),
+        })
+    }
+}
+
+/// A local network to generate: every node a validator of equal power,
+/// each with every other as a persistent peer.
+#[derive(Debug, Clone)]
+pub struct TestnetSpec {
+    pub validators: usize,
+    /// Node `i`'s home is `out/node{i}`.
+    pub out: PathBuf,
+    pub chain_id: String,
+    pub host: String,
+    /// Node `i` uses the four ports from `base_port + 10 * i`.
+    pub base_port: u16,
+    pub target_block_time_ms: u64,
+    pub max_idle_block_interval_ms: u64,
+}
+
+/// Writes the homes of a testnet: keys, one genesis, configs. Returns each
+/// node's home and config.
+pub fn generate_testnet(spec: &TestnetSpec) -> anyhow::Result<Vec<(PathBuf, NodeConfig)>> {
+    if spec.validators == 0 {
+        anyhow::bail!("a testnet needs at least one validator");
+    }
+    if spec.out.exists() && std::fs::read_dir(&spec.out)?.next().is_some() {
+        anyhow::bail!("{} is not empty", spec.out.display());
+    }
+    let mut nodes = Vec::new();
+    for index in 0..spec.validators {
+        let home = spec.out.join(format!("node{index}"));
+        std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+        let port = u16::try_from(index * 10)
+            .ok()
+            .and_then(|offset| spec.base_port.checked_add(offset))
+            .and_then(|port| port.checked_add(3).map(|_| port))
+            .context("too many validators for the port range")?;
+        let mut config = NodeConfig::with_ports(&format!("node{index}"), &spec.host, port)?;
+        config.consensus.target_block_time_ms = spec.target_block_time_ms;
+        config.consensus.max_idle_block_interval_ms = spec.max_idle_block_interval_ms;
+        let key = keys::generate();
+        keys::save(&key, &home.join(&config.key_file))?;
+        nodes.push((home, config, key));
+    }
+    let genesis = Genesis {
+        chain_id: spec.chain_id.clone(),
+        genesis_time_ms: crate::chain::now_ms(),
+        validators: nodes
+            .iter()
+            .map(|(_, config, key)| GenesisValidator {
+                name: config.moniker.clone(),
+                public_key: keys::address(key).to_string(),
+                power: 1,
+            })
+            .collect(),
+        params: ChainParams::default(),
+    };
+    genesis.validate()?;
+    let peers: Vec<(Multiaddr, Multiaddr)> = nodes
+        .iter()
+        .map(|(_, config, key)| {
+            let peer = keys::libp2p_keypair(key).public().to_peer_id();
+            let with_peer =
+                |address: &Multiaddr| address.clone().with(libp2p::multiaddr::Protocol::P2p(peer));
+            (
+                with_peer(&config.consensus.listen),
+                with_peer(&config.gossip.listen),
+            )
+        })
+        .collect();
+    let mut written = Vec::new();
+    for (index, (home, mut config, _)) in nodes.into_iter().enumerate() {
+        for (other, (consensus, gossip)) in peers.iter().enumerate() {
+            if other != index {
+                config.consensus.persistent_peers.push(consensus.clone());
+                config.gossip.persistent_peers.push(gossip.clone());
+            }
+        }
+        genesis.save(&home.join(&config.genesis_file))?;
+        config.save(&home)?;
+        written.push((home, config));
+    }
+    Ok(written)
+}
+
+/// `path` from a config, relative to the node's home unless absolute.
+pub fn resolve(home: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        home.join(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_roundtrips_through_toml() {
+        let mut config = NodeConfig::with_ports("node0", "127.0.0.1", 26000).unwrap();
+        config.consensus.persistent_peers = vec!["/ip4/10.0.0.2/tcp/26000".parse().unwrap()];
+        let dir = tempfile::tempdir().unwrap();
+        config.save(dir.path()).unwrap();
+        assert_eq!(NodeConfig::load(dir.path()).unwrap(), config);
+    }
+
+    #[test]
+    fn unknown_config_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = NodeConfig::with_ports("node0", "127.0.0.1", 26000).unwrap();
+        let text = toml::to_string(&config).unwrap() + "\nunknown_key = 1\n";
+        std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+        let error = format!("{:#}", NodeConfig::load(dir.path()).unwrap_err());
+        assert!(error.contains("unknown_key"), "{error}");
+    }
+}

@@ -1,0 +1,48 @@
+//! The records of state, as the store keeps them and the tree commits to
+//! them: accounts, contracts, the head, and where a transaction landed.
+
+use parity_scale_codec::{Decode, Encode};
+
+use crate::types::{Address, Hash};
+
+/// An account's on-chain record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
+pub struct Account {
+    /// The nonce the account's next transaction must carry.
+    pub nonce: u64,
+}
+
+/// A deployed contract's on-chain record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct ContractInfo {
+    pub code_hash: Hash,
+    pub deployer: Address,
+    pub deployed_at: u64,
+}
+
+/// The last committed block: what a restarted node resumes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
+pub struct Head {
+    pub height: u64,
+    pub block_hash: Hash,
+    pub state_root: Hash,
+    pub time_ms: u64,
+}
+
+/// Where a committed transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct TxLocation {
+    pub height: u64,
+    pub index: u32,
+}
+
+/// A contract storage write: `(contract, key) -> value`; `None` removes.
+pub type StateWrite = ((Address, Vec<u8>), Option<Vec<u8>>);
+
+/// The flat key of a contract's storage entry: its address, then the key.
+pub(crate) fn state_key(contract: &Address, key: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(32 + key.len());
+    bytes.extend_from_slice(&contract.0);
+    bytes.extend_from_slice(key);
+    bytes
+}

@@ -1,0 +1,246 @@
+//! The state root: a Jellyfish Merkle tree over every record, and the checks
+//! that the stored tree and the flat records agree with the committed root.
+//!
+//! The tree's leaves are keyed by `blake2b(kind ++ flat key)` and hold the
+//! blake2b of the record's value, so the tree stays small while committing
+//! to every byte of state. A block updates only the leaves it changed. The
+//! tree's nodes live in the store ([`super::Store::tree_reader`]); this
+//! module only hashes, so it also rebuilds a root from scratch in memory.
+
+use anyhow::{Context, bail};
+use blake2::{Blake2b, Digest, digest::consts::U32};
+use cairn_vm::blake2b_256;
+use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+use parity_scale_codec::Encode;
+
+use super::changes::Changes;
+use super::records::{Head, state_key};
+use crate::types::Hash;
+
+/// blake2b-256 for the state tree.
+#[derive(Debug, Clone, Default)]
+pub struct TreeHasher(Blake2b<U32>);
+
+impl jmt::SimpleHasher for TreeHasher {
+    fn new() -> Self {
+        TreeHasher(<Blake2b<U32> as Digest>::new())
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        Digest::update(&mut self.0, data);
+    }
+
+    fn finalize(self) -> [u8; 32] {
+        Digest::finalize(self.0).into()
+    }
+}
+
+/// Which flat table a tree leaf stands for; part of its key hash, so that
+/// records of different kinds can never collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafKind {
+    Account,
+    Contract,
+    Storage,
+}
+
+impl LeafKind {
+    /// The tree key of a record whose flat key is `key` (an address, or
+    /// contract address ++ storage key).
+    pub fn key_hash(self, key: &[u8]) -> KeyHash {
+        let tag: &[u8] = match self {
+            LeafKind::Account => b"cairn/account/",
+            LeafKind::Contract => b"cairn/contract/",
+            LeafKind::Storage => b"cairn/storage/",
+        };
+        let mut hasher = Blake2b::<U32>::new();
+        Digest::update(&mut hasher, tag);
+        Digest::update(&mut hasher, key);
+        KeyHash(hasher.finalize().into())
+    }
+}
+
+/// What a tree leaf holds for a record's value.
+pub fn leaf_value(value: &[u8]) -> Vec<u8> {
+    blake2b_256(value).to_vec()
+}
+
+/// The leaf updates a block's changes make, in key order.
+pub fn updates(changes: &Changes) -> Vec<(KeyHash, Option<OwnedValue>)> {
+    let mut updates = Vec::new();
+    for (address, account) in &changes.accounts {
+        updates.push((
+            LeafKind::Account.key_hash(&address.0),
+            Some(leaf_value(&account.encode())),
+        ));
+    }
+    for (address, info) in &changes.contracts {
+        updates.push((
+            LeafKind::Contract.key_hash(&address.0),
+            Some(leaf_value(&info.encode())),
+        ));
+    }
+    for (contract, entries) in &changes.storage {
+        for (key, value) in entries {
+            updates.push((
+                LeafKind::Storage.key_hash(&state_key(contract, key)),
+                value.as_deref().map(leaf_value),
+            ));
+        }
+    }
+    updates
+}
+
+/// Version 0 of the tree, the empty genesis state: its root and its nodes.
+pub fn empty() -> anyhow::Result<(Hash, NodeBatch)> {
+    let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&ScratchTree);
+    let (root, batch) = tree.put_value_set(std::iter::empty(), 0)?;
+    Ok((root.0, batch.node_batch))
+}
+
+/// Applies a block's changes to the tree in `reader` as `version` (the
+/// block's height): the new root and the nodes to store with the block.
+pub fn apply(
+    reader: &impl TreeReader,
+    changes: &Changes,
+    version: Version,
+) -> anyhow::Result<(Hash, NodeBatch)> {
+    let tree = JellyfishMerkleTree::<_, TreeHasher>::new(reader);
+    let (root, update) = tree
+        .put_value_set(updates(changes), version)
+        .context("updating the state tree")?;
+    Ok((root.0, update.node_batch))
+}
+
+/// The stored tree's root at the head's height must be the committed root.
+pub fn check_stored_root(reader: &impl TreeReader, head: &Head) -> anyhow::Result<()> {
+    let tree = JellyfishMerkleTree::<_, TreeHasher>::new(reader);
+    let root = tree.get_root_hash(head.height)?;
+    if root.0 != head.state_root {
+        bail!(
+            "the state tree's root at height {} is {}, but the committed root is {}: refusing to run on inconsistent state",
+            head.height,
+            hex::encode(root.0),
+            hex::encode(head.state_root)
+        );
+    }
+    Ok(())
+}
+
+/// The root rebuilt in memory from every flat record's leaf must be the
+/// committed root: catches state changed behind the tree's back.
+pub fn check_rebuilt_root(head: &Head, leaves: &[(KeyHash, OwnedValue)]) -> anyhow::Result<()> {
+    let root = rebuild_root(leaves)?;
+    if root != head.state_root {
+        bail!(
+            "the state does not match its root at height {}: rebuilt {}, committed {}; refusing to run",
+            head.height,
+            hex::encode(root),
+            hex::encode(head.state_root)
+        );
+    }
+    Ok(())
+}
+
+/// The root of a tree holding exactly `leaves`.
+pub fn rebuild_root(leaves: &[(KeyHash, OwnedValue)]) -> anyhow::Result<Hash> {
+    let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&ScratchTree);
+    let (root, _) = tree.put_value_set(
+        leaves
+            .iter()
+            .map(|(key, value)| (*key, Some(value.clone()))),
+        0,
+    )?;
+    Ok(root.0)
+}
+
+/// An empty tree in memory, for building a tree from nothing.
+#[derive(Debug, Default)]
+struct ScratchTree;
+
+impl TreeReader for ScratchTree {
+    fn get_node_option(&self, _: &NodeKey) -> anyhow::Result<Option<Node>> {
+        // put_value_set at version 0 starts from an empty tree and keeps
+        // every node it creates in its own cache.
+        Ok(None)
+    }
+
+    fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(None)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Account;
+    use crate::types::Address;
+
+    #[test]
+    fn applying_changes_to_the_empty_tree_gives_the_rebuilt_root() {
+        let mut changes = Changes::default();
+        changes
+            .accounts
+            .insert(Address([1; 32]), Account { nonce: 3 });
+        changes
+            .storage
+            .entry(Address([2; 32]))
+            .or_default()
+            .insert(vec![7], Some(vec![8]));
+        let (_, genesis) = empty().unwrap();
+        let reader = NodesInMemory(genesis);
+        let (root, _) = apply(&reader, &changes, 1).unwrap();
+        let leaves: Vec<_> = updates(&changes)
+            .into_iter()
+            .map(|(key, value)| (key, value.unwrap()))
+            .collect();
+        assert_eq!(rebuild_root(&leaves).unwrap(), root);
+        let head = Head {
+            height: 1,
+            state_root: root,
+            ..Head::default()
+        };
+        check_rebuilt_root(&head, &leaves).unwrap();
+        let wrong = Head {
+            state_root: [0; 32],
+            ..head
+        };
+        let error = check_rebuilt_root(&wrong, &leaves).unwrap_err();
+        assert!(
+            error.to_string().contains("does not match its root"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn leaves_of_different_kinds_never_share_a_key() {
+        let key = [5u8; 32];
+        let hashes = [LeafKind::Account, LeafKind::Contract, LeafKind::Storage]
+            .map(|kind| kind.key_hash(&key));
+        assert_ne!(hashes[0], hashes[1]);
+        assert_ne!(hashes[1], hashes[2]);
+        assert_ne!(hashes[0], hashes[2]);
+    }
+
+    /// The nodes of one batch, as a tree reader.
+    struct NodesInMemory(NodeBatch);
+
+    impl TreeReader for NodesInMemory {
+        fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {
+            Ok(self.0.nodes().get(key).cloned())
+        }
+
+        fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+            Ok(None)
+        }
+
+        fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+            Ok(None)
+        }
+    }
+}
