@@ -12,7 +12,6 @@
 
 mod adversarial;
 mod cache;
-mod cli;
 mod cross_contract;
 mod execution;
 mod host_calls;
