@@ -20,7 +20,7 @@ use blake2::{Blake2b, Digest, digest::consts::U32};
 use wasmparser::Operator;
 
 /// Current schedule version; bump it with any change to a cost or limit.
-pub const SCHEDULE_VERSION: u32 = 1;
+pub const SCHEDULE_VERSION: u32 = 2;
 
 /// The complete cost table and execution limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +151,22 @@ pub struct HostCosts {
     pub blake2b: u64,
     /// Per byte hashed.
     pub blake2b_per_byte: u64,
+    /// A SHA-256 hash.
+    pub sha256: u64,
+    /// Per byte hashed.
+    pub sha256_per_byte: u64,
+    /// A Keccak-256 hash.
+    pub keccak256: u64,
+    /// Per byte hashed.
+    pub keccak256_per_byte: u64,
+    /// An ed25519 signature check (two scalar multiplications).
+    pub ed25519_verify: u64,
+    /// Per byte of the signed message (hashed with SHA-512).
+    pub ed25519_verify_per_byte: u64,
+    /// Recovering a secp256k1 public key from a signature of a 32-byte hash.
+    pub secp256k1_recover: u64,
+    /// A secp256k1 signature check of a 32-byte hash.
+    pub secp256k1_verify: u64,
     /// A cross-contract call: a new instance (from the artifact cache), on
     /// top of the callee's own gas.
     pub call_contract: u64,
@@ -204,6 +220,16 @@ impl Default for Schedule {
                 event_per_byte: 20,
                 blake2b: 5_000,
                 blake2b_per_byte: 120,
+                // Measured time x 65 gas/ns, rounded up (docs/BENCHMARKS.md,
+                // "Crypto host functions").
+                sha256: 5_000,
+                sha256_per_byte: 45,
+                keccak256: 22_000,
+                keccak256_per_byte: 180,
+                ed25519_verify: 3_100_000,
+                ed25519_verify_per_byte: 125,
+                secp256k1_recover: 11_800_000,
+                secp256k1_verify: 5_900_000,
                 call_contract: 2_000_000,
             },
         }
@@ -334,6 +360,14 @@ impl Schedule {
             event_per_byte,
             blake2b,
             blake2b_per_byte,
+            sha256,
+            sha256_per_byte,
+            keccak256,
+            keccak256_per_byte,
+            ed25519_verify,
+            ed25519_verify_per_byte,
+            secp256k1_recover,
+            secp256k1_verify,
             call_contract,
         } = host;
         vec![
@@ -376,6 +410,14 @@ impl Schedule {
             *blake2b,
             *blake2b_per_byte,
             *call_contract,
+            *sha256,
+            *sha256_per_byte,
+            *keccak256,
+            *keccak256_per_byte,
+            *ed25519_verify,
+            *ed25519_verify_per_byte,
+            *secp256k1_recover,
+            *secp256k1_verify,
         ]
     }
 }
@@ -390,7 +432,7 @@ mod tests {
         // must be bumped with it.
         assert_eq!(
             hex(&Schedule::default().hash()),
-            "c2e283abeef6700d74c9b48acfddf3d41312745f9785fb9577ba9a0b30448904",
+            "229be4ed257dfc33373cfa13f8e70c635c67e4666ac7fdc375acb0a5a563eb16",
             "default schedule hash moved: bump SCHEDULE_VERSION and re-pin"
         );
     }

@@ -96,6 +96,11 @@ host_functions! {
     block_time() -> i64;
     gas_left() -> i64;
     blake2b_256(src: i32, len: i32, dst: i32) -> ();
+    sha256(src: i32, len: i32, dst: i32) -> ();
+    keccak256(src: i32, len: i32, dst: i32) -> ();
+    ed25519_verify(sig: i32, msg: i32, msg_len: i32, key: i32) -> i32;
+    secp256k1_recover(hash: i32, sig: i32, recovery_id: i32, dst: i32) -> i32;
+    secp256k1_verify(hash: i32, sig: i32, key: i32, key_len: i32) -> i32;
     call_contract(address: i32, entry: i32, entry_len: i32, input: i32, input_len: i32, gas: i64) -> i32;
     call_output_len() -> i32;
     call_output_read(dst: i32) -> ();

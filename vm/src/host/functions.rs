@@ -6,7 +6,7 @@ use std::ops::Bound;
 use wasmer::{AsStoreMut, FunctionEnv, FunctionEnvMut, Imports, Module, RuntimeError};
 
 use super::abi::{self, HOST_MODULE};
-use super::{Host, HostEnv, Iter, fatal, per_byte, trap};
+use super::{Host, HostEnv, Iter, crypto, fatal, per_byte, trap};
 use crate::execute::{Frame, run_frame};
 use crate::limits::*;
 use crate::storage::{KeyRange, Order, Step, advance_past};
@@ -358,12 +358,108 @@ pub(super) fn gas_left(mut ctx: Ctx<'_>) -> HostResult<i64> {
 /// Writes the blake2b-256 of `length` bytes at `pointer` to `out`.
 pub(super) fn blake2b_256(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostResult<()> {
     let mut host = Host::new(&mut ctx);
-    // Hashing reads guest memory directly; the memory cap bounds it.
-    let length = host.length(length, (MAX_MEMORY_PAGES as usize) * 65_536)?;
+    let length = host.length(length, MAX_HASHED_BYTES)?;
     let costs = host.costs();
     host.charge(costs.base + costs.blake2b + per_byte(costs.blake2b_per_byte, length))?;
     let data = host.read(pointer, length)?;
     host.write(out, &hash(&data))
+}
+
+/// Writes the SHA-256 of `length` bytes at `pointer` to `out`.
+pub(super) fn sha256(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let length = host.length(length, MAX_HASHED_BYTES)?;
+    let costs = host.costs();
+    host.charge(costs.base + costs.sha256 + per_byte(costs.sha256_per_byte, length))?;
+    let data = host.read(pointer, length)?;
+    host.write(out, &crypto::sha256(&data))
+}
+
+/// Writes the Keccak-256 (Ethereum's, not NIST SHA3-256) of `length` bytes
+/// at `pointer` to `out`.
+pub(super) fn keccak256(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let length = host.length(length, MAX_HASHED_BYTES)?;
+    let costs = host.costs();
+    host.charge(costs.base + costs.keccak256 + per_byte(costs.keccak256_per_byte, length))?;
+    let data = host.read(pointer, length)?;
+    host.write(out, &crypto::keccak256(&data))
+}
+
+/// 1 if the 64-byte signature at `signature` is valid for the message under
+/// the 32-byte key at `key` (ZIP-215 rules), else 0; a malformed key or
+/// signature is 0, not a trap.
+pub(super) fn ed25519_verify(
+    mut ctx: Ctx<'_>,
+    signature: i32,
+    message: i32,
+    message_length: i32,
+    key: i32,
+) -> HostResult<i32> {
+    let mut host = Host::new(&mut ctx);
+    let message_length = host.length(message_length, MAX_HASHED_BYTES)?;
+    let costs = host.costs();
+    host.charge(
+        costs.base + costs.ed25519_verify + per_byte(costs.ed25519_verify_per_byte, message_length),
+    )?;
+    let signature = host.read_array::<{ crypto::ED25519_SIGNATURE_BYTES }>(signature)?;
+    let message = host.read(message, message_length)?;
+    let key = host.read_array::<{ crypto::ED25519_KEY_BYTES }>(key)?;
+    Ok(i32::from(crypto::ed25519_verify(
+        &signature, &message, &key,
+    )))
+}
+
+/// Recovers the signer's key from a 64-byte `r ‖ s` signature of the
+/// 32-byte hash and the recovery id (0 to 3), and writes it to `out` as 65
+/// bytes (SEC1 uncompressed, `04 ‖ x ‖ y`). Returns 1, or 0 with 65 zero
+/// bytes written when no key recovers (a high-S signature included).
+pub(super) fn secp256k1_recover(
+    mut ctx: Ctx<'_>,
+    hash_pointer: i32,
+    signature: i32,
+    recovery_id: i32,
+    out: i32,
+) -> HostResult<i32> {
+    let mut host = Host::new(&mut ctx);
+    let costs = host.costs();
+    host.charge(costs.base + costs.secp256k1_recover)?;
+    let recovery_id = u8::try_from(recovery_id)
+        .ok()
+        .filter(|id| *id <= crypto::MAX_RECOVERY_ID)
+        .ok_or_else(|| trap(TrapCode::HostArgument))?;
+    let hash = host.read_array::<{ crypto::SECP256K1_HASH_BYTES }>(hash_pointer)?;
+    let signature = host.read_array::<{ crypto::SECP256K1_SIGNATURE_BYTES }>(signature)?;
+    match crypto::secp256k1_recover(&hash, &signature, recovery_id) {
+        Some(key) => {
+            host.write(out, &key)?;
+            Ok(1)
+        }
+        None => {
+            host.write(out, &[0; crypto::SECP256K1_UNCOMPRESSED_KEY_BYTES])?;
+            Ok(0)
+        }
+    }
+}
+
+/// 1 if the 64-byte `r ‖ s` signature of the 32-byte hash is valid under
+/// the SEC1 key (33 bytes compressed or 65 uncompressed) at `key`, else 0;
+/// a high-S signature, or a key of another length or off the curve, is 0.
+pub(super) fn secp256k1_verify(
+    mut ctx: Ctx<'_>,
+    hash_pointer: i32,
+    signature: i32,
+    key: i32,
+    key_length: i32,
+) -> HostResult<i32> {
+    let mut host = Host::new(&mut ctx);
+    let key_length = host.length(key_length, crypto::SECP256K1_UNCOMPRESSED_KEY_BYTES)?;
+    let costs = host.costs();
+    host.charge(costs.base + costs.secp256k1_verify)?;
+    let hash = host.read_array::<{ crypto::SECP256K1_HASH_BYTES }>(hash_pointer)?;
+    let signature = host.read_array::<{ crypto::SECP256K1_SIGNATURE_BYTES }>(signature)?;
+    let key = host.read(key, key_length)?;
+    Ok(i32::from(crypto::secp256k1_verify(&hash, &signature, &key)))
 }
 
 /// Calls entry point `entry` of the contract at `address` synchronously
