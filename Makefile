@@ -21,13 +21,13 @@ setup:
 	@scripts/setup.sh
 
 build: setup
-	$(CARGO) build --locked --release -p cairn-vm -p cairn-node -p cairn-client -p cairn-testnet -p cargo-cairn
+	$(CARGO) build --locked --release -p cairn-vm-cli -p cairn-node -p cairn-client -p cairn-testnet -p cargo-cairn
 
 demo: build
 	@scripts/demo.sh "$(CARGO_TARGET_DIR)/release"
 
 vm-demo: setup
-	$(CARGO) build --locked --release -p cairn-vm
+	$(CARGO) build --locked --release -p cairn-vm-cli
 	@scripts/vm-demo.sh "$(CARGO_TARGET_DIR)/release/cairn-vm"
 
 # `make test` lints while it builds: clippy-driver compiles the workspace's

@@ -84,6 +84,12 @@ pub const MAX_TABLE_ELEMENTS: u32 = 10_000;
 /// declared maximum to it.
 pub const MAX_MEMORY_PAGES: u32 = 512;
 
+/// Bytes one hashing or signature-checking host call reads (`blake2b_256`,
+/// `sha256`, `keccak256`, the message of `ed25519_verify`): the memory cap.
+/// These read guest memory the contract already has and charge per byte,
+/// so the cap is the only bound they need.
+pub const MAX_HASHED_BYTES: usize = (MAX_MEMORY_PAGES as usize) * 65_536;
+
 /// Bytes of a call's input.
 pub const MAX_INPUT_BYTES: usize = 256 * 1024;
 

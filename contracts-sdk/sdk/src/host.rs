@@ -33,6 +33,26 @@ unsafe extern "C" {
     pub(crate) fn block_time() -> u64;
     pub(crate) fn gas_left() -> u64;
     pub(crate) fn blake2b_256(src: *const u8, len: u32, dst: *mut u8);
+    pub(crate) fn sha256(src: *const u8, len: u32, dst: *mut u8);
+    pub(crate) fn keccak256(src: *const u8, len: u32, dst: *mut u8);
+    pub(crate) fn ed25519_verify(
+        signature: *const u8,
+        message: *const u8,
+        message_len: u32,
+        key: *const u8,
+    ) -> u32;
+    pub(crate) fn secp256k1_recover(
+        hash: *const u8,
+        signature: *const u8,
+        recovery_id: u32,
+        dst: *mut u8,
+    ) -> u32;
+    pub(crate) fn secp256k1_verify(
+        hash: *const u8,
+        signature: *const u8,
+        key: *const u8,
+        key_len: u32,
+    ) -> u32;
     pub(crate) fn call_contract(
         address: *const u8,
         entry: *const u8,

@@ -72,14 +72,16 @@
 //! and a typed client, `CounterRef`, for calling the contract from others.
 //!
 //! Where to read next: [`storage`] for `Value` and `Map`, [`env`] for the
-//! caller, the block, events and hashing, [`call`] for calls between
-//! contracts, [`testing`] for native unit tests.
+//! caller, the block, events and hashing, [`crypto`] for SHA-256,
+//! Keccak-256 and ed25519 and secp256k1 signatures, [`call`] for calls
+//! between contracts, [`testing`] for native unit tests.
 
 #![no_std]
 
 extern crate alloc;
 
 pub mod call;
+pub mod crypto;
 pub mod env;
 mod host;
 pub mod storage;

@@ -160,6 +160,16 @@ pub(crate) mod native {
         unsafe { slice::from_raw_parts(pointer, length as usize) }
     }
 
+    /// # Safety
+    ///
+    /// `pointer` is valid for `N` bytes.
+    unsafe fn array<const N: usize>(pointer: *const u8) -> [u8; N] {
+        let mut array = [0; N];
+        // SAFETY: the SDK passes buffers of the fixed sizes of docs/ABI.md.
+        unsafe { core::ptr::copy_nonoverlapping(pointer, array.as_mut_ptr(), N) };
+        array
+    }
+
     unsafe fn write(pointer: *mut u8, data: &[u8]) {
         // SAFETY: the SDK passes buffers at least as long as it asked for.
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), pointer, data.len()) }
@@ -334,6 +344,104 @@ pub(crate) mod native {
         let hash: [u8; 32] = blake2::Blake2b::<blake2::digest::consts::U32>::digest(data).into();
         // SAFETY: a 32-byte buffer.
         unsafe { write(dst, &hash) }
+    }
+
+    pub unsafe fn sha256(src: *const u8, len: u32, dst: *mut u8) {
+        use sha2::Digest;
+        // SAFETY: forwarded from the SDK.
+        let data = unsafe { bytes(src, len) };
+        let hash: [u8; 32] = sha2::Sha256::digest(data).into();
+        // SAFETY: a 32-byte buffer.
+        unsafe { write(dst, &hash) }
+    }
+
+    pub unsafe fn keccak256(src: *const u8, len: u32, dst: *mut u8) {
+        use sha3::Digest;
+        // SAFETY: forwarded from the SDK.
+        let data = unsafe { bytes(src, len) };
+        let hash: [u8; 32] = sha3::Keccak256::digest(data).into();
+        // SAFETY: a 32-byte buffer.
+        unsafe { write(dst, &hash) }
+    }
+
+    /// The VM's rules (ZIP-215), with the VM's library.
+    pub unsafe fn ed25519_verify(
+        signature: *const u8,
+        message: *const u8,
+        message_len: u32,
+        key: *const u8,
+    ) -> u32 {
+        // SAFETY: forwarded from the SDK: 64 and 32 bytes, and the message.
+        let (signature, message, key) = unsafe {
+            (
+                array::<64>(signature),
+                bytes(message, message_len),
+                array::<32>(key),
+            )
+        };
+        let Ok(key) = ed25519_consensus::VerificationKey::try_from(key) else {
+            return 0;
+        };
+        let signature = ed25519_consensus::Signature::from(signature);
+        u32::from(key.verify(&signature, message).is_ok())
+    }
+
+    /// A low-S signature, as the VM requires.
+    fn secp256k1_signature(signature: &[u8]) -> Option<k256::ecdsa::Signature> {
+        let signature = k256::ecdsa::Signature::from_slice(signature).ok()?;
+        signature.normalize_s().is_none().then_some(signature)
+    }
+
+    pub unsafe fn secp256k1_recover(
+        hash: *const u8,
+        signature: *const u8,
+        recovery_id: u32,
+        dst: *mut u8,
+    ) -> u32 {
+        let recovery_id = u8::try_from(recovery_id)
+            .ok()
+            .and_then(k256::ecdsa::RecoveryId::from_byte)
+            .unwrap_or_else(|| {
+                std::panic::panic_any(Ended::Aborted(String::from(
+                    "host trap: host_argument (recovery id over 3)",
+                )))
+            });
+        // SAFETY: forwarded from the SDK: 32 and 64 bytes.
+        let (hash, signature) = unsafe { (bytes(hash, 32), bytes(signature, 64)) };
+        let key = secp256k1_signature(signature).and_then(|signature| {
+            k256::ecdsa::VerifyingKey::recover_from_prehash(hash, &signature, recovery_id).ok()
+        });
+        let point = key.map(|key| key.to_encoded_point(false));
+        let encoded = point
+            .as_ref()
+            .map_or(&[0u8; 65][..], |point| point.as_bytes());
+        // SAFETY: a 65-byte buffer.
+        unsafe { write(dst, encoded) };
+        u32::from(point.is_some())
+    }
+
+    pub unsafe fn secp256k1_verify(
+        hash: *const u8,
+        signature: *const u8,
+        key: *const u8,
+        key_len: u32,
+    ) -> u32 {
+        use k256::ecdsa::signature::hazmat::PrehashVerifier;
+        if key_len > 65 {
+            std::panic::panic_any(Ended::Aborted(String::from(
+                "host trap: host_limit (a key over 65 bytes)",
+            )))
+        }
+        // SAFETY: forwarded from the SDK: 32 and 64 bytes, and the key.
+        let (hash, signature, key) =
+            unsafe { (bytes(hash, 32), bytes(signature, 64), bytes(key, key_len)) };
+        let Some(signature) = secp256k1_signature(signature) else {
+            return 0;
+        };
+        let Ok(key) = k256::ecdsa::VerifyingKey::from_sec1_bytes(key) else {
+            return 0;
+        };
+        u32::from(key.verify_prehash(hash, &signature).is_ok())
     }
 
     pub unsafe fn call_contract(

@@ -1,19 +1,19 @@
-//! The host functions, in the order of docs/ABI.md. Each charges first,
-//! then checks, then works.
+//! The host functions, in the order of docs/ABI.md; `abi.rs` lists and binds
+//! them. Each charges first, then checks, then works.
 
 use std::ops::Bound;
 
-use wasmer::{AsStoreMut, Function, FunctionEnv, FunctionEnvMut, Imports, Module, RuntimeError};
+use wasmer::{AsStoreMut, FunctionEnv, FunctionEnvMut, Imports, Module, RuntimeError};
 
-use super::abi::HOST_MODULE;
-use super::{Host, HostEnv, Iter, fatal, per_byte, trap};
+use super::abi::{self, HOST_MODULE};
+use super::{Host, HostEnv, Iter, crypto, fatal, per_byte, trap};
 use crate::execute::{Frame, run_frame};
 use crate::limits::*;
 use crate::storage::{KeyRange, Order, Step, advance_past};
 use crate::types::{Address, Event, Status, TrapCode, blake2b_256 as hash};
 
-type Ctx<'a> = FunctionEnvMut<'a, HostEnv>;
-type HostResult<T> = Result<T, RuntimeError>;
+pub(super) type Ctx<'a> = FunctionEnvMut<'a, HostEnv>;
+pub(super) type HostResult<T> = Result<T, RuntimeError>;
 
 /// The import object for one frame: the host functions `module` imports
 /// (validation guarantees they are all in the table). Binding only those
@@ -24,43 +24,12 @@ pub(crate) fn imports(
     env: &FunctionEnv<HostEnv>,
     module: &Module,
 ) -> Imports {
-    macro_rules! bind {
-        ($name:expr, $($function:ident),* $(,)?) => {
-            match $name {
-                $( stringify!($function) => Some(Function::new_typed_with_env(store, env, $function)), )*
-                _ => None,
-            }
-        };
-    }
     let mut imports = Imports::new();
     for import in module.imports() {
         if import.module() != HOST_MODULE {
             continue;
         }
-        let function = bind!(
-            import.name(),
-            input_len,
-            input_read,
-            output_write,
-            storage_get,
-            storage_set,
-            storage_remove,
-            storage_range,
-            storage_next,
-            storage_close,
-            emit_event,
-            caller,
-            self_address,
-            block_height,
-            block_time,
-            gas_left,
-            blake2b_256,
-            call_contract,
-            call_output_len,
-            call_output_read,
-            revert,
-            abort,
-        );
+        let function = abi::bind(import.name(), store, env);
         if let Some(function) = function {
             imports.define(HOST_MODULE, import.name(), function);
         }
@@ -73,13 +42,13 @@ fn len_i32(length: usize) -> i32 {
     i32::try_from(length).unwrap_or(i32::MAX)
 }
 
-fn input_len(mut ctx: Ctx<'_>) -> HostResult<i32> {
+pub(super) fn input_len(mut ctx: Ctx<'_>) -> HostResult<i32> {
     let mut host = Host::new(&mut ctx);
     host.charge(host.costs().base)?;
     Ok(len_i32(host.env.input.len()))
 }
 
-fn input_read(mut ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
+pub(super) fn input_read(mut ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
     let mut host = Host::new(&mut ctx);
     let costs = host.costs();
     host.charge(costs.base + per_byte(costs.per_byte, host.env.input.len()))?;
@@ -89,7 +58,7 @@ fn input_read(mut ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
     written
 }
 
-fn output_write(mut ctx: Ctx<'_>, pointer: i32, length: i32) -> HostResult<()> {
+pub(super) fn output_write(mut ctx: Ctx<'_>, pointer: i32, length: i32) -> HostResult<()> {
     let mut host = Host::new(&mut ctx);
     let length = host.length(length, MAX_OUTPUT_BYTES)?;
     let costs = host.costs();
@@ -101,7 +70,7 @@ fn output_write(mut ctx: Ctx<'_>, pointer: i32, length: i32) -> HostResult<()> {
 /// Returns the value's length, or -1 if the key is absent. The value is
 /// copied only if it fits `capacity`; otherwise call again with a buffer of
 /// the returned length.
-fn storage_get(
+pub(super) fn storage_get(
     mut ctx: Ctx<'_>,
     key_pointer: i32,
     key_length: i32,
@@ -129,7 +98,7 @@ fn storage_get(
     Ok(i64::from(len_i32(value.len())))
 }
 
-fn storage_set(
+pub(super) fn storage_set(
     mut ctx: Ctx<'_>,
     key_pointer: i32,
     key_length: i32,
@@ -155,7 +124,11 @@ fn storage_set(
     Ok(())
 }
 
-fn storage_remove(mut ctx: Ctx<'_>, key_pointer: i32, key_length: i32) -> HostResult<()> {
+pub(super) fn storage_remove(
+    mut ctx: Ctx<'_>,
+    key_pointer: i32,
+    key_length: i32,
+) -> HostResult<()> {
     let mut host = Host::new(&mut ctx);
     host.ensure_writable()?;
     let key_length = host.length(key_length, MAX_KEY_BYTES)?;
@@ -178,7 +151,7 @@ const RANGE_NO_END: i32 = 4;
 
 /// Opens an iterator over `[start, end)` of the contract's keys and returns
 /// its handle.
-fn storage_range(
+pub(super) fn storage_range(
     mut ctx: Ctx<'_>,
     start_pointer: i32,
     start_length: i32,
@@ -242,7 +215,7 @@ fn storage_range(
 /// `key_length << 32 | value_length`. Key and value are copied, and the
 /// iterator advances, only if both fit their buffers; otherwise the same
 /// entry comes back on the next call.
-fn storage_next(
+pub(super) fn storage_next(
     mut ctx: Ctx<'_>,
     handle: i32,
     key_pointer: i32,
@@ -308,7 +281,7 @@ fn storage_next(
 }
 
 /// Closes an iterator, freeing its handle for `storage_range`.
-fn storage_close(mut ctx: Ctx<'_>, handle: i32) -> HostResult<()> {
+pub(super) fn storage_close(mut ctx: Ctx<'_>, handle: i32) -> HostResult<()> {
     let mut host = Host::new(&mut ctx);
     host.charge(host.costs().base)?;
     let slot = usize::try_from(handle)
@@ -320,7 +293,7 @@ fn storage_close(mut ctx: Ctx<'_>, handle: i32) -> HostResult<()> {
     Ok(())
 }
 
-fn emit_event(
+pub(super) fn emit_event(
     mut ctx: Ctx<'_>,
     topic_pointer: i32,
     topic_length: i32,
@@ -355,42 +328,138 @@ fn write_address(mut ctx: Ctx<'_>, pointer: i32, which: fn(&HostEnv) -> Address)
     host.write(pointer, &address.0)
 }
 
-fn caller(ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
+pub(super) fn caller(ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
     write_address(ctx, pointer, |env| env.caller)
 }
 
-fn self_address(ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
+pub(super) fn self_address(ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
     write_address(ctx, pointer, |env| env.contract)
 }
 
-fn block_height(mut ctx: Ctx<'_>) -> HostResult<i64> {
+pub(super) fn block_height(mut ctx: Ctx<'_>) -> HostResult<i64> {
     let mut host = Host::new(&mut ctx);
     host.charge(host.costs().base)?;
     Ok(host.env.tx.with(|tx| tx.block.height).cast_signed())
 }
 
-fn block_time(mut ctx: Ctx<'_>) -> HostResult<i64> {
+pub(super) fn block_time(mut ctx: Ctx<'_>) -> HostResult<i64> {
     let mut host = Host::new(&mut ctx);
     host.charge(host.costs().base)?;
     Ok(host.env.tx.with(|tx| tx.block.time_ms).cast_signed())
 }
 
 /// Gas left after this call's own cost, saturated to `i64::MAX`.
-fn gas_left(mut ctx: Ctx<'_>) -> HostResult<i64> {
+pub(super) fn gas_left(mut ctx: Ctx<'_>) -> HostResult<i64> {
     let mut host = Host::new(&mut ctx);
     host.charge(host.costs().base)?;
     Ok(i64::try_from(host.gas_left()?).unwrap_or(i64::MAX))
 }
 
 /// Writes the blake2b-256 of `length` bytes at `pointer` to `out`.
-fn blake2b_256(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostResult<()> {
+pub(super) fn blake2b_256(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostResult<()> {
     let mut host = Host::new(&mut ctx);
-    // Hashing reads guest memory directly; the memory cap bounds it.
-    let length = host.length(length, (MAX_MEMORY_PAGES as usize) * 65_536)?;
+    let length = host.length(length, MAX_HASHED_BYTES)?;
     let costs = host.costs();
     host.charge(costs.base + costs.blake2b + per_byte(costs.blake2b_per_byte, length))?;
     let data = host.read(pointer, length)?;
     host.write(out, &hash(&data))
+}
+
+/// Writes the SHA-256 of `length` bytes at `pointer` to `out`.
+pub(super) fn sha256(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let length = host.length(length, MAX_HASHED_BYTES)?;
+    let costs = host.costs();
+    host.charge(costs.base + costs.sha256 + per_byte(costs.sha256_per_byte, length))?;
+    let data = host.read(pointer, length)?;
+    host.write(out, &crypto::sha256(&data))
+}
+
+/// Writes the Keccak-256 (Ethereum's, not NIST SHA3-256) of `length` bytes
+/// at `pointer` to `out`.
+pub(super) fn keccak256(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let length = host.length(length, MAX_HASHED_BYTES)?;
+    let costs = host.costs();
+    host.charge(costs.base + costs.keccak256 + per_byte(costs.keccak256_per_byte, length))?;
+    let data = host.read(pointer, length)?;
+    host.write(out, &crypto::keccak256(&data))
+}
+
+/// 1 if the 64-byte signature at `signature` is valid for the message under
+/// the 32-byte key at `key` (ZIP-215 rules), else 0; a malformed key or
+/// signature is 0, not a trap.
+pub(super) fn ed25519_verify(
+    mut ctx: Ctx<'_>,
+    signature: i32,
+    message: i32,
+    message_length: i32,
+    key: i32,
+) -> HostResult<i32> {
+    let mut host = Host::new(&mut ctx);
+    let message_length = host.length(message_length, MAX_HASHED_BYTES)?;
+    let costs = host.costs();
+    host.charge(
+        costs.base + costs.ed25519_verify + per_byte(costs.ed25519_verify_per_byte, message_length),
+    )?;
+    let signature = host.read_array::<{ crypto::ED25519_SIGNATURE_BYTES }>(signature)?;
+    let message = host.read(message, message_length)?;
+    let key = host.read_array::<{ crypto::ED25519_KEY_BYTES }>(key)?;
+    Ok(i32::from(crypto::ed25519_verify(
+        &signature, &message, &key,
+    )))
+}
+
+/// Recovers the signer's key from a 64-byte `r ‖ s` signature of the
+/// 32-byte hash and the recovery id (0 to 3), and writes it to `out` as 65
+/// bytes (SEC1 uncompressed, `04 ‖ x ‖ y`). Returns 1, or 0 with 65 zero
+/// bytes written when no key recovers (a high-S signature included).
+pub(super) fn secp256k1_recover(
+    mut ctx: Ctx<'_>,
+    hash_pointer: i32,
+    signature: i32,
+    recovery_id: i32,
+    out: i32,
+) -> HostResult<i32> {
+    let mut host = Host::new(&mut ctx);
+    let costs = host.costs();
+    host.charge(costs.base + costs.secp256k1_recover)?;
+    let recovery_id = u8::try_from(recovery_id)
+        .ok()
+        .filter(|id| *id <= crypto::MAX_RECOVERY_ID)
+        .ok_or_else(|| trap(TrapCode::HostArgument))?;
+    let hash = host.read_array::<{ crypto::SECP256K1_HASH_BYTES }>(hash_pointer)?;
+    let signature = host.read_array::<{ crypto::SECP256K1_SIGNATURE_BYTES }>(signature)?;
+    match crypto::secp256k1_recover(&hash, &signature, recovery_id) {
+        Some(key) => {
+            host.write(out, &key)?;
+            Ok(1)
+        }
+        None => {
+            host.write(out, &[0; crypto::SECP256K1_UNCOMPRESSED_KEY_BYTES])?;
+            Ok(0)
+        }
+    }
+}
+
+/// 1 if the 64-byte `r ‖ s` signature of the 32-byte hash is valid under
+/// the SEC1 key (33 bytes compressed or 65 uncompressed) at `key`, else 0;
+/// a high-S signature, or a key of another length or off the curve, is 0.
+pub(super) fn secp256k1_verify(
+    mut ctx: Ctx<'_>,
+    hash_pointer: i32,
+    signature: i32,
+    key: i32,
+    key_length: i32,
+) -> HostResult<i32> {
+    let mut host = Host::new(&mut ctx);
+    let key_length = host.length(key_length, crypto::SECP256K1_UNCOMPRESSED_KEY_BYTES)?;
+    let costs = host.costs();
+    host.charge(costs.base + costs.secp256k1_verify)?;
+    let hash = host.read_array::<{ crypto::SECP256K1_HASH_BYTES }>(hash_pointer)?;
+    let signature = host.read_array::<{ crypto::SECP256K1_SIGNATURE_BYTES }>(signature)?;
+    let key = host.read(key, key_length)?;
+    Ok(i32::from(crypto::secp256k1_verify(&hash, &signature, &key)))
 }
 
 /// Calls entry point `entry` of the contract at `address` synchronously
@@ -399,7 +468,7 @@ fn blake2b_256(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostRes
 /// `call_output_len` / `call_output_read`. A failed callee reverts its own
 /// writes and events only.
 #[allow(clippy::too_many_arguments)]
-fn call_contract(
+pub(super) fn call_contract(
     mut ctx: Ctx<'_>,
     address_pointer: i32,
     entry_pointer: i32,
@@ -490,13 +559,13 @@ fn status_code(status: Status) -> i32 {
     status.code().cast_signed()
 }
 
-fn call_output_len(mut ctx: Ctx<'_>) -> HostResult<i32> {
+pub(super) fn call_output_len(mut ctx: Ctx<'_>) -> HostResult<i32> {
     let mut host = Host::new(&mut ctx);
     host.charge(host.costs().base)?;
     Ok(len_i32(host.env.call_output.len()))
 }
 
-fn call_output_read(mut ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
+pub(super) fn call_output_read(mut ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
     let mut host = Host::new(&mut ctx);
     let costs = host.costs();
     host.charge(costs.base + per_byte(costs.per_byte, host.env.call_output.len()))?;
@@ -508,7 +577,7 @@ fn call_output_read(mut ctx: Ctx<'_>, pointer: i32) -> HostResult<()> {
 
 /// Ends the call as failed with `data` as its output: the contract's own
 /// error, which its caller can decode.
-fn revert(mut ctx: Ctx<'_>, pointer: i32, length: i32) -> HostResult<()> {
+pub(super) fn revert(mut ctx: Ctx<'_>, pointer: i32, length: i32) -> HostResult<()> {
     let mut host = Host::new(&mut ctx);
     let length = host.length(length, MAX_OUTPUT_BYTES)?;
     let costs = host.costs();
@@ -519,7 +588,7 @@ fn revert(mut ctx: Ctx<'_>, pointer: i32, length: i32) -> HostResult<()> {
 
 /// Ends the call as failed with a message (a panic); messages longer than
 /// `MAX_ABORT_MESSAGE_BYTES` are cut.
-fn abort(mut ctx: Ctx<'_>, pointer: i32, length: i32) -> HostResult<()> {
+pub(super) fn abort(mut ctx: Ctx<'_>, pointer: i32, length: i32) -> HostResult<()> {
     let mut host = Host::new(&mut ctx);
     let length = usize::try_from(length.cast_unsigned())
         .unwrap_or(usize::MAX)

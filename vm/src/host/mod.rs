@@ -11,6 +11,7 @@
 //! into the guest; there is no `allocate` export (docs/DESIGN.md, rule 5).
 
 pub mod abi;
+pub mod crypto;
 mod functions;
 pub(crate) mod state;
 
@@ -148,6 +149,16 @@ impl<'a> Host<'a> {
     /// Copies `length` bytes at `pointer` out of guest memory.
     fn read(&self, pointer: i32, length: usize) -> Result<Vec<u8>, RuntimeError> {
         let mut buffer = vec![0; length];
+        self.memory()?
+            .view(&self.store)
+            .read(u64::from(pointer.cast_unsigned()), &mut buffer)
+            .map_err(|_| trap(TrapCode::HostMemoryAccess))?;
+        Ok(buffer)
+    }
+
+    /// Copies the `N` bytes at `pointer` out of guest memory.
+    fn read_array<const N: usize>(&self, pointer: i32) -> Result<[u8; N], RuntimeError> {
+        let mut buffer = [0; N];
         self.memory()?
             .view(&self.store)
             .read(u64::from(pointer.cast_unsigned()), &mut buffer)

@@ -308,6 +308,68 @@ fn every_pointer_call(pointer: &str, length: &str) -> Vec<(&'static str, String)
             format!("(call $blake2b_256 (i32.const 0) (i32.const 4) {p})"),
         ),
         (
+            "sha256 data",
+            format!("(call $sha256 {p} {l} (i32.const 0))"),
+        ),
+        (
+            "sha256 out",
+            format!("(call $sha256 (i32.const 0) (i32.const 4) {p})"),
+        ),
+        (
+            "keccak256 data",
+            format!("(call $keccak256 {p} {l} (i32.const 0))"),
+        ),
+        (
+            "keccak256 out",
+            format!("(call $keccak256 (i32.const 0) (i32.const 4) {p})"),
+        ),
+        (
+            "ed25519_verify signature",
+            format!("(drop (call $ed25519_verify {p} (i32.const 0) (i32.const 0) (i32.const 0)))"),
+        ),
+        (
+            "ed25519_verify message",
+            format!("(drop (call $ed25519_verify (i32.const 0) {p} {l} (i32.const 0)))"),
+        ),
+        (
+            "ed25519_verify key",
+            format!("(drop (call $ed25519_verify (i32.const 0) (i32.const 0) (i32.const 0) {p}))"),
+        ),
+        (
+            "secp256k1_recover hash",
+            format!(
+                "(drop (call $secp256k1_recover {p} (i32.const 0) (i32.const 0) (i32.const 0)))"
+            ),
+        ),
+        (
+            "secp256k1_recover signature",
+            format!(
+                "(drop (call $secp256k1_recover (i32.const 0) {p} (i32.const 0) (i32.const 0)))"
+            ),
+        ),
+        (
+            "secp256k1_recover out",
+            format!(
+                "(drop (call $secp256k1_recover (i32.const 0) (i32.const 0) (i32.const 0) {p}))"
+            ),
+        ),
+        (
+            "secp256k1_verify hash",
+            format!(
+                "(drop (call $secp256k1_verify {p} (i32.const 0) (i32.const 0) (i32.const 33)))"
+            ),
+        ),
+        (
+            "secp256k1_verify signature",
+            format!(
+                "(drop (call $secp256k1_verify (i32.const 0) {p} (i32.const 0) (i32.const 33)))"
+            ),
+        ),
+        (
+            "secp256k1_verify key",
+            format!("(drop (call $secp256k1_verify (i32.const 0) (i32.const 0) {p} {l}))"),
+        ),
+        (
             "call_contract address",
             format!(
                 "(drop (call $call_contract {p} (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0) (i64.const 1000)))"
@@ -359,15 +421,7 @@ fn lengths_over_their_limits_trap_before_anything_is_read() {
     // the call must trap with host_limit without touching memory.
     for length in ["(i32.const 0x7fffffff)", "(i32.const -1)"] {
         for (name, call) in every_pointer_call("(i32.const 0)", length) {
-            if matches!(
-                name,
-                "input_read"
-                    | "caller"
-                    | "self_address"
-                    | "blake2b_256 out"
-                    | "call_contract address"
-                    | "abort"
-            ) {
+            if name == "abort" || !call.contains(length) {
                 continue; // no length argument, or (abort) cut to the limit
             }
             let wasm = contract(&format!(r#"(func (export "go") {call})"#));
@@ -592,4 +646,296 @@ fn closing_an_iterator_frees_its_handle_and_only_closing_does() {
             "{body}"
         );
     }
+}
+
+/// Runs `go` of a contract whose body is `body`, with `input`, and returns
+/// its output; the call must succeed.
+fn output_of(body: &str, input: &[u8]) -> Vec<u8> {
+    let outcome = run_twice(&contract(body), "go", input, GAS);
+    assert_eq!(outcome.status, Status::Ok, "{body}");
+    outcome.output
+}
+
+#[test]
+fn sha256_and_keccak256_of_known_vectors() {
+    let output = output_of(
+        r#"(data (i32.const 0) "abc")
+           (func (export "go")
+             (call $sha256 (i32.const 0) (i32.const 0) (i32.const 100))
+             (call $sha256 (i32.const 0) (i32.const 3) (i32.const 132))
+             (call $keccak256 (i32.const 0) (i32.const 0) (i32.const 164))
+             (call $keccak256 (i32.const 0) (i32.const 3) (i32.const 196))
+             (call $output_write (i32.const 100) (i32.const 128)))"#,
+        &[],
+    );
+    let digests: Vec<String> = output.chunks(32).map(hex::encode).collect();
+    assert_eq!(
+        digests,
+        [
+            // FIPS 180-4 / NIST examples.
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            // Keccak-256 as Ethereum uses it (not SHA3-256).
+            "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470",
+            "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45",
+        ]
+    );
+}
+
+/// `ed25519_verify` on `signature ‖ key ‖ message` from the input; the
+/// output is its result.
+fn ed25519_verify(signature: &[u8], key: &[u8], message: &[u8]) -> i32 {
+    let input = [signature, key, message].concat();
+    let output = output_of(
+        r#"(func (export "go")
+             (call $input_read (i32.const 0))
+             (i32.store (i32.const 60000)
+               (call $ed25519_verify (i32.const 0) (i32.const 96)
+                 (i32.sub (call $input_len) (i32.const 96)) (i32.const 64)))
+             (call $output_write (i32.const 60000) (i32.const 4)))"#,
+        &input,
+    );
+    i32::from_le_bytes(output.try_into().expect("four bytes"))
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    hex::decode(text).expect("test hex")
+}
+
+#[test]
+fn ed25519_verify_accepts_rfc_8032_vectors_and_refuses_everything_else() {
+    // RFC 8032 section 7.1, tests 1 and 2.
+    let secret = unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+    let key = unhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+    let signature = unhex(
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    );
+    let signing: [u8; 32] = secret.try_into().unwrap();
+    let derived = ed25519_consensus::SigningKey::from(signing);
+    assert_eq!(derived.verification_key().to_bytes().as_slice(), key);
+    assert_eq!(ed25519_verify(&signature, &key, b""), 1);
+    let key2 = unhex("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c");
+    let signature2 = unhex(
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    );
+    assert_eq!(ed25519_verify(&signature2, &key2, &[0x72]), 1);
+
+    // Another message, another key, a changed signature: invalid, not a trap.
+    assert_eq!(ed25519_verify(&signature2, &key2, &[0x73]), 0);
+    assert_eq!(ed25519_verify(&signature, &key2, b""), 0);
+    let mut changed = signature.clone();
+    changed[10] ^= 1;
+    assert_eq!(ed25519_verify(&changed, &key, b""), 0);
+    // s not reduced modulo the group order: malformed, so 0.
+    let mut unreduced = signature.clone();
+    unreduced[63] |= 0xf0;
+    assert_eq!(ed25519_verify(&unreduced, &key, b""), 0);
+    // A key that is not a curve point: malformed, so 0.
+    let not_a_point = (0u8..=255)
+        .map(|byte| [byte; 32])
+        .find(|candidate| ed25519_consensus::VerificationKey::try_from(*candidate).is_err())
+        .expect("some 32-byte string is not a point");
+    assert_eq!(ed25519_verify(&signature, &not_a_point, b""), 0);
+}
+
+/// A fixed secp256k1 key, its signature of `hash` and the recovery id.
+fn secp256k1_signed(hash: &[u8; 32]) -> (k256::ecdsa::SigningKey, k256::ecdsa::Signature, u8) {
+    let key = k256::ecdsa::SigningKey::from_bytes(&[0x42; 32].into()).expect("a valid scalar");
+    let (signature, recovery_id) = key.sign_prehash_recoverable(hash).expect("signs");
+    (key, signature, recovery_id.to_byte())
+}
+
+/// The same signature with `s` replaced by `n - s`: valid under the
+/// textbook equation, refused as malleable.
+fn high_s(signature: &k256::ecdsa::Signature) -> k256::ecdsa::Signature {
+    let high = k256::ecdsa::Signature::from_scalars(signature.r(), -signature.s()).unwrap();
+    assert!(high.normalize_s().is_some(), "n - s of a low s is high");
+    high
+}
+
+/// `secp256k1_recover` of `hash ‖ signature` with `recovery_id`: its result
+/// and the 65 bytes it wrote, or the status the call ended with.
+fn secp256k1_recovered(
+    hash: &[u8],
+    signature: &[u8],
+    recovery_id: i32,
+) -> Result<(i32, Vec<u8>), Status> {
+    let wasm = contract(&format!(
+        r#"(func (export "go")
+             (call $input_read (i32.const 0))
+             (i32.store (i32.const 196)
+               (call $secp256k1_recover (i32.const 0) (i32.const 32) (i32.const {recovery_id}) (i32.const 200)))
+             (call $output_write (i32.const 196) (i32.const 69)))"#
+    ));
+    let outcome = run_twice(&wasm, "go", &[hash, signature].concat(), GAS);
+    if outcome.status != Status::Ok {
+        return Err(outcome.status);
+    }
+    let result = i32::from_le_bytes(outcome.output[..4].try_into().unwrap());
+    Ok((result, outcome.output[4..].to_vec()))
+}
+
+#[test]
+fn secp256k1_recover_returns_the_signers_uncompressed_key() {
+    let hash = cairn_vm::host::crypto::sha256(b"cairn");
+    let (key, signature, recovery_id) = secp256k1_signed(&hash);
+    let expected = key.verifying_key().to_encoded_point(false);
+    let expected = expected.as_bytes();
+    assert_eq!(expected.len(), 65);
+    assert_eq!(expected[0], 4, "SEC1 uncompressed");
+    let id = i32::from(recovery_id);
+    let other_id = i32::from(recovery_id ^ 1);
+    let bytes = signature.to_bytes();
+    assert_eq!(
+        secp256k1_recovered(&hash, &bytes, id),
+        Ok((1, expected.to_vec()))
+    );
+
+    // The other parity, or another hash, recovers another key or none;
+    // never the signer's.
+    let (_, other) = secp256k1_recovered(&hash, &bytes, other_id).unwrap();
+    assert_ne!(other, expected);
+    let (_, other) = secp256k1_recovered(&[7; 32], &bytes, id).unwrap();
+    assert_ne!(other, expected);
+
+    // High-S: refused under either recovery id, 0 and zeros written.
+    let high = high_s(&signature).to_bytes();
+    for recovery in [id, other_id] {
+        assert_eq!(
+            secp256k1_recovered(&hash, &high, recovery),
+            Ok((0, vec![0; 65]))
+        );
+    }
+    // r = 0: malformed, 0.
+    let mut zero_r = bytes;
+    zero_r[..32].fill(0);
+    assert_eq!(
+        secp256k1_recovered(&hash, &zero_r, id),
+        Ok((0, vec![0; 65]))
+    );
+    // A recovery id outside 0..=3 is a bad argument.
+    for recovery in [4, -1, 256] {
+        assert_eq!(
+            secp256k1_recovered(&hash, &bytes, recovery),
+            Err(trap(TrapCode::HostArgument)),
+            "recovery id {recovery}"
+        );
+    }
+}
+
+/// `secp256k1_verify` of `hash ‖ signature ‖ key` from the input: its
+/// result, or the status the call ended with.
+fn secp256k1_verify(hash: &[u8], signature: &[u8], key: &[u8]) -> Result<i32, Status> {
+    let wasm = contract(
+        r#"(func (export "go")
+             (call $input_read (i32.const 0))
+             (i32.store (i32.const 60000)
+               (call $secp256k1_verify (i32.const 0) (i32.const 32) (i32.const 96)
+                 (i32.sub (call $input_len) (i32.const 96))))
+             (call $output_write (i32.const 60000) (i32.const 4)))"#,
+    );
+    let outcome = run_twice(&wasm, "go", &[hash, signature, key].concat(), GAS);
+    if outcome.status != Status::Ok {
+        return Err(outcome.status);
+    }
+    Ok(i32::from_le_bytes(outcome.output.try_into().unwrap()))
+}
+
+#[test]
+fn secp256k1_verify_accepts_low_s_under_both_key_encodings_only() {
+    let hash = cairn_vm::host::crypto::sha256(b"cairn");
+    let (key, signature, _) = secp256k1_signed(&hash);
+    let signature = signature.to_bytes();
+    let compressed = key.verifying_key().to_encoded_point(true);
+    let uncompressed = key.verifying_key().to_encoded_point(false);
+    assert_eq!(
+        secp256k1_verify(&hash, &signature, compressed.as_bytes()),
+        Ok(1)
+    );
+    assert_eq!(
+        secp256k1_verify(&hash, &signature, uncompressed.as_bytes()),
+        Ok(1)
+    );
+    assert_eq!(
+        secp256k1_verify(&[7; 32], &signature, compressed.as_bytes()),
+        Ok(0)
+    );
+    let high = high_s(&k256::ecdsa::Signature::from_slice(&signature).unwrap()).to_bytes();
+    assert_eq!(secp256k1_verify(&hash, &high, compressed.as_bytes()), Ok(0));
+    // Keys of another length, or off the curve: malformed, so 0.
+    assert_eq!(
+        secp256k1_verify(&hash, &signature, &compressed.as_bytes()[..20]),
+        Ok(0)
+    );
+    let mut off_curve = [0xff; 33];
+    off_curve[0] = 2;
+    assert_eq!(secp256k1_verify(&hash, &signature, &off_curve), Ok(0));
+    // Longer than an uncompressed key: over the limit.
+    assert_eq!(
+        secp256k1_verify(&hash, &signature, &[4; 66]),
+        Err(trap(TrapCode::HostLimit))
+    );
+}
+
+#[test]
+fn crypto_host_calls_charge_exactly_their_costs() {
+    let costs = host_costs();
+    let c = Schedule::default().instructions;
+    // `(call $f (i32.const ..) x3)` alone in an entry: one block, the
+    // constants, the call and the host's own charge; in `(drop (call $f
+    // (i32.const ..) x4))` the drop after the call starts a second block.
+    let gas = |call: &str| {
+        let wasm = contract(&format!(r#"(func (export "go") {call})"#));
+        let outcome = run_twice(&wasm, "go", &[], GAS);
+        assert_eq!(outcome.status, Status::Ok, "{call}");
+        outcome.gas_used
+    };
+    let three = c.block + 3 * c.constant + c.call + costs.base;
+    let four = 2 * c.block + 4 * c.constant + c.call + c.parametric + costs.base;
+    for length in [0u64, 1000] {
+        assert_eq!(
+            gas(&format!(
+                "(call $sha256 (i32.const 0) (i32.const {length}) (i32.const 0))"
+            )),
+            three + costs.sha256 + length * costs.sha256_per_byte
+        );
+        assert_eq!(
+            gas(&format!(
+                "(call $keccak256 (i32.const 0) (i32.const {length}) (i32.const 0))"
+            )),
+            three + costs.keccak256 + length * costs.keccak256_per_byte
+        );
+        assert_eq!(
+            gas(&format!(
+                "(drop (call $ed25519_verify (i32.const 0) (i32.const 0) (i32.const {length}) (i32.const 0)))"
+            )),
+            four + costs.ed25519_verify + length * costs.ed25519_verify_per_byte
+        );
+    }
+    assert_eq!(
+        gas(
+            "(drop (call $secp256k1_recover (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))"
+        ),
+        four + costs.secp256k1_recover
+    );
+    assert_eq!(
+        gas(
+            "(drop (call $secp256k1_verify (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 33)))"
+        ),
+        four + costs.secp256k1_verify
+    );
+}
+
+#[test]
+fn a_signature_check_is_paid_before_it_runs() {
+    // Gas for the instructions and the base cost, not for the check itself:
+    // out of gas, and no result.
+    let wasm = contract(
+        r#"(func (export "go")
+             (drop (call $ed25519_verify (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))))"#,
+    );
+    let enough = run_twice(&wasm, "go", &[], GAS).gas_used;
+    let short = run_twice(&wasm, "go", &[], enough - 1);
+    assert_eq!(short.status, Status::OutOfGas);
+    assert_eq!(short.gas_used, enough - 1);
 }

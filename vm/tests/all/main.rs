@@ -12,7 +12,6 @@
 
 mod adversarial;
 mod cache;
-mod cli;
 mod compile_bounds;
 mod cross_contract;
 mod execution;

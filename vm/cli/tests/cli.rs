@@ -7,8 +7,9 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn testdata(name: &str) -> PathBuf {
+    // The VM's own test contracts, one directory up.
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
+        .join("../testdata")
         .join(name)
 }
 
