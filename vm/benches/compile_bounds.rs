@@ -7,6 +7,8 @@
 //! byte and the ratio to straight-line arithmetic of the same size. A shape
 //! that validation rejects is timed too (rejecting must be cheap) and
 //! printed with the limit that rejected it. docs/BENCHMARKS.md has the table.
+//! `CAIRN_SHAPE_FUNCTION_BYTES` sets the size of each generated function
+//! (64 KiB by default), to tell per-function costs from per-byte ones.
 
 #[path = "../tests/shapes/mod.rs"]
 mod shapes;
@@ -32,7 +34,13 @@ fn main() {
     let shapes: Vec<(&str, Vec<u8>)> = Shape::worst()
         .into_iter()
         .filter(|(name, _)| filter.as_deref().is_none_or(|filter| name.contains(filter)))
-        .map(|(name, shape)| (name, shape.module(size)))
+        .map(|(name, shape)| {
+            let function_bytes = std::env::var("CAIRN_SHAPE_FUNCTION_BYTES")
+                .ok()
+                .and_then(|bytes| bytes.parse().ok())
+                .unwrap_or(64 * 1024);
+            (name, shape.module_of_functions(size, function_bytes))
+        })
         .collect();
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); shapes.len()];
     let mut outcomes = vec![String::new(); shapes.len()];

@@ -59,6 +59,12 @@ impl Shape {
     /// `() -> ()`, one page of memory exported as `memory`, and function 0
     /// (exported as `run`) a no-op the calls target.
     pub fn module(self, bytes: usize) -> Vec<u8> {
+        self.module_of_functions(bytes, 64 * 1024)
+    }
+
+    /// Like [`Shape::module`], with function bodies of about
+    /// `function_bytes` bytes.
+    pub fn module_of_functions(self, bytes: usize, function_bytes: usize) -> Vec<u8> {
         let mut types = TypeSection::new();
         types.ty().function([], []);
         let mut functions = FunctionSection::new();
@@ -80,10 +86,10 @@ impl Shape {
         functions.function(0);
         code.function(&noop);
 
-        // Functions of about 64 KiB each until the module is full.
+        // Functions of about `function_bytes` each until the module is full.
         let mut written = 0;
         while written < bytes {
-            let body = self.function((bytes - written).min(64 * 1024));
+            let body = self.function((bytes - written).min(function_bytes));
             written += body.byte_len().max(1);
             functions.function(0);
             code.function(&body);
