@@ -67,11 +67,26 @@ pub const MAX_ELEMENT_ENTRIES: u32 = MAX_TABLE_ELEMENTS;
 /// stays below a few dozen.
 pub const MAX_OPERAND_STACK_HEIGHT: u32 = 1_024;
 
-/// Operand-stack values that compiling the whole module walks: the height
-/// at each branch and call, times the targets of a `br_table`
-/// (`validate::compile_work`). Together with the code size it bounds
-/// single-pass compile time by construction.
-pub const MAX_COMPILE_STACK_WORK: u64 = 64 * 1024 * 1024;
+/// Single-pass work over the whole module beyond one unit an instruction
+/// (`validate::compile_work`): the operand-stack values walked at each
+/// branch target and call, plus [`COMPILE_WORK_PER_CALL`] a call and
+/// [`COMPILE_WORK_PER_BLOCK_END`] an instruction that ends a metered block.
+/// With the code size it bounds compile time by construction; 64 Mi units
+/// is about half a second here (docs/BENCHMARKS.md, "Compile bounds").
+pub const MAX_COMPILE_WORK: u64 = 64 * 1024 * 1024;
+
+/// Compile work of a `call` or `call_indirect` on top of the stack it
+/// walks: metered, each becomes a block charge and the stack-height
+/// accounting around the call, about 4 µs of single-pass time (measured:
+/// 930,000 calls at a height of 16 took 3.8-7.7 s). 512 units keeps 64 Mi
+/// at about 125,000 calls; a 60 KB contract has a few thousand.
+pub const COMPILE_WORK_PER_CALL: u64 = 512;
+
+/// Compile work of an instruction that ends a metered block (`br`,
+/// `br_if`, `br_table`, `if`, `else`, `end`, `loop`, `return`): each gets a
+/// gas check, about 1.9 µs of single-pass time (measured: 520,000
+/// `br_if`s took 0.97 s). 192 units keeps 64 Mi at about 350,000.
+pub const COMPILE_WORK_PER_BLOCK_END: u64 = 192;
 
 /// Entries of the function table, initial and maximum (`rustc` puts every
 /// function whose address is taken there: trait objects, function

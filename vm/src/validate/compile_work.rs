@@ -7,11 +7,13 @@
 //! frame, and every call saves the live values first. A function that
 //! keeps a deep stack and then branches or calls a lot costs the compiler
 //! `height` units per instruction instead of one (measured: a 270 KB module
-//! of deep stacks and wide `br_table`s took 15-24 s). So validation tracks
-//! the operand stack height wasmparser's validator computes anyway, limits
-//! it per function ([`MAX_OPERAND_STACK_HEIGHT`]), and adds up the stack
-//! walks over the module against [`MAX_COMPILE_STACK_WORK`]; ordinary code
-//! (a few values per call) stays far below both.
+//! of deep stacks and wide `br_table`s took 15-24 s). Metering also turns
+//! every call and every block end into several instructions, so those cost
+//! the compiler far more than their bytes say. So validation tracks the
+//! operand stack height wasmparser's validator computes anyway, limits it
+//! per function ([`MAX_OPERAND_STACK_HEIGHT`]), and adds up the stack walks,
+//! calls and block ends over the module against [`MAX_COMPILE_WORK`];
+//! ordinary contracts stay far below both.
 
 use wasmparser::{
     FuncValidatorAllocations, FunctionBody, Operator, OperatorsReader, Parser, ValidPayload,
@@ -19,7 +21,9 @@ use wasmparser::{
 };
 
 use super::Rejection;
-use crate::limits::{MAX_COMPILE_STACK_WORK, MAX_OPERAND_STACK_HEIGHT};
+use crate::limits::{
+    COMPILE_WORK_PER_BLOCK_END, COMPILE_WORK_PER_CALL, MAX_COMPILE_WORK, MAX_OPERAND_STACK_HEIGHT,
+};
 
 /// Validates `wasm` completely (types, indices, stack discipline) with the
 /// gas meter's features, and rejects it if compiling it would walk the
@@ -43,7 +47,7 @@ pub(super) fn validate_bounded(wasm: &[u8]) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// What compiling the module so far walks of the operand stack.
+/// The compile work of the module so far.
 #[derive(Debug, Default)]
 struct StackWork {
     total: u64,
@@ -52,13 +56,10 @@ struct StackWork {
 impl StackWork {
     fn add(&mut self, values: u64, offset: u64) -> Result<(), Rejection> {
         self.total = self.total.saturating_add(values);
-        if self.total > MAX_COMPILE_STACK_WORK {
-            return Err(Rejection::limit(
-                "MAX_COMPILE_STACK_WORK",
-                MAX_COMPILE_STACK_WORK,
-                self.total,
-            )
-            .at(offset));
+        if self.total > MAX_COMPILE_WORK {
+            return Err(
+                Rejection::limit("MAX_COMPILE_WORK", MAX_COMPILE_WORK, self.total).at(offset),
+            );
         }
         Ok(())
     }
@@ -87,13 +88,33 @@ fn validate_body<R: WasmModuleResources>(
             )
             .at(offset));
         }
-        let walks = stack_walks(&operator);
-        if walks > 0 {
-            work.add(walks * u64::from(height), offset)?;
+        let units = fixed_work(&operator) + stack_walks(&operator) * u64::from(height);
+        if units > 0 {
+            work.add(units, offset)?;
         }
     }
     operators.finish()?;
     Ok(())
+}
+
+/// The compile work of `operator` that does not depend on the stack.
+fn fixed_work(operator: &Operator<'_>) -> u64 {
+    let call = matches!(
+        operator,
+        Operator::Call { .. } | Operator::CallIndirect { .. }
+    );
+    let block_end = matches!(
+        operator,
+        Operator::Br { .. }
+            | Operator::BrIf { .. }
+            | Operator::BrTable { .. }
+            | Operator::If { .. }
+            | Operator::Else
+            | Operator::End
+            | Operator::Loop { .. }
+            | Operator::Return
+    );
+    u64::from(call) * COMPILE_WORK_PER_CALL + u64::from(block_end) * COMPILE_WORK_PER_BLOCK_END
 }
 
 /// How many times compiling `operator` walks the operand stack: once per

@@ -413,40 +413,30 @@ fn operand_stack_height() {
     );
 }
 
-/// A contract whose calls walk `work` operand-stack values when compiled:
-/// calls made at the full stack height, then one at the remainder.
-fn stack_work(work: usize) -> Vec<u8> {
-    let height = MAX_OPERAND_STACK_HEIGHT as usize;
+/// A contract of `calls` calls at an empty stack in one function, and the
+/// empty function they call: its compile work is one unit of
+/// `COMPILE_WORK_PER_CALL` a call and two block ends (the functions' `end`s).
+fn calls(calls: u64) -> Vec<u8> {
     let mut shape = Shape::contract();
     shape.function(vec![], |_| {});
     shape.function(vec![], |function| {
         let mut sink = function.instructions();
-        for _ in 0..height {
-            sink.i32_const(7);
-        }
-        for _ in 0..work / height {
+        for _ in 0..calls {
             sink.call(0);
-        }
-        for _ in 0..height - work % height {
-            sink.drop();
-        }
-        if !work.is_multiple_of(height) {
-            sink.call(0);
-        }
-        for _ in 0..work % height {
-            sink.drop();
         }
     });
     shape.encode()
 }
 
 #[test]
-fn compile_stack_work_over_the_module() {
-    check_limit(
-        "MAX_COMPILE_STACK_WORK",
-        usize::try_from(MAX_COMPILE_STACK_WORK).unwrap(),
-        stack_work,
-    );
+fn compile_work_over_the_module() {
+    let fixed = 2 * COMPILE_WORK_PER_BLOCK_END;
+    let most = (MAX_COMPILE_WORK - fixed) / COMPILE_WORK_PER_CALL;
+    let vm = vm();
+    if let Err(error) = vm.prepare(&calls(most)) {
+        panic!("{most} calls are within MAX_COMPILE_WORK and must compile: {error}");
+    }
+    assert_bomb("one call more", "MAX_COMPILE_WORK", &calls(most + 1));
 }
 
 #[test]
@@ -455,7 +445,7 @@ fn a_wide_br_table_on_a_deep_stack_counts_every_target() {
     // 1,000 x 4,097 values; enough of them in one module go over the
     // budget though each is within every per-instruction limit.
     let per_table = 1_000 * (u64::from(MAX_BR_TABLE_TARGETS) + 1);
-    let tables = MAX_COMPILE_STACK_WORK / per_table + 1;
+    let tables = MAX_COMPILE_WORK / per_table + 1;
     let mut shape = Shape::contract();
     shape.function(vec![(1, ValType::I32)], |function| {
         let mut sink = function.instructions();
@@ -468,7 +458,7 @@ fn a_wide_br_table_on_a_deep_stack_counts_every_target() {
             sink.local_get(0).br_table(labels, 1).end().end();
         }
     });
-    assert_bomb("deep br_tables", "MAX_COMPILE_STACK_WORK", &shape.encode());
+    assert_bomb("deep br_tables", "MAX_COMPILE_WORK", &shape.encode());
 }
 
 #[test]

@@ -6,10 +6,14 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use cairn_vm::limits::{COMPILE_WORK_PER_BLOCK_END, COMPILE_WORK_PER_CALL, MAX_COMPILE_WORK};
 use wasm_encoder::{
     BlockType, CodeSection, ExportKind, ExportSection, Function, FunctionSection, MemorySection,
     MemoryType, Module, TypeSection, ValType,
 };
+
+/// Builds a function body of `n` items of a budget-sized shape.
+type Items = fn(u64) -> Function;
 
 /// A worst shape, with the sizes that make it expensive.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +30,10 @@ pub enum Shape {
     Blocks { depth: u32 },
     /// The plain baseline: straight-line arithmetic on a local.
     Arithmetic,
+    /// As many calls at an empty stack as the compile-work budget allows.
+    CallsAtBudget,
+    /// As many `br_if`s (block ends) as the compile-work budget allows.
+    BlockEndsAtBudget,
 }
 
 impl Shape {
@@ -52,6 +60,8 @@ impl Shape {
             ("shallow_calls", Shape::StackCalls { height: 16 }),
             ("locals", Shape::Locals { locals: 4_000 }),
             ("blocks", Shape::Blocks { depth: 250 }),
+            ("calls_at_budget", Shape::CallsAtBudget),
+            ("block_ends_at_budget", Shape::BlockEndsAtBudget),
         ]
     }
 
@@ -86,6 +96,27 @@ impl Shape {
         functions.function(0);
         code.function(&noop);
 
+        if let Some((per_item, body)) = self.at_budget() {
+            // One function per 64 Ki items, each ending once (a block end).
+            let functions_guess = 64;
+            let budget = MAX_COMPILE_WORK - functions_guess * COMPILE_WORK_PER_BLOCK_END;
+            let mut left = budget / per_item;
+            while left > 0 {
+                let items = left.min(64 * 1024);
+                left -= items;
+                functions.function(0);
+                code.function(&body(items));
+            }
+            let mut module = Module::new();
+            module
+                .section(&types)
+                .section(&functions)
+                .section(&memories)
+                .section(&exports)
+                .section(&code);
+            return module.finish();
+        }
+
         // Functions of about `function_bytes` each until the module is full.
         let mut written = 0;
         while written < bytes {
@@ -105,9 +136,45 @@ impl Shape {
         module.finish()
     }
 
+    /// For the shapes sized by the compile-work budget: the work of one
+    /// item and a body of `n` items.
+    fn at_budget(self) -> Option<(u64, Items)> {
+        fn calls(n: u64) -> Function {
+            let mut function = Function::new([]);
+            let mut sink = function.instructions();
+            for _ in 0..n {
+                sink.call(0);
+            }
+            sink.end();
+            function
+        }
+        fn br_ifs(n: u64) -> Function {
+            let mut function = Function::new([(1, ValType::I32)]);
+            let mut sink = function.instructions();
+            sink.block(BlockType::Empty);
+            for _ in 0..n {
+                // The height at the br_if is 1 (its condition).
+                sink.local_get(0).br_if(0);
+            }
+            sink.end().end();
+            function
+        }
+        match self {
+            Shape::CallsAtBudget => Some((COMPILE_WORK_PER_CALL, calls)),
+            Shape::BlockEndsAtBudget => Some((COMPILE_WORK_PER_BLOCK_END + 1, br_ifs)),
+            _ => None,
+        }
+    }
+
     /// One function body of about `bytes` bytes.
     fn function(self, bytes: usize) -> Function {
         match self {
+            // Built whole by `module_of_functions` from `at_budget`.
+            Shape::CallsAtBudget | Shape::BlockEndsAtBudget => {
+                let mut function = Function::new([]);
+                function.instructions().end();
+                function
+            }
             Shape::Arithmetic => {
                 let mut function = Function::new([(1, ValType::I64)]);
                 let mut sink = function.instructions();
