@@ -71,8 +71,9 @@ pub const MAX_OPERAND_STACK_HEIGHT: u32 = 1_024;
 /// (`validate::compile_work`): the operand-stack values walked at each
 /// branch target and call, plus [`COMPILE_WORK_PER_CALL`] a call and
 /// [`COMPILE_WORK_PER_BLOCK_END`] an instruction that ends a metered block.
-/// With the code size it bounds compile time by construction; 64 Mi units
-/// is about half a second here (docs/BENCHMARKS.md, "Compile bounds").
+/// With the code size it bounds compile time by construction: a module
+/// spending all 64 Mi units on its dearest instruction compiles in under
+/// 0.7 s here (docs/BENCHMARKS.md, "Compile bounds").
 pub const MAX_COMPILE_WORK: u64 = 64 * 1024 * 1024;
 
 /// Compile work of a `call` or `call_indirect` on top of the stack it

@@ -26,15 +26,15 @@ use crate::limits::{
 };
 
 /// Validates `wasm` completely (types, indices, stack discipline) with the
-/// gas meter's features, and rejects it if compiling it would walk the
-/// operand stack more than the limits allow.
+/// gas meter's features, and rejects it if its operand stack grows past
+/// the limit or compiling it would take more work than the budget.
 pub(super) fn validate_bounded(wasm: &[u8]) -> Result<(), Rejection> {
     let features = cairn_gas_meter::supported_features();
     let mut validator = Validator::new_with_features(features);
     let mut parser = Parser::new(0);
     parser.set_features(features);
     let mut allocations = FuncValidatorAllocations::default();
-    let mut work = StackWork::default();
+    let mut work = CompileWork::default();
     for payload in parser.parse_all(wasm) {
         if let ValidPayload::Func(function, body) = validator.payload(&payload?)? {
             let mut function = function.into_validator(allocations);
@@ -49,13 +49,13 @@ pub(super) fn validate_bounded(wasm: &[u8]) -> Result<(), Rejection> {
 
 /// The compile work of the module so far.
 #[derive(Debug, Default)]
-struct StackWork {
+struct CompileWork {
     total: u64,
 }
 
-impl StackWork {
-    fn add(&mut self, values: u64, offset: u64) -> Result<(), Rejection> {
-        self.total = self.total.saturating_add(values);
+impl CompileWork {
+    fn add(&mut self, units: u64, offset: u64) -> Result<(), Rejection> {
+        self.total = self.total.saturating_add(units);
         if self.total > MAX_COMPILE_WORK {
             return Err(
                 Rejection::limit("MAX_COMPILE_WORK", MAX_COMPILE_WORK, self.total).at(offset),
@@ -68,7 +68,7 @@ impl StackWork {
 fn validate_body<R: WasmModuleResources>(
     function: &mut wasmparser::FuncValidator<R>,
     body: &FunctionBody<'_>,
-    work: &mut StackWork,
+    work: &mut CompileWork,
 ) -> Result<(), Rejection> {
     let mut reader = body.get_binary_reader();
     function.read_locals(&mut reader)?;
