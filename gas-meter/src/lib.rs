@@ -10,6 +10,10 @@
 //!   left, read as unsigned. The check comes first, so the counter never
 //!   wraps and is never refunded; when it would go below zero the module sets
 //!   an exported flag and traps.
+//! - **Frames on entry.** A function's first block also charges its
+//!   parameters and declared locals (`frame_param`, `frame_local`), which
+//!   single-pass moves and zeroes at every entry however the function is
+//!   entered.
 //! - **Per-operand costs.** `memory.grow` pays per page and `memory.copy`,
 //!   `memory.fill` and `memory.init` pay per byte, through small injected
 //!   helpers that charge before the instruction runs.

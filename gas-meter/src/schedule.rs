@@ -12,8 +12,8 @@
 //! About 45 gas is one nanosecond of work on the reference machine (the
 //! 2-core CI runner): a simple integer instruction costs 10, a local access
 //! 3 and a byte of bulk memory 1. The costs were set so that gas per
-//! nanosecond is roughly the same across kinds of work (within 1.9x over
-//! fourteen workloads); `docs/BENCHMARKS.md` has the table and
+//! nanosecond is roughly the same across kinds of work (within 2x over
+//! sixteen workloads, frames included, in version 2); `docs/BENCHMARKS.md` has the table and
 //! `cargo bench -p cairn-vm --bench gas_calibration` repeats it.
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
