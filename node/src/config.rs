@@ -149,6 +149,19 @@ impl NodeConfig {
             mempool: MempoolSection::default(),
         })
     }
+
+    /// The same config with the client-facing endpoints (JSON-RPC and
+    /// metrics) on `host`, ports unchanged. `cairn-node init` puts them on
+    /// loopback unless told otherwise: peers must reach consensus and
+    /// gossip, but an RPC port open to the world lets anyone run queries
+    /// on a validator.
+    pub fn with_client_host(mut self, host: std::net::IpAddr) -> Self {
+        self.rpc.listen.set_ip(host);
+        if let Some(metrics) = self.metrics.listen.as_mut() {
+            metrics.set_ip(host);
+        }
+        self
+    }
 }
 
 /// A local network to generate: every node a validator of equal power,
@@ -244,6 +257,24 @@ pub fn resolve(home: &Path, path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_are_served_on_loopback_while_peers_reach_every_interface() {
+        let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+        let config = NodeConfig::with_ports("node0", "0.0.0.0", 26000)
+            .unwrap()
+            .with_client_host(loopback);
+        let rpc: SocketAddr = "127.0.0.1:26002".parse().unwrap();
+        let metrics: SocketAddr = "127.0.0.1:26003".parse().unwrap();
+        assert_eq!(config.rpc.listen, rpc);
+        assert_eq!(config.metrics.listen, Some(metrics));
+        let everywhere: Multiaddr = "/ip4/0.0.0.0/tcp/26000".parse().unwrap();
+        assert_eq!(config.consensus.listen, everywhere);
+        assert_eq!(
+            config.gossip.listen,
+            "/ip4/0.0.0.0/tcp/26001".parse::<Multiaddr>().unwrap()
+        );
+    }
 
     #[test]
     fn a_config_roundtrips_through_toml() {

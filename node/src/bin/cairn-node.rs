@@ -31,9 +31,14 @@ enum Command {
         /// The network's genesis file, copied into the home.
         #[arg(long)]
         genesis: Option<PathBuf>,
-        /// The address to listen on (all interfaces by default).
+        /// The address consensus and gossip listen on, for peers (all
+        /// interfaces by default).
         #[arg(long, default_value = "0.0.0.0")]
         host: String,
+        /// The address JSON-RPC and metrics listen on, for clients
+        /// (loopback by default: open it only behind a proxy or firewall).
+        #[arg(long, default_value = "127.0.0.1")]
+        rpc_host: std::net::IpAddr,
         /// Consensus, gossip, RPC and metrics use this port and the next three.
         #[arg(long, default_value_t = 26655)]
         base_port: u16,
@@ -77,8 +82,16 @@ fn main() -> anyhow::Result<()> {
             moniker,
             genesis,
             host,
+            rpc_host,
             base_port,
-        } => init(&home, &moniker, genesis.as_deref(), &host, base_port),
+        } => init(
+            &home,
+            &moniker,
+            genesis.as_deref(),
+            &host,
+            rpc_host,
+            base_port,
+        ),
         Command::Testnet {
             validators,
             out,
@@ -116,13 +129,14 @@ fn init(
     moniker: &str,
     genesis: Option<&Path>,
     host: &str,
+    rpc_host: std::net::IpAddr,
     base_port: u16,
 ) -> anyhow::Result<()> {
     if home.join(CONFIG_FILE).exists() {
         bail!("{} already holds a node", home.display());
     }
     std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
-    let config = NodeConfig::with_ports(moniker, host, base_port)?;
+    let config = NodeConfig::with_ports(moniker, host, base_port)?.with_client_host(rpc_host);
     let key = keys::generate();
     keys::save(&key, &home.join(&config.key_file))?;
     if let Some(genesis) = genesis {
