@@ -107,23 +107,15 @@ impl Shape {
                 functions.function(0);
                 code.function(&body(items));
             }
-            let mut module = Module::new();
-            module
-                .section(&types)
-                .section(&functions)
-                .section(&memories)
-                .section(&exports)
-                .section(&code);
-            return module.finish();
-        }
-
-        // Functions of about `function_bytes` each until the module is full.
-        let mut written = 0;
-        while written < bytes {
-            let body = self.function((bytes - written).min(function_bytes));
-            written += body.byte_len().max(1);
-            functions.function(0);
-            code.function(&body);
+        } else {
+            // Functions of about `function_bytes` each until the module is full.
+            let mut written = 0;
+            while written < bytes {
+                let body = self.function((bytes - written).min(function_bytes));
+                written += body.byte_len().max(1);
+                functions.function(0);
+                code.function(&body);
+            }
         }
 
         let mut module = Module::new();
