@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use cairn_vm::host::crypto;
 use cairn_vm::testing::MemoryStorage;
-use cairn_vm::{Address, BlockInfo, Call, Status, Vm, VmConfig, blake2b_256};
+use cairn_vm::{Status, Vm, VmConfig, blake2b_256};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-const CONTRACT: Address = Address([0xc0; 32]);
+mod common;
+use common::{CONTRACT, entry_call};
 /// Host calls per contract call in `crypto_host_call`.
 const CALLS: u32 = 100;
 const SMALL: usize = 32;
@@ -254,15 +255,7 @@ fn host_calls(c: &mut Criterion) {
         "secp256k1_recover",
         "secp256k1_verify",
     ] {
-        let call = Call {
-            contract: CONTRACT,
-            caller: Address([1; 32]),
-            entry,
-            input: &[],
-            gas_limit: 10_000_000_000,
-            block: BlockInfo::default(),
-            read_only: false,
-        };
+        let call = entry_call(entry, 10_000_000_000);
         let outcome = vm.execute(&call, &state).expect("the VM does not fail");
         assert_eq!(outcome.status, Status::Ok, "{entry}");
         println!("{entry}: {} gas per call of {CALLS}", outcome.gas_used);

@@ -15,9 +15,10 @@
 use std::time::{Duration, Instant};
 
 use cairn_vm::testing::MemoryStorage;
-use cairn_vm::{Address, BlockInfo, Call, Outcome, Status, Vm, VmConfig};
+use cairn_vm::{Address, Outcome, Status, Vm, VmConfig};
 
-const CONTRACT: Address = Address([0xc0; 32]);
+mod common;
+use common::{CONTRACT, entry_call};
 
 const WORKLOADS: [&str; 16] = [
     "alu",
@@ -44,19 +45,12 @@ const ROUNDS: usize = 25;
 const SPIN_GAS: u64 = 300_000_000;
 
 fn call(vm: &Vm, state: &MemoryStorage, entry: &str) -> (Outcome, Duration) {
-    let call = Call {
-        contract: CONTRACT,
-        caller: Address([1; 32]),
-        entry,
-        input: &[],
-        gas_limit: if entry == "spin" {
-            SPIN_GAS
-        } else {
-            u64::MAX / 2
-        },
-        block: BlockInfo::default(),
-        read_only: false,
+    let gas_limit = if entry == "spin" {
+        SPIN_GAS
+    } else {
+        u64::MAX / 2
     };
+    let call = entry_call(entry, gas_limit);
     let start = Instant::now();
     let outcome = vm.execute(&call, state).expect("the VM does not fail");
     (outcome, start.elapsed())

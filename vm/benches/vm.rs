@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use cairn_vm::testing::MemoryStorage;
 use cairn_vm::validate::{host_import_rule, validate_contract};
-use cairn_vm::{Address, BlockInfo, Call, Status, Vm, VmConfig};
+use cairn_vm::{Status, Vm, VmConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wasmer::Module;
 
 mod common;
-use common::{hasher, hasher_calls, large_contract, runner, rust_contract, workloads};
-
-const CONTRACT: Address = Address([0xc0; 32]);
+use common::{
+    CONTRACT, entry_call, hasher, hasher_calls, large_contract, runner, rust_contract, workloads,
+};
 
 fn vm(config: VmConfig) -> Vm {
     Vm::new(config).expect("the VM starts")
@@ -61,16 +61,7 @@ fn compile(c: &mut Criterion) {
 }
 
 fn call(vm: &Vm, state: &MemoryStorage, entry: &str) -> Status {
-    let call = Call {
-        contract: CONTRACT,
-        caller: Address([1; 32]),
-        entry,
-        input: &[],
-        gas_limit: 10_000_000_000,
-        block: BlockInfo::default(),
-        read_only: false,
-    };
-    vm.execute(&call, state)
+    vm.execute(&entry_call(entry, 10_000_000_000), state)
         .expect("the VM does not fail")
         .status
 }

@@ -4,10 +4,28 @@
 // Each benchmark uses its own part of this module.
 #![allow(dead_code)]
 
+use cairn_vm::{Address, BlockInfo, Call};
 use wasmer::{
     Engine, ExternType, Function, FunctionEnv, FunctionEnvMut, Imports, Instance, Memory, Module,
     Store, Type, TypedFunction, Value,
 };
+
+/// Where the benchmarks deploy the contract they call.
+pub(crate) const CONTRACT: Address = Address([0xc0; 32]);
+
+/// A top-level call of `entry` of [`CONTRACT`], without input, at most
+/// `gas_limit` gas.
+pub(crate) fn entry_call(entry: &str, gas_limit: u64) -> Call<'_> {
+    Call {
+        contract: CONTRACT,
+        caller: Address([1; 32]),
+        entry,
+        input: &[],
+        gas_limit,
+        block: BlockInfo::default(),
+        read_only: false,
+    }
+}
 
 pub(crate) fn workloads() -> Vec<u8> {
     wat::parse_str(include_str!("../workloads.wat")).expect("workloads parse")
