@@ -149,6 +149,7 @@ fn executor(c: &mut Criterion) {
             entry,
             input,
             gas_limit: GAS,
+            value: 0,
             block: BlockInfo::default(),
             read_only: false,
         };

@@ -97,6 +97,7 @@ fn storage(c: &mut Criterion) {
                     entry: "read_write",
                     input: &input,
                     gas_limit: 1_000_000_000,
+                    value: 0,
                     block: BlockInfo::default(),
                     read_only: false,
                 };

@@ -80,7 +80,7 @@ impl Receipt {
 /// The VM's trap codes and their names (`cairn_vm::TrapCode`, docs/ABI.md),
 /// copied so that clients can name a status without the VM; the node tests
 /// that the two tables agree.
-pub const TRAP_NAMES: [(u32, &str); 17] = [
+pub const TRAP_NAMES: [(u32, &str); 18] = [
     (2, "unreachable"),
     (3, "memory_out_of_bounds"),
     (4, "integer_divide_by_zero"),
@@ -98,6 +98,7 @@ pub const TRAP_NAMES: [(u32, &str); 17] = [
     (16, "reentrancy"),
     (17, "no_such_contract"),
     (18, "no_such_entry"),
+    (19, "insufficient_balance"),
 ];
 
 /// A human-readable name for a receipt status.
@@ -184,6 +185,7 @@ mod tests {
         assert_eq!(status_name(0), "ok");
         assert_eq!(status_name(1), "out_of_gas");
         assert_eq!(status_name(10), "reverted");
+        assert_eq!(status_name(19), "insufficient_balance");
         assert_eq!(status_name(STATUS_DEPLOY_REJECTED), "deploy_rejected");
         assert_eq!(status_name(99), "unknown");
     }

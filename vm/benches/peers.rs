@@ -68,6 +68,7 @@ fn vm_call(vm: &Vm, state: &MemoryStorage, entry: &str, input: &[u8]) {
         entry,
         input,
         gas_limit: 10_000_000_000,
+        value: 0,
         block: BlockInfo::default(),
         read_only: false,
     };

@@ -22,6 +22,8 @@ pub(crate) struct Frame {
     pub entry: String,
     pub input: Vec<u8>,
     pub gas_limit: u64,
+    /// Already moved to `contract` in the frame's overlay layer.
+    pub value: u128,
     pub read_only: bool,
     pub depth: usize,
 }
@@ -59,6 +61,7 @@ pub(crate) fn run_frame(
             contract: frame.contract,
             caller: frame.caller,
             input: frame.input,
+            value: frame.value,
             read_only: frame.read_only,
             depth: frame.depth,
             memory: None,

@@ -11,8 +11,9 @@
 //! 3. `engine`: wasmer's single-pass compiler, then the artifact `cache`
 //!    (bytes-bounded in memory, integrity-checked on disk).
 //! 4. `execute` and [`host`]: a fresh instance per call, the host functions
-//!    of docs/ABI.md, writes into [`storage`] overlays that commit only on
-//!    success, and an [`Outcome`] that is identical on every machine.
+//!    of docs/ABI.md, writes and value transfers into [`storage`] overlays
+//!    that commit only on success, and an [`Outcome`] that is identical on
+//!    every machine.
 //!
 //! Start with [`Vm`]: [`Vm::prepare`] at deploy, [`Vm::execute`] per call.
 //!
@@ -49,6 +50,7 @@
 //!             entry: "store",
 //!             input: b"hello",
 //!             gas_limit: 1_000_000,
+//!             value: 0,
 //!             block: BlockInfo::default(),
 //!             read_only: false,
 //!         },
@@ -79,7 +81,7 @@ mod vm;
 pub use cache::{ArtifactKey, CacheStats};
 pub use engine::{CompiledModule, WASM_STACK_BYTES};
 pub use error::{PrepareError, VmError};
-pub use storage::{Contracts, Entry, KeyRange, Order, Storage, StorageError};
+pub use storage::{Accounts, Contracts, Entry, KeyRange, Order, Storage, StorageError};
 pub use types::{
     Address, BlockInfo, Call, CodeHash, Event, Outcome, Status, StorageWrite, TrapCode, blake2b_256,
 };

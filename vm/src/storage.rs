@@ -2,10 +2,11 @@
 //! writes go to before anything reaches it.
 //!
 //! The VM only ever *reads* the embedder's state while it runs: every write
-//! lands in an [`Overlay`] layer. A call's layer merges into its caller's
-//! when it succeeds and is dropped when it fails; when the top-level call
-//! succeeds the remaining layer is the [`Outcome`](crate::Outcome)'s list of
-//! writes, and the embedder applies it (the node: into its block's batch).
+//! and every balance change lands in an [`Overlay`] layer. A call's layer
+//! merges into its caller's when it succeeds and is dropped when it fails;
+//! when the top-level call succeeds the remaining layer is the
+//! [`Outcome`](crate::Outcome)'s list of writes and balances, and the
+//! embedder applies it (the node: into its block's batch).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -127,6 +128,14 @@ pub trait Contracts {
     fn code(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, StorageError>;
 }
 
+/// The native token's balances: every address has one (0 if it never
+/// held any), accounts and contracts alike. The VM only reads them; the
+/// changes a call makes come back in its outcome.
+pub trait Accounts {
+    /// What `account` holds, in the token's smallest unit.
+    fn balance(&self, account: &Address) -> Result<u128, StorageError>;
+}
+
 /// The view of the embedder's state that execution reads through.
 pub(crate) trait StateView {
     fn get(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
@@ -138,9 +147,10 @@ pub(crate) trait StateView {
     ) -> Result<Option<Entry>, StorageError>;
     fn code_hash(&self, contract: &Address) -> Result<Option<CodeHash>, StorageError>;
     fn code(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, StorageError>;
+    fn balance(&self, account: &Address) -> Result<u128, StorageError>;
 }
 
-impl<S: Storage + Contracts> StateView for S {
+impl<S: Storage + Contracts + Accounts> StateView for S {
     fn get(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         Storage::get(self, contract, key)
     }
@@ -158,13 +168,26 @@ impl<S: Storage + Contracts> StateView for S {
     fn code(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, StorageError> {
         Contracts::code(self, hash)
     }
+    fn balance(&self, account: &Address) -> Result<u128, StorageError> {
+        Accounts::balance(self, account)
+    }
 }
 
-/// One layer of pending writes: `None` marks a removal.
-type Layer = BTreeMap<Address, BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
+/// One call's pending changes: storage writes (`None` marks a removal)
+/// and the new balances of the accounts it moved value between.
+#[derive(Debug, Default)]
+struct Layer {
+    storage: BTreeMap<Address, BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    balances: BTreeMap<Address, u128>,
+}
 
-/// Stacked layers of pending writes over the embedder's state, one layer per
-/// call in progress.
+/// Why value could not move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InsufficientBalance;
+
+/// Stacked layers of pending changes over the embedder's state, one layer
+/// per call in progress: a nested call's storage writes and value
+/// transfers are kept or dropped together.
 #[derive(Debug, Default)]
 pub(crate) struct Overlay {
     layers: Vec<Layer>,
@@ -183,7 +206,7 @@ pub(crate) enum Step {
 
 impl Overlay {
     pub(crate) fn push(&mut self) {
-        self.layers.push(Layer::new());
+        self.layers.push(Layer::default());
     }
 
     /// Merges the top layer into the one below (the call succeeded).
@@ -193,9 +216,10 @@ impl Overlay {
             self.layers.push(top);
             return;
         };
-        for (contract, entries) in top {
-            below.entry(contract).or_default().extend(entries);
+        for (contract, entries) in top.storage {
+            below.storage.entry(contract).or_default().extend(entries);
         }
+        below.balances.extend(top.balances);
     }
 
     /// Drops the top layer (the call failed).
@@ -205,7 +229,8 @@ impl Overlay {
 
     pub(crate) fn write(&mut self, contract: &Address, key: &[u8], value: Option<Vec<u8>>) {
         if let Some(top) = self.layers.last_mut() {
-            top.entry(*contract)
+            top.storage
+                .entry(*contract)
                 .or_default()
                 .insert(key.to_vec(), value);
         }
@@ -216,8 +241,57 @@ impl Overlay {
         self.layers
             .iter()
             .rev()
-            .find_map(|layer| layer.get(contract)?.get(key))
+            .find_map(|layer| layer.storage.get(contract)?.get(key))
             .map(Option::as_ref)
+    }
+
+    /// What `account` holds with the pending transfers applied.
+    pub(crate) fn balance(
+        &self,
+        base: &dyn StateView,
+        account: &Address,
+    ) -> Result<u128, StorageError> {
+        match self
+            .layers
+            .iter()
+            .rev()
+            .find_map(|layer| layer.balances.get(account))
+        {
+            Some(balance) => Ok(*balance),
+            None => base.balance(account),
+        }
+    }
+
+    /// Moves `amount` from `from` to `to` in the top layer, if `from` holds
+    /// it. Moving to oneself, or moving nothing, changes nothing.
+    pub(crate) fn transfer(
+        &mut self,
+        base: &dyn StateView,
+        from: &Address,
+        to: &Address,
+        amount: u128,
+    ) -> Result<Result<(), InsufficientBalance>, StorageError> {
+        let held = self.balance(base, from)?;
+        if held < amount {
+            return Ok(Err(InsufficientBalance));
+        }
+        if amount == 0 || from == to {
+            return Ok(Ok(()));
+        }
+        let received = self.balance(base, to)?;
+        // Balances add up to the supply, a u128: a credit cannot overflow
+        // unless the embedder's state is corrupt.
+        let received = received.checked_add(amount).ok_or_else(|| {
+            StorageError(format!(
+                "the balance of {to} overflows: the state is corrupt"
+            ))
+        })?;
+        let Some(top) = self.layers.last_mut() else {
+            return Ok(Ok(()));
+        };
+        top.balances.insert(*from, held - amount);
+        top.balances.insert(*to, received);
+        Ok(Ok(()))
     }
 
     pub(crate) fn get(
@@ -242,7 +316,7 @@ impl Overlay {
     ) -> Option<(&Vec<u8>, Option<&Vec<u8>>)> {
         let mut best: Option<(&Vec<u8>, Option<&Vec<u8>>)> = None;
         for layer in self.layers.iter().rev() {
-            let Some(entries) = layer.get(contract) else {
+            let Some(entries) = layer.storage.get(contract) else {
                 continue;
             };
             let Some((key, value)) = range.first_in(entries, order) else {
@@ -292,21 +366,22 @@ impl Overlay {
         })
     }
 
-    /// The single remaining layer as sorted writes.
-    pub(crate) fn into_writes(mut self) -> Vec<StorageWrite> {
+    /// The single remaining layer as sorted writes and sorted balances.
+    pub(crate) fn into_changes(mut self) -> (Vec<StorageWrite>, Vec<(Address, u128)>) {
         let mut writes = Vec::new();
-        if let Some(layer) = self.layers.pop() {
-            for (contract, entries) in layer {
-                for (key, value) in entries {
-                    writes.push(StorageWrite {
-                        contract,
-                        key,
-                        value,
-                    });
-                }
+        let Some(layer) = self.layers.pop() else {
+            return (writes, Vec::new());
+        };
+        for (contract, entries) in layer.storage {
+            for (key, value) in entries {
+                writes.push(StorageWrite {
+                    contract,
+                    key,
+                    value,
+                });
             }
         }
-        writes
+        (writes, layer.balances.into_iter().collect())
     }
 }
 

@@ -2,15 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use crate::storage::{Contracts, Entry, KeyRange, Order, Storage, StorageError};
-use crate::types::{Address, CodeHash, StorageWrite};
+use crate::storage::{Accounts, Contracts, Entry, KeyRange, Order, Storage, StorageError};
+use crate::types::{Address, CodeHash, Outcome, StorageWrite};
 
-/// Contract storage and deployed code in `BTreeMap`s.
+/// Contract storage, deployed code and balances in `BTreeMap`s.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MemoryStorage {
     entries: BTreeMap<Address, BTreeMap<Vec<u8>, Vec<u8>>>,
     contracts: BTreeMap<Address, CodeHash>,
     code: BTreeMap<CodeHash, Vec<u8>>,
+    balances: BTreeMap<Address, u128>,
 }
 
 impl MemoryStorage {
@@ -39,6 +40,24 @@ impl MemoryStorage {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Sets what `account` holds.
+    pub fn set_balance(&mut self, account: Address, balance: u128) {
+        self.balances.insert(account, balance);
+    }
+
+    /// What `account` holds (0 if it never held anything).
+    pub fn balance_of(&self, account: &Address) -> u128 {
+        self.balances.get(account).copied().unwrap_or(0)
+    }
+
+    /// Applies a successful outcome: its writes and its balances.
+    pub fn commit_outcome(&mut self, outcome: &Outcome) {
+        self.commit(&outcome.writes);
+        for (account, balance) in &outcome.balances {
+            self.set_balance(*account, *balance);
+        }
     }
 
     /// Applies writes; infallible for memory.
@@ -106,5 +125,11 @@ impl Contracts for MemoryStorage {
 
     fn code(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.code.get(hash).cloned())
+    }
+}
+
+impl Accounts for MemoryStorage {
+    fn balance(&self, account: &Address) -> Result<u128, StorageError> {
+        Ok(self.balance_of(account))
     }
 }

@@ -62,6 +62,10 @@ pub struct Call<'a> {
     pub input: &'a [u8],
     /// Gas the call may use, the nested calls it makes included.
     pub gas_limit: u64,
+    /// Native value moved from `caller` to `contract` before the entry
+    /// point runs, and back if the call fails; the caller must hold it
+    /// ([`TrapCode::InsufficientBalance`] otherwise).
+    pub value: u128,
     pub block: BlockInfo,
     /// A query: storage writes and events trap with
     /// [`TrapCode::ReadOnly`], and so do those of every nested call.
@@ -112,11 +116,14 @@ pub enum TrapCode {
     NoSuchContract = 17,
     /// The entry point does not exist or is not `() -> ()`.
     NoSuchEntry = 18,
+    /// Value attached to a call, or a transfer, is more than the payer
+    /// holds.
+    InsufficientBalance = 19,
 }
 
 impl TrapCode {
     /// Every code, for tables and tests.
-    pub const ALL: [TrapCode; 17] = [
+    pub const ALL: [TrapCode; 18] = [
         TrapCode::Unreachable,
         TrapCode::MemoryOutOfBounds,
         TrapCode::IntegerDivideByZero,
@@ -134,6 +141,7 @@ impl TrapCode {
         TrapCode::Reentrancy,
         TrapCode::NoSuchContract,
         TrapCode::NoSuchEntry,
+        TrapCode::InsufficientBalance,
     ];
 
     /// The stable number of this code.
@@ -166,6 +174,7 @@ impl TrapCode {
             TrapCode::Reentrancy => "reentrancy",
             TrapCode::NoSuchContract => "no_such_contract",
             TrapCode::NoSuchEntry => "no_such_entry",
+            TrapCode::InsufficientBalance => "insufficient_balance",
         }
     }
 }
@@ -239,4 +248,9 @@ pub struct Outcome {
     pub events: Vec<Event>,
     /// Storage changes sorted by contract and key; empty unless ok.
     pub writes: Vec<StorageWrite>,
+    /// The balance after the call of every account whose balance it
+    /// changed (attached value, transfers), sorted by address; empty
+    /// unless ok. Value only moves, so these add up to what the same
+    /// accounts held before.
+    pub balances: Vec<(Address, u128)>,
 }

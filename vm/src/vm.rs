@@ -15,7 +15,7 @@ use crate::error::{PrepareError, VmError};
 use crate::execute::{Frame, run_frame};
 use crate::host::state::{TxPtr, TxState};
 use crate::limits::MAX_INPUT_BYTES;
-use crate::storage::{Contracts, Overlay, Storage, StorageError};
+use crate::storage::{Accounts, Contracts, Overlay, Storage, StorageError};
 use crate::types::{Call, CodeHash, Outcome, Status, TrapCode};
 use crate::validate::{self, ImportRule, ModuleSummary, Reason, Rejection};
 
@@ -149,12 +149,14 @@ impl Vm {
     }
 
     /// Executes `call` against `state`. The state is only read; on success
-    /// the outcome lists the writes for the caller to apply
-    /// ([`Storage::apply`]), on failure nothing is written.
+    /// the outcome lists the writes ([`Storage::apply`]) and the new
+    /// balances for the caller to apply, on failure nothing changes. The
+    /// call's value moves from its caller to the contract before the entry
+    /// point runs.
     ///
     /// `Err` means the node failed (storage, engine); contract failures are
     /// an `Ok` outcome with a failed status.
-    pub fn execute<S: Storage + Contracts>(
+    pub fn execute<S: Storage + Contracts + Accounts>(
         &self,
         call: &Call<'_>,
         state: &S,
@@ -165,6 +167,7 @@ impl Vm {
             output: Vec::new(),
             events: Vec::new(),
             writes: Vec::new(),
+            balances: Vec::new(),
         };
         if call.input.len() > MAX_INPUT_BYTES {
             return Ok(failed(Status::Trap(TrapCode::HostLimit)));
@@ -180,6 +183,19 @@ impl Vm {
             block: call.block,
         };
         tx.overlay.push();
+        if call.value > 0 {
+            // A query moves nothing, as it writes nothing.
+            if call.read_only {
+                return Ok(failed(Status::Trap(TrapCode::ReadOnly)));
+            }
+            if tx
+                .overlay
+                .transfer(state, &call.caller, &call.contract, call.value)?
+                .is_err()
+            {
+                return Ok(failed(Status::Trap(TrapCode::InsufficientBalance)));
+            }
+        }
         let frame = Frame {
             contract: call.contract,
             caller: call.caller,
@@ -187,16 +203,17 @@ impl Vm {
             entry: call.entry.to_owned(),
             input: call.input.to_vec(),
             gas_limit: call.gas_limit,
+            value: call.value,
             read_only: call.read_only,
             depth: 0,
         };
         // Every store holding this pointer is created and dropped inside
         // `run_frame`, before `tx` goes out of scope.
         let result = run_frame(&self.inner, TxPtr::new(&mut tx), frame)?;
-        let (events, writes) = if result.status.is_ok() {
-            (tx.events, tx.overlay.into_writes())
+        let (events, (writes, balances)) = if result.status.is_ok() {
+            (tx.events, tx.overlay.into_changes())
         } else {
-            (Vec::new(), Vec::new())
+            (Vec::new(), (Vec::new(), Vec::new()))
         };
         Ok(Outcome {
             status: result.status,
@@ -204,6 +221,7 @@ impl Vm {
             output: result.output,
             events,
             writes,
+            balances,
         })
     }
 }

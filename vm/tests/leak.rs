@@ -38,6 +38,7 @@ fn loading_artifacts_from_disk_repeatedly_frees_their_code() {
         entry: "get",
         input: &[],
         gas_limit: 10_000_000,
+        value: 0,
         block: BlockInfo::default(),
         read_only: true,
     };

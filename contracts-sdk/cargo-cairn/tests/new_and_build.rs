@@ -130,6 +130,7 @@ fn a_new_contract_builds_and_runs_on_the_vm() {
                     entry,
                     input,
                     gas_limit: 100_000_000,
+                    value: 0,
                     block: BlockInfo::default(),
                     read_only: false,
                 },

@@ -223,6 +223,7 @@ impl TestChain {
             entry: method,
             input,
             gas_limit: self.gas_limit,
+            value: 0,
             block: self.block,
             read_only,
         };

@@ -144,6 +144,7 @@ fn try_execute(u: &mut Unstructured<'_>) -> Result<()> {
             entry: &entry,
             input: &input,
             gas_limit: gas_limit(u)?,
+            value: 0,
             block: block(u)?,
             read_only: u.ratio(1, 4)?,
         };
@@ -266,6 +267,7 @@ fn try_differential(u: &mut Unstructured<'_>) -> Result<()> {
             entry: &entry,
             input: &input,
             gas_limit: gas_limit(u)?,
+            value: 0,
             block: block(u)?,
             read_only: u.ratio(1, 4)?,
         };
@@ -334,6 +336,7 @@ pub fn check_gas_against_schedule(wasm: &[u8], entries: &[String]) {
             entry,
             input: &[],
             gas_limit: 1 << 50,
+            value: 0,
             block: BlockInfo::default(),
             read_only: false,
         };

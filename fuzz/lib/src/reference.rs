@@ -5,15 +5,18 @@
 //!
 //! # What it implements, and why that subset
 //!
-//! [`HOST_SUBSET`] is every host function except the three of
-//! cross-contract calls (`call_contract`, `call_output_len`,
-//! `call_output_read`): input and output, the storage functions including
-//! range iteration, events, the environment, hashing, `revert` and `abort`.
-//! Cross-contract calls would need a second VM inside the reference (nested
-//! instances, gas forwarding, overlay layers per frame); they are covered
-//! instead by the `execute` target, which runs the whole table, and by the
-//! property tests on the example contracts (the escrow calls the token),
-//! which compare differently cached VMs and check gas monotonicity.
+//! [`HOST_SUBSET`] is every host function except those of cross-contract
+//! calls (`call_contract`, `call_contract_with_value`, `call_output_len`,
+//! `call_output_read`) and of native value (`attached_value`,
+//! `self_balance`, `balance`, `transfer`): input and output, the storage
+//! functions including range iteration, events, the environment, hashing,
+//! `revert` and `abort`. Cross-contract calls would need a second VM inside
+//! the reference (nested instances, gas forwarding, overlay layers per
+//! frame), and value needs the chain's balances; they are covered instead
+//! by the `execute` target, which runs the whole table, by the property
+//! tests on the example contracts (the escrow calls the token and holds
+//! value), which compare differently cached VMs and check gas
+//! monotonicity, and by the node's supply invariant (`node_supply`).
 //!
 //! Gas is engine-independent by construction: the code pays through the
 //! injected meter's global, which the reference sets and reads exactly as
@@ -39,7 +42,7 @@ use cairn_vm::{Address, BlockInfo, Call, Event, Outcome, Status, StorageWrite, T
 use wasmi::{Caller, Engine, Extern, Global, Linker, Memory, Module, Store, Val};
 
 /// The host functions the reference implements: every one but those of
-/// cross-contract calls.
+/// cross-contract calls and of native value.
 pub const HOST_SUBSET: &[&str] = &[
     "input_len",
     "input_read",
@@ -106,6 +109,7 @@ pub fn run(metered: &[u8], call: &Call<'_>, state: &State, costs: &HostCosts) ->
         output: Vec::new(),
         events: Vec::new(),
         writes: Vec::new(),
+        balances: Vec::new(),
     };
     let Ok(entry) = instance.get_typed_func::<(), ()>(&store, call.entry) else {
         return failed(Status::Trap(TrapCode::NoSuchEntry));
@@ -156,12 +160,14 @@ pub fn run(metered: &[u8], call: &Call<'_>, state: &State, costs: &HostCosts) ->
     } else {
         (Vec::new(), Vec::new())
     };
+    // The subset moves no value: balances never change.
     Outcome {
         status,
         gas_used,
         output,
         events,
         writes,
+        balances: Vec::new(),
     }
 }
 

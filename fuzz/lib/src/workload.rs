@@ -144,6 +144,7 @@ impl CallSpec {
             entry: &self.entry,
             input: &self.input,
             gas_limit,
+            value: 0,
             block: self.block,
             read_only: self.read_only,
         }

@@ -40,6 +40,7 @@ impl Chain {
             entry: method,
             input,
             gas_limit: gas_limit.min(self.params().max_tx_gas),
+            value: 0,
             block: BlockInfo {
                 height: head.height,
                 time_ms: head.time_ms,

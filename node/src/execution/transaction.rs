@@ -55,6 +55,7 @@ pub(super) fn execute_transaction(
                 entry: method,
                 input,
                 gas_limit,
+                value: 0,
                 block,
                 read_only: false,
             };
@@ -95,6 +96,7 @@ pub(super) fn execute_transaction(
                     entry: "init",
                     input: init_input,
                     gas_limit,
+                    value: 0,
                     block,
                     read_only: false,
                 };
@@ -122,6 +124,7 @@ pub(super) fn execute_transaction(
                     output: Vec::new(),
                     events: Vec::new(),
                     writes: Vec::new(),
+                    balances: Vec::new(),
                 }
             };
             finish(&mut receipt, &outcome);

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use cairn_vm::{CodeHash, Contracts, Entry, KeyRange, Order, Storage, StorageError};
+use cairn_vm::{Accounts, CodeHash, Contracts, Entry, KeyRange, Order, Storage, StorageError};
 
 use super::changes::Changes;
 use super::records::{Account, ContractInfo, state_key};
@@ -225,6 +225,14 @@ impl Storage for View<'_> {
 
     fn remove(&mut self, _contract: &cairn_vm::Address, _key: &[u8]) -> Result<(), StorageError> {
         Err(StorageError("the block view is read-only".into()))
+    }
+}
+
+/// The chain has no native token yet: every address holds nothing, and
+/// transactions attach no value (the next step gives accounts balances).
+impl Accounts for View<'_> {
+    fn balance(&self, _account: &cairn_vm::Address) -> Result<u128, StorageError> {
+        Ok(0)
     }
 }
 

@@ -22,6 +22,7 @@ pub(crate) fn entry_call(entry: &str, gas_limit: u64) -> Call<'_> {
         entry,
         input: &[],
         gas_limit,
+        value: 0,
         block: BlockInfo::default(),
         read_only: false,
     }

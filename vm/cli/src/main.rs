@@ -135,6 +135,7 @@ fn run(cli: Cli) -> Result<()> {
                     entry: &entry,
                     input: &input,
                     gas_limit: gas,
+                    value: 0,
                     block: BlockInfo {
                         height,
                         time_ms: 1_700_000_000_000 + height * 1_000,

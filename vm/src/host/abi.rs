@@ -95,6 +95,10 @@ host_functions! {
     block_height() -> i64;
     block_time() -> i64;
     gas_left() -> i64;
+    attached_value(dst: i32) -> ();
+    self_balance(dst: i32) -> ();
+    balance(address: i32, dst: i32) -> ();
+    transfer(address: i32, amount: i32) -> i32;
     blake2b_256(src: i32, len: i32, dst: i32) -> ();
     sha256(src: i32, len: i32, dst: i32) -> ();
     keccak256(src: i32, len: i32, dst: i32) -> ();
@@ -102,6 +106,7 @@ host_functions! {
     secp256k1_recover(hash: i32, sig: i32, recovery_id: i32, dst: i32) -> i32;
     secp256k1_verify(hash: i32, sig: i32, key: i32, key_len: i32) -> i32;
     call_contract(address: i32, entry: i32, entry_len: i32, input: i32, input_len: i32, gas: i64) -> i32;
+    call_contract_with_value(address: i32, entry: i32, entry_len: i32, input: i32, input_len: i32, gas: i64, value: i32) -> i32;
     call_output_len() -> i32;
     call_output_read(dst: i32) -> ();
     revert(data: i32, len: i32) -> ();

@@ -355,6 +355,69 @@ pub(super) fn gas_left(mut ctx: Ctx<'_>) -> HostResult<i64> {
     Ok(i64::try_from(host.gas_left()?).unwrap_or(i64::MAX))
 }
 
+/// Amounts of the native token cross the boundary as 16 bytes, a
+/// little-endian u128.
+const AMOUNT_BYTES: usize = 16;
+
+/// Writes the value attached to this call to `out`.
+pub(super) fn attached_value(mut ctx: Ctx<'_>, out: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let costs = host.costs();
+    host.charge(costs.base + per_byte(costs.per_byte, AMOUNT_BYTES))?;
+    let value = host.env.value;
+    host.write(out, &value.to_le_bytes())
+}
+
+/// Writes this contract's balance to `out`.
+pub(super) fn self_balance(mut ctx: Ctx<'_>, out: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let costs = host.costs();
+    host.charge(costs.base + costs.balance + per_byte(costs.per_byte, AMOUNT_BYTES))?;
+    let contract = host.env.contract;
+    let balance = host
+        .env
+        .tx
+        .with(|tx| tx.overlay.balance(tx.state, &contract))
+        .map_err(fatal)?;
+    host.write(out, &balance.to_le_bytes())
+}
+
+/// Writes the balance of the 32-byte address at `address` to `out`.
+pub(super) fn balance(mut ctx: Ctx<'_>, address: i32, out: i32) -> HostResult<()> {
+    let mut host = Host::new(&mut ctx);
+    let costs = host.costs();
+    host.charge(costs.base + costs.balance + per_byte(costs.per_byte, 32 + AMOUNT_BYTES))?;
+    let account = Address(host.read_array::<32>(address)?);
+    let balance = host
+        .env
+        .tx
+        .with(|tx| tx.overlay.balance(tx.state, &account))
+        .map_err(fatal)?;
+    host.write(out, &balance.to_le_bytes())
+}
+
+/// Moves the amount at `amount` from this contract to the 32-byte address
+/// at `address`; returns 0, or `insufficient_balance` (nothing moved) if
+/// the contract holds less. The transfer is undone if this call fails.
+pub(super) fn transfer(mut ctx: Ctx<'_>, address: i32, amount: i32) -> HostResult<i32> {
+    let mut host = Host::new(&mut ctx);
+    host.ensure_writable()?;
+    let costs = host.costs();
+    host.charge(costs.base + costs.transfer + per_byte(costs.per_byte, 32 + AMOUNT_BYTES))?;
+    let to = Address(host.read_array::<32>(address)?);
+    let amount = u128::from_le_bytes(host.read_array::<AMOUNT_BYTES>(amount)?);
+    let from = host.env.contract;
+    let moved = host
+        .env
+        .tx
+        .with(|tx| tx.overlay.transfer(tx.state, &from, &to, amount))
+        .map_err(fatal)?;
+    Ok(match moved {
+        Ok(()) => 0,
+        Err(_) => status_code(Status::Trap(TrapCode::InsufficientBalance)),
+    })
+}
+
 /// Writes the blake2b-256 of `length` bytes at `pointer` to `out`.
 pub(super) fn blake2b_256(mut ctx: Ctx<'_>, pointer: i32, length: i32, out: i32) -> HostResult<()> {
     let mut host = Host::new(&mut ctx);
@@ -466,7 +529,7 @@ pub(super) fn secp256k1_verify(
 /// with `input` and at most `gas` of this call's gas; returns the callee's
 /// status code (0 ok). The callee's output is then read with
 /// `call_output_len` / `call_output_read`. A failed callee reverts its own
-/// writes and events only.
+/// writes, events and transfers only.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn call_contract(
     mut ctx: Ctx<'_>,
@@ -477,22 +540,80 @@ pub(super) fn call_contract(
     input_length: i32,
     gas: i64,
 ) -> HostResult<i32> {
-    let mut host = Host::new(&mut ctx);
-    let entry_length = host.length(entry_length, MAX_EXPORT_NAME_BYTES)?;
-    let input_length = host.length(input_length, MAX_INPUT_BYTES)?;
+    let call = NestedCall {
+        address_pointer,
+        entry_pointer,
+        entry_length,
+        input_pointer,
+        input_length,
+        gas,
+        value_pointer: None,
+    };
+    call_nested(&mut Host::new(&mut ctx), call)
+}
+
+/// `call_contract`, with the amount at `value` moved from this contract to
+/// the callee before it runs (and back if it fails). A contract that holds
+/// less gets `insufficient_balance` and the callee does not run.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn call_contract_with_value(
+    mut ctx: Ctx<'_>,
+    address_pointer: i32,
+    entry_pointer: i32,
+    entry_length: i32,
+    input_pointer: i32,
+    input_length: i32,
+    gas: i64,
+    value_pointer: i32,
+) -> HostResult<i32> {
+    let call = NestedCall {
+        address_pointer,
+        entry_pointer,
+        entry_length,
+        input_pointer,
+        input_length,
+        gas,
+        value_pointer: Some(value_pointer),
+    };
+    call_nested(&mut Host::new(&mut ctx), call)
+}
+
+/// The arguments of `call_contract` and `call_contract_with_value`.
+struct NestedCall {
+    address_pointer: i32,
+    entry_pointer: i32,
+    entry_length: i32,
+    input_pointer: i32,
+    input_length: i32,
+    gas: i64,
+    /// Where the attached amount is, if any.
+    value_pointer: Option<i32>,
+}
+
+fn call_nested(host: &mut Host<'_>, call: NestedCall) -> HostResult<i32> {
+    let entry_length = host.length(call.entry_length, MAX_EXPORT_NAME_BYTES)?;
+    let input_length = host.length(call.input_length, MAX_INPUT_BYTES)?;
     let costs = host.costs();
+    let (value_cost, value_bytes) = match call.value_pointer {
+        Some(_) => (costs.transfer, AMOUNT_BYTES),
+        None => (0, 0),
+    };
     host.charge(
         costs.base
             + costs.call_contract
-            + per_byte(costs.per_byte, 32 + entry_length + input_length),
+            + value_cost
+            + per_byte(
+                costs.per_byte,
+                32 + entry_length + input_length + value_bytes,
+            ),
     )?;
-    let address: [u8; 32] = host
-        .read(address_pointer, 32)?
-        .try_into()
-        .map_err(|_| trap(TrapCode::HostMemoryAccess))?;
-    let callee = Address(address);
-    let entry = host.read(entry_pointer, entry_length)?;
-    let input = host.read(input_pointer, input_length)?;
+    let callee = Address(host.read_array::<32>(call.address_pointer)?);
+    let entry = host.read(call.entry_pointer, entry_length)?;
+    let input = host.read(call.input_pointer, input_length)?;
+    let value = match call.value_pointer {
+        Some(pointer) => u128::from_le_bytes(host.read_array::<AMOUNT_BYTES>(pointer)?),
+        None => 0,
+    };
     host.env.call_output.clear();
 
     let depth = host.env.depth + 1;
@@ -500,6 +621,8 @@ pub(super) fn call_contract(
         Some(TrapCode::CallDepth)
     } else if host.env.tx.with(|tx| tx.call_stack.contains(&callee)) {
         Some(TrapCode::Reentrancy)
+    } else if value > 0 && host.env.read_only {
+        Some(TrapCode::ReadOnly)
     } else {
         None
     };
@@ -519,20 +642,37 @@ pub(super) fn call_contract(
         return Ok(status_code(Status::Trap(TrapCode::NoSuchContract)));
     };
 
+    let caller = host.env.contract;
+    // The value moves in the callee's own layer, so that its failure
+    // returns the value with everything else it did.
+    let moved = host
+        .env
+        .tx
+        .with(|tx| {
+            tx.overlay.push();
+            let moved = tx.overlay.transfer(tx.state, &caller, &callee, value);
+            if !matches!(moved, Ok(Ok(()))) {
+                tx.overlay.discard();
+            }
+            moved
+        })
+        .map_err(fatal)?;
+    if moved.is_err() {
+        return Ok(status_code(Status::Trap(TrapCode::InsufficientBalance)));
+    }
+
     let gas_left = host.gas_left()?;
-    let forwarded = gas_left.min(gas.cast_unsigned());
-    host.env.tx.with(|tx| {
-        tx.overlay.push();
-        tx.call_stack.push(callee);
-    });
+    let forwarded = gas_left.min(call.gas.cast_unsigned());
+    host.env.tx.with(|tx| tx.call_stack.push(callee));
     let events_before = host.env.tx.with(|tx| tx.events.len());
     let frame = Frame {
         contract: callee,
-        caller: host.env.contract,
+        caller,
         code_hash,
         entry,
         input,
         gas_limit: forwarded,
+        value,
         read_only: host.env.read_only,
         depth,
     };

@@ -67,6 +67,8 @@ pub(crate) struct HostEnv {
     pub contract: Address,
     pub caller: Address,
     pub input: Vec<u8>,
+    /// The native value attached to this call.
+    pub value: u128,
     pub read_only: bool,
     /// 0 for the top-level call.
     pub depth: usize,

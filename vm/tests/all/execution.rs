@@ -150,6 +150,7 @@ fn calls_to_nothing_are_failed_outcomes_not_errors() {
         entry: "anything",
         input: &[],
         gas_limit: GAS,
+        value: 0,
         block: BlockInfo::default(),
         read_only: false,
     };
@@ -199,6 +200,11 @@ fn deployed_code_missing_from_the_store_is_a_node_error() {
             Ok(None)
         }
     }
+    impl cairn_vm::Accounts for NoCode<'_> {
+        fn balance(&self, a: &Address) -> Result<u128, cairn_vm::StorageError> {
+            cairn_vm::Accounts::balance(self.0, a)
+        }
+    }
     empty_code.deploy(CONTRACT, &wasm);
     let call = Call {
         contract: CONTRACT,
@@ -206,6 +212,7 @@ fn deployed_code_missing_from_the_store_is_a_node_error() {
         entry: "f",
         input: &[],
         gas_limit: GAS,
+        value: 0,
         block: BlockInfo::default(),
         read_only: false,
     };

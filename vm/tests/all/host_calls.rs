@@ -299,6 +299,21 @@ fn every_pointer_call(pointer: &str, length: &str) -> Vec<(&'static str, String)
         ),
         ("caller", format!("(call $caller {p})")),
         ("self_address", format!("(call $self_address {p})")),
+        ("attached_value", format!("(call $attached_value {p})")),
+        ("self_balance", format!("(call $self_balance {p})")),
+        (
+            "balance address",
+            format!("(call $balance {p} (i32.const 0))"),
+        ),
+        ("balance out", format!("(call $balance (i32.const 0) {p})")),
+        (
+            "transfer address",
+            format!("(drop (call $transfer {p} (i32.const 0)))"),
+        ),
+        (
+            "transfer amount",
+            format!("(drop (call $transfer (i32.const 0) {p}))"),
+        ),
         (
             "blake2b_256 data",
             format!("(call $blake2b_256 {p} {l} (i32.const 0))"),
@@ -385,6 +400,12 @@ fn every_pointer_call(pointer: &str, length: &str) -> Vec<(&'static str, String)
             "call_contract input",
             format!(
                 "(drop (call $call_contract (i32.const 0) (i32.const 0) (i32.const 1) {p} {l} (i64.const 1000)))"
+            ),
+        ),
+        (
+            "call_contract_with_value value",
+            format!(
+                "(drop (call $call_contract_with_value (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0) (i64.const 1000) {p}))"
             ),
         ),
         ("revert", format!("(call $revert {p} {l})")),

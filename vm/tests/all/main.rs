@@ -19,3 +19,4 @@ mod host_calls;
 mod limits;
 mod support;
 mod validation;
+mod value;

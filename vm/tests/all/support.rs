@@ -32,6 +32,10 @@ pub const IMPORTS: &str = r#"
   (import "cairn" "block_height" (func $block_height (result i64)))
   (import "cairn" "block_time" (func $block_time (result i64)))
   (import "cairn" "gas_left" (func $gas_left (result i64)))
+  (import "cairn" "attached_value" (func $attached_value (param i32)))
+  (import "cairn" "self_balance" (func $self_balance (param i32)))
+  (import "cairn" "balance" (func $balance (param i32 i32)))
+  (import "cairn" "transfer" (func $transfer (param i32 i32) (result i32)))
   (import "cairn" "blake2b_256" (func $blake2b_256 (param i32 i32 i32)))
   (import "cairn" "sha256" (func $sha256 (param i32 i32 i32)))
   (import "cairn" "keccak256" (func $keccak256 (param i32 i32 i32)))
@@ -39,6 +43,7 @@ pub const IMPORTS: &str = r#"
   (import "cairn" "secp256k1_recover" (func $secp256k1_recover (param i32 i32 i32 i32) (result i32)))
   (import "cairn" "secp256k1_verify" (func $secp256k1_verify (param i32 i32 i32 i32) (result i32)))
   (import "cairn" "call_contract" (func $call_contract (param i32 i32 i32 i32 i32 i64) (result i32)))
+  (import "cairn" "call_contract_with_value" (func $call_contract_with_value (param i32 i32 i32 i32 i32 i64 i32) (result i32)))
   (import "cairn" "call_output_len" (func $call_output_len (result i32)))
   (import "cairn" "call_output_read" (func $call_output_read (param i32)))
   (import "cairn" "revert" (func $revert (param i32 i32)))
@@ -90,12 +95,26 @@ impl Chain {
         gas_limit: u64,
         read_only: bool,
     ) -> Outcome {
+        self.call_with_value(contract, entry, input, gas_limit, read_only, 0)
+    }
+
+    /// A call from [`ALICE`] with `value` attached.
+    pub fn call_with_value(
+        &mut self,
+        contract: Address,
+        entry: &str,
+        input: &[u8],
+        gas_limit: u64,
+        read_only: bool,
+        value: u128,
+    ) -> Outcome {
         let call = Call {
             contract,
             caller: ALICE,
             entry,
             input,
             gas_limit,
+            value,
             block: BlockInfo {
                 height: self.height,
                 time_ms: 1_700_000_000_000 + self.height,
@@ -106,7 +125,7 @@ impl Chain {
             .vm
             .execute(&call, &self.state)
             .expect("the VM does not fail");
-        self.state.commit(&outcome.writes);
+        self.state.commit_outcome(&outcome);
         self.height += 1;
         outcome
     }
