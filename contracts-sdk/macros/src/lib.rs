@@ -16,7 +16,9 @@ use syn::{
 /// key derived from its name) and a `load()` constructor; on the struct's
 /// `impl` block, its entry points (every `pub fn` taking `&self` or
 /// `&mut self`), the `init` constructor (the method marked `#[init]`), the
-/// ABI and a typed client `<Name>Ref`.
+/// ABI and a typed client `<Name>Ref`. An entry point marked `#[payable]`
+/// (taking `&mut self`) accepts native value attached to the call; every
+/// other one refuses it, aborting before it runs.
 #[proc_macro_attribute]
 pub fn contract(attribute: TokenStream, item: TokenStream) -> TokenStream {
     if !attribute.is_empty() {
@@ -107,6 +109,7 @@ struct Method {
     args: Vec<(syn::Ident, Type)>,
     returns: Returns,
     init: bool,
+    payable: bool,
 }
 
 fn parse_returns(output: &ReturnType) -> Returns {
@@ -143,15 +146,25 @@ fn parse_returns(output: &ReturnType) -> Returns {
 
 fn parse_method(function: &mut ImplItemFn) -> Result<Option<Method>, Error> {
     let init = take_attribute(&mut function.attrs, "init");
+    let payable = take_attribute(&mut function.attrs, "payable");
     let public = matches!(function.vis, Visibility::Public(_));
     let receiver = function.sig.receiver().cloned();
     let Some(receiver) = receiver else {
-        if init {
-            return Err(Error::new(function.sig.span(), "#[init] needs `&mut self`"));
+        if init || payable {
+            return Err(Error::new(
+                function.sig.span(),
+                "#[init] and #[payable] go on entry points, which take `&mut self`",
+            ));
         }
         return Ok(None);
     };
     if !public && !init {
+        if payable {
+            return Err(Error::new(
+                function.sig.span(),
+                "#[payable] goes on entry points: make the method `pub`",
+            ));
+        }
         return Ok(None);
     }
     if receiver.reference.is_none() {
@@ -163,6 +176,12 @@ fn parse_method(function: &mut ImplItemFn) -> Result<Option<Method>, Error> {
     let mutates = receiver.mutability.is_some();
     if init && !mutates {
         return Err(Error::new(receiver.span(), "#[init] needs `&mut self`"));
+    }
+    if payable && !mutates {
+        return Err(Error::new(
+            receiver.span(),
+            "#[payable] needs `&mut self`: a read-only method cannot keep value",
+        ));
     }
     if !function.sig.generics.params.is_empty() || function.sig.asyncness.is_some() {
         return Err(Error::new(
@@ -198,6 +217,7 @@ fn parse_method(function: &mut ImplItemFn) -> Result<Option<Method>, Error> {
         args,
         returns: parse_returns(&function.sig.output),
         init,
+        payable,
     }))
 }
 
@@ -251,9 +271,10 @@ fn method_json(method: &Method) -> String {
         ),
     };
     format!(
-        "{{\"name\":{},\"mutates\":{},\"args\":[{}],{}}}",
+        "{{\"name\":{},\"mutates\":{},\"payable\":{},\"args\":[{}],{}}}",
         json_string(&method.export),
         method.mutates,
+        method.payable,
         args.join(","),
         returns
     )
@@ -306,6 +327,7 @@ fn entry_points(mut item: ItemImpl) -> Result<Tokens, Error> {
             #[unsafe(export_name = "init")]
             extern "C" fn __cairn_entry_init() {
                 ::cairn_sdk::runtime::entry(::cairn_sdk::runtime::Mutability::Mutates, |input| {
+                    ::cairn_sdk::runtime::refuse_value("init");
                     ::cairn_sdk::runtime::begin_init();
                     let () = ::cairn_sdk::runtime::decode_args(input);
                 });
@@ -318,7 +340,9 @@ fn entry_points(mut item: ItemImpl) -> Result<Tokens, Error> {
         json_string(&contract.to_string())
     );
     if inits == 0 {
-        json.push_str("{\"name\":\"init\",\"mutates\":true,\"args\":[],\"returns\":null}");
+        json.push_str(
+            "{\"name\":\"init\",\"mutates\":true,\"payable\":false,\"args\":[],\"returns\":null}",
+        );
         if !methods.is_empty() {
             json.push(',');
         }
@@ -369,6 +393,8 @@ fn export(contract: &syn::Ident, method: &Method) -> Tokens {
     let begin_init = method
         .init
         .then(|| quote!(::cairn_sdk::runtime::begin_init();));
+    let refuse_value =
+        (!method.payable).then(|| quote!(::cairn_sdk::runtime::refuse_value(#export);));
     let receiver = if method.mutates {
         quote!(let mut contract = #contract::load();)
     } else {
@@ -389,6 +415,7 @@ fn export(contract: &syn::Ident, method: &Method) -> Tokens {
         #[unsafe(export_name = #export)]
         extern "C" fn #function() {
             ::cairn_sdk::runtime::entry(#mutability, |input| {
+                #refuse_value
                 #begin_init
                 let (#(#arg_names,)*): (#(#arg_types,)*) = ::cairn_sdk::runtime::decode_args(input);
                 #receiver
@@ -417,7 +444,7 @@ fn client(contract: &syn::Ident, methods: &[Method]) -> Tokens {
         };
         quote! {
             pub fn #name(&self, #(#args),*) -> ::core::result::Result<#ok, ::cairn_sdk::call::CallError<#error>> {
-                ::cairn_sdk::call::call::<#ok, #error>(&self.address, #export, &(#(#arg_names,)*), self.gas)
+                ::cairn_sdk::call::call_with_value::<#ok, #error>(&self.address, #export, &(#(#arg_names,)*), self.gas, self.value)
             }
         }
     });
@@ -429,15 +456,22 @@ fn client(contract: &syn::Ident, methods: &[Method]) -> Tokens {
             /// Gas each call may use; `u64::MAX` (the default) gives all
             /// that is left.
             pub gas: u64,
+            /// Native value each call sends along, from the calling
+            /// contract (0 by default); only `#[payable]` methods take it.
+            pub value: u128,
         }
 
         impl #client {
             pub fn at(address: ::cairn_sdk::Address) -> Self {
-                #client { address, gas: u64::MAX }
+                #client { address, gas: u64::MAX, value: 0 }
             }
 
             pub fn with_gas(self, gas: u64) -> Self {
                 #client { gas, ..self }
+            }
+
+            pub fn with_value(self, value: u128) -> Self {
+                #client { value, ..self }
             }
 
             #(#functions)*

@@ -1,12 +1,12 @@
-//! The call's environment: who called, the block, gas, hashing, events, and
-//! ending the call.
+//! The call's environment: who called, the block, gas, native value,
+//! hashing, events, and ending the call.
 
 use alloc::vec;
 use alloc::vec::Vec;
 #[cfg(target_arch = "wasm32")]
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use parity_scale_codec::Encode;
+use parity_scale_codec::{Decode, Encode};
 
 use crate::host;
 use crate::types::Address;
@@ -50,6 +50,52 @@ pub fn block_time() -> u64 {
 pub fn gas_left() -> u64 {
     // SAFETY: no arguments.
     unsafe { host::gas_left() }
+}
+
+/// The native value attached to this call, in the token's smallest unit
+/// (0 if none). Only methods marked `#[payable]` can be sent any: the
+/// others refuse it before they run.
+pub fn attached_value() -> u128 {
+    let mut amount = [0; 16];
+    // SAFETY: a 16-byte buffer for a 16-byte amount.
+    unsafe { host::attached_value(amount.as_mut_ptr()) };
+    u128::from_le_bytes(amount)
+}
+
+/// What this contract holds of the native token, this call's attached
+/// value included.
+pub fn self_balance() -> u128 {
+    let mut amount = [0; 16];
+    // SAFETY: a 16-byte buffer for a 16-byte amount.
+    unsafe { host::self_balance(amount.as_mut_ptr()) };
+    u128::from_le_bytes(amount)
+}
+
+/// What `account` (an account or a contract) holds of the native token.
+pub fn balance_of(account: &Address) -> u128 {
+    let mut amount = [0; 16];
+    // SAFETY: a 32-byte address and a 16-byte buffer.
+    unsafe { host::balance(account.0.as_ptr(), amount.as_mut_ptr()) };
+    u128::from_le_bytes(amount)
+}
+
+/// A transfer of native value this contract could not make: it holds less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct InsufficientBalance;
+
+/// Pays `amount` of the native token from this contract to `to` (an
+/// account or a contract, whose code does not run). Undone if this call
+/// fails later; aborts in a read-only method.
+pub fn transfer(to: &Address, amount: u128) -> Result<(), InsufficientBalance> {
+    ensure_writable();
+    let amount = amount.to_le_bytes();
+    // SAFETY: a 32-byte address and a 16-byte amount.
+    let status = unsafe { host::transfer(to.0.as_ptr(), amount.as_ptr()) };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(InsufficientBalance)
+    }
 }
 
 /// blake2b-256 of `data`, computed by the host.
@@ -133,6 +179,6 @@ pub(crate) fn ensure_writable() {
     #[cfg(not(target_arch = "wasm32"))]
     let read_only = crate::testing::read_only();
     if read_only {
-        abort("a read-only method cannot write storage or emit events");
+        abort("a read-only method cannot write storage, emit events or move value");
     }
 }

@@ -32,6 +32,10 @@ unsafe extern "C" {
     pub(crate) fn block_height() -> u64;
     pub(crate) fn block_time() -> u64;
     pub(crate) fn gas_left() -> u64;
+    pub(crate) fn attached_value(dst: *mut u8);
+    pub(crate) fn self_balance(dst: *mut u8);
+    pub(crate) fn balance(address: *const u8, dst: *mut u8);
+    pub(crate) fn transfer(address: *const u8, amount: *const u8) -> u32;
     pub(crate) fn blake2b_256(src: *const u8, len: u32, dst: *mut u8);
     pub(crate) fn sha256(src: *const u8, len: u32, dst: *mut u8);
     pub(crate) fn keccak256(src: *const u8, len: u32, dst: *mut u8);
@@ -60,6 +64,15 @@ unsafe extern "C" {
         input: *const u8,
         input_len: u32,
         gas: u64,
+    ) -> u32;
+    pub(crate) fn call_contract_with_value(
+        address: *const u8,
+        entry: *const u8,
+        entry_len: u32,
+        input: *const u8,
+        input_len: u32,
+        gas: u64,
+        value: *const u8,
     ) -> u32;
     pub(crate) fn call_output_len() -> u32;
     pub(crate) fn call_output_read(dst: *mut u8);

@@ -66,13 +66,17 @@
 //! SCALE-encoded return value as the output. A method returning `Err`
 //! reverts with the encoded error; a panic aborts with its message. The
 //! `#[init]` method is exported as `init` and runs once. `&self` methods are
-//! read-only: writing storage or emitting an event in one aborts. The macro
+//! read-only: writing storage, emitting an event or paying out in one
+//! aborts. Only methods marked `#[payable]` accept native value attached to
+//! the call (read with `attached_value()`); any other aborts when sent
+//! some, before it runs, and the value goes back. The macro
 //! also emits the contract's ABI (methods, argument and return types) into a
 //! `cairn_abi` custom section, which `cargo cairn build` extracts to JSON,
 //! and a typed client, `CounterRef`, for calling the contract from others.
 //!
 //! Where to read next: [`storage`] for `Value` and `Map`, [`env`] for the
-//! caller, the block, events and hashing, [`crypto`] for SHA-256,
+//! caller, the block, native value and balances, events and hashing,
+//! [`crypto`] for SHA-256,
 //! Keccak-256 and ed25519 and secp256k1 signatures, [`call`] for calls
 //! between contracts, [`testing`] for native unit tests.
 
@@ -109,7 +113,10 @@ pub use types::Address;
 /// Everything a contract usually needs.
 pub mod prelude {
     pub use crate::call::{CallError, NoError};
-    pub use crate::env::{block_height, block_time, caller, emit, gas_left, self_address};
+    pub use crate::env::{
+        attached_value, balance_of, block_height, block_time, caller, emit, gas_left, self_address,
+        self_balance,
+    };
     pub use crate::storage::{Map, Value};
     pub use crate::{Address, Event, contract};
     pub use alloc::string::String;

@@ -2,7 +2,7 @@
 
 use parity_scale_codec::{Decode, Encode};
 
-use crate::env::{abort, input, revert, set_output, set_read_only};
+use crate::env::{abort, attached_value, input, revert, set_output, set_read_only};
 use crate::storage::raw;
 
 /// How an entry point may touch state.
@@ -19,6 +19,17 @@ pub fn entry(mutability: Mutability, body: impl FnOnce(&[u8])) {
     set_read_only(mutability == Mutability::ReadOnly);
     let input = input();
     body(&input);
+}
+
+/// Ends a call to a method not marked `#[payable]` that came with value:
+/// the value goes back to the caller with the failed call.
+pub fn refuse_value(method: &str) {
+    if attached_value() != 0 {
+        let mut message = alloc::string::String::from("`");
+        message.push_str(method);
+        message.push_str("` is not payable: it does not accept value");
+        abort(&message);
+    }
 }
 
 /// Decodes the arguments; trailing bytes or a failed decode end the call.

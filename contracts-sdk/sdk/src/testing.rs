@@ -48,6 +48,10 @@ struct Environment {
     height: u64,
     time: u64,
     gas_left: u64,
+    /// The value attached to the call under test.
+    value: u128,
+    /// Native balances, the contract's own (at `address`) included.
+    balances: BTreeMap<Address, u128>,
     iterators: Vec<Option<NativeIterator>>,
     /// Inside a read-only method (see `env::ensure_writable`).
     read_only: bool,
@@ -96,6 +100,32 @@ pub fn set_caller(caller: Address) {
 
 pub fn set_self_address(address: Address) {
     with(|environment| environment.address = address);
+}
+
+/// Attaches `value` to the next calls, as a caller does: like the VM, it
+/// adds it to the contract's balance (at [`set_self_address`]'s address).
+pub fn set_attached_value(value: u128) {
+    with(|environment| {
+        environment.value = value;
+        let own = environment.balances.entry(environment.address).or_default();
+        *own = own.saturating_add(value);
+    });
+}
+
+/// Sets what `account` holds of the native token.
+pub fn set_balance(account: Address, balance: u128) {
+    with(|environment| environment.balances.insert(account, balance));
+}
+
+/// What `account` holds of the native token.
+pub fn balance(account: &Address) -> u128 {
+    with(|environment| {
+        environment
+            .balances
+            .get(account)
+            .copied()
+            .unwrap_or_default()
+    })
 }
 
 pub fn set_block(height: u64, time_ms: u64) {
@@ -337,6 +367,50 @@ pub(crate) mod native {
         with(|environment| environment.gas_left)
     }
 
+    pub unsafe fn attached_value(dst: *mut u8) {
+        let value = with(|environment| environment.value);
+        // SAFETY: a 16-byte buffer.
+        unsafe { write(dst, &value.to_le_bytes()) }
+    }
+
+    pub unsafe fn self_balance(dst: *mut u8) {
+        let address = with(|environment| environment.address);
+        // SAFETY: a 16-byte buffer.
+        unsafe { write(dst, &super::balance(&address).to_le_bytes()) }
+    }
+
+    pub unsafe fn balance(address: *const u8, dst: *mut u8) {
+        // SAFETY: a 32-byte address.
+        let account = Address(unsafe { array::<32>(address) });
+        // SAFETY: a 16-byte buffer.
+        unsafe { write(dst, &super::balance(&account).to_le_bytes()) }
+    }
+
+    /// Moves value from the contract (at its address) as the VM does:
+    /// 0, or 19 (`insufficient_balance`) with nothing moved.
+    pub unsafe fn transfer(address: *const u8, amount: *const u8) -> u32 {
+        // SAFETY: a 32-byte address and a 16-byte amount.
+        let (to, amount) = unsafe {
+            (
+                Address(array::<32>(address)),
+                u128::from_le_bytes(array::<16>(amount)),
+            )
+        };
+        with(|environment| {
+            let from = environment.address;
+            let held = environment.balances.get(&from).copied().unwrap_or(0);
+            if held < amount {
+                return crate::call::status::INSUFFICIENT_BALANCE;
+            }
+            if from != to {
+                environment.balances.insert(from, held - amount);
+                let received = environment.balances.entry(to).or_default();
+                *received = received.saturating_add(amount);
+            }
+            0
+        })
+    }
+
     pub unsafe fn blake2b_256(src: *const u8, len: u32, dst: *mut u8) {
         use blake2::Digest;
         // SAFETY: forwarded from the SDK.
@@ -457,6 +531,20 @@ pub(crate) mod native {
         )))
     }
 
+    pub unsafe fn call_contract_with_value(
+        _address: *const u8,
+        _entry: *const u8,
+        _entry_len: u32,
+        _input: *const u8,
+        _input_len: u32,
+        _gas: u64,
+        _value: *const u8,
+    ) -> u32 {
+        std::panic::panic_any(Ended::Aborted(String::from(
+            "calls between contracts run in the VM only; test them with cairn-sdk-testing",
+        )))
+    }
+
     pub unsafe fn call_output_len() -> u32 {
         0
     }
@@ -479,7 +567,32 @@ pub(crate) mod native {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::{Mutability, entry};
+    use crate::env::{InsufficientBalance, attached_value, balance_of, self_balance, transfer};
+    use crate::runtime::{Mutability, entry, refuse_value};
+
+    #[test]
+    fn native_value_moves_as_on_the_vm() {
+        reset();
+        let (contract, carol) = (Address([1; 32]), Address([2; 32]));
+        set_self_address(contract);
+        set_balance(contract, 10);
+        set_attached_value(5);
+        assert_eq!((attached_value(), self_balance()), (5, 15));
+        assert_eq!(transfer(&carol, 16), Err(InsufficientBalance));
+        assert_eq!(transfer(&carol, 15), Ok(()));
+        assert_eq!((self_balance(), balance_of(&carol)), (0, 15));
+        // A method that is not payable refuses the value before it runs.
+        let refused = catch(|| refuse_value("get"));
+        assert_eq!(
+            refused,
+            Err(Ended::Aborted(String::from(
+                "`get` is not payable: it does not accept value"
+            )))
+        );
+        // A read-only method cannot pay.
+        entry(Mutability::ReadOnly, |_| {});
+        assert!(catch(|| transfer(&carol, 0)).is_err());
+    }
 
     #[test]
     fn a_query_on_another_thread_leaves_this_one_writable() {

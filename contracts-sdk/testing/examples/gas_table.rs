@@ -107,6 +107,16 @@ fn main() {
         "open refused by the token",
         &chain.call(bob, e, "open", (alice, 10u128, 0u64)),
     );
+    row(
+        "escrow",
+        "open_native (holds the attached value)",
+        &chain.call_with_value(alice, e, "open_native", (bob, 0u64), 500),
+    );
+    row(
+        "escrow",
+        "release (a native transfer)",
+        &chain.call(alice, e, "release", (1u64,)),
+    );
 
     let hasher = chain.deploy(alice, HASHER, ());
     row(

@@ -2,8 +2,14 @@
 //!
 //! Load a contract's *compiled* wasm into Cairn's VM with in-memory state,
 //! deploy it, call it as any account, and read what a chain would record:
-//! status, the real gas of every call, output, events and storage. Several
-//! contracts can be deployed side by side and call each other.
+//! status, the real gas of every call, output, events, storage and native
+//! balances. Several contracts can be deployed side by side and call each
+//! other.
+//!
+//! Accounts hold the native token ([`TestChain::account`] funds them) and
+//! pay for their calls as on a node: the caller must cover `gas_limit ×
+//! gas_price + value`, is charged `gas_used × gas_price` whatever the
+//! outcome, and keeps its value when the call fails.
 //!
 //! ```no_run
 //! use cairn_sdk_testing::{Contract, TestChain};
@@ -14,6 +20,7 @@
 //! let counter = chain.deploy(alice, &code, (100u64,)).address;
 //! let receipt = chain.call(alice, counter, "increment", (1u64,));
 //! assert_eq!(receipt.value::<u64>(), 1);
+//! assert_eq!(receipt.fee, u128::from(receipt.gas_used) * u128::from(chain.gas_price()));
 //! println!("increment cost {} gas", receipt.gas_used);
 //! ```
 
@@ -51,12 +58,18 @@ fn vm_address(address: Address) -> cairn_vm::Address {
     cairn_vm::Address(address.0)
 }
 
+/// What [`TestChain::account`] gives a new account: plenty for any test's
+/// fees.
+pub const ACCOUNT_BALANCE: u128 = 1_000_000_000_000_000_000_000_000;
+
 /// A chain of one: Cairn's VM over in-memory state.
 pub struct TestChain {
     vm: Vm,
     state: MemoryStorage,
     block: BlockInfo,
     gas_limit: u64,
+    gas_price: u64,
+    fees: u128,
     deployed: u64,
 }
 
@@ -65,6 +78,7 @@ impl fmt::Debug for TestChain {
         f.debug_struct("TestChain")
             .field("block", &self.block)
             .field("gas_limit", &self.gas_limit)
+            .field("gas_price", &self.gas_price)
             .field("deployed", &self.deployed)
             .finish_non_exhaustive()
     }
@@ -77,8 +91,8 @@ impl Default for TestChain {
 }
 
 impl TestChain {
-    /// An empty chain at height 1, with the default schedule and a gas
-    /// limit of 10^10 per call.
+    /// An empty chain at height 1, with the default schedule, a gas limit
+    /// of 10^10 per call and a gas price of 1 (a chain's lowest base fee).
     pub fn new() -> Self {
         TestChain {
             vm: Vm::new(VmConfig::default()).expect("the VM starts"),
@@ -88,6 +102,8 @@ impl TestChain {
                 time_ms: 1_700_000_000_000,
             },
             gas_limit: 10_000_000_000,
+            gas_price: 1,
+            fees: 0,
             deployed: 0,
         }
     }
@@ -97,11 +113,67 @@ impl TestChain {
         self.gas_limit = gas_limit;
     }
 
-    /// A deterministic account address for a name.
-    pub fn account(&self, name: &str) -> Address {
-        Address(cairn_vm::blake2b_256(
+    /// Sets the gas price every following call pays (0: free).
+    pub fn set_gas_price(&mut self, gas_price: u64) {
+        self.gas_price = gas_price;
+    }
+
+    pub fn gas_price(&self) -> u64 {
+        self.gas_price
+    }
+
+    /// Every fee charged so far.
+    pub fn fees_paid(&self) -> u128 {
+        self.fees
+    }
+
+    /// A deterministic account address for a name, funded with
+    /// [`ACCOUNT_BALANCE`] the first time it is asked for.
+    pub fn account(&mut self, name: &str) -> Address {
+        let address = Address(cairn_vm::blake2b_256(
             format!("cairn-test-account:{name}").as_bytes(),
-        ))
+        ));
+        if !self.funded(address) {
+            self.fund(address, ACCOUNT_BALANCE);
+        }
+        address
+    }
+
+    fn funded(&self, account: Address) -> bool {
+        self.balance(account) > 0
+    }
+
+    /// Gives `account` `amount` more of the native token (as a genesis
+    /// allocation would).
+    pub fn fund(&mut self, account: Address, amount: u128) {
+        let balance = self.balance(account).saturating_add(amount);
+        self.state.set_balance(vm_address(account), balance);
+    }
+
+    /// What `account` (an account or a contract) holds.
+    pub fn balance(&self, account: Address) -> u128 {
+        self.state.balance_of(&vm_address(account))
+    }
+
+    /// Moves `amount` from `from` to `to` as a transfer transaction does,
+    /// its fee paid by `from`; `Err` (nothing changed) if `from` cannot
+    /// cover both.
+    pub fn transfer(&mut self, from: Address, to: Address, amount: u128) -> Result<(), Refused> {
+        // A transfer uses its intrinsic gas only; the VM runs nothing.
+        let fee = u128::from(self.gas_price) * u128::from(TRANSFER_GAS);
+        let needed = fee.saturating_add(amount);
+        let held = self.balance(from);
+        if held < needed {
+            return Err(Refused {
+                account: from,
+                holds: held,
+                needs: needed,
+            });
+        }
+        self.state.set_balance(vm_address(from), held - needed);
+        self.fund(to, amount);
+        self.fees += fee;
+        Ok(())
     }
 
     /// The current block.
@@ -129,18 +201,31 @@ impl TestChain {
     /// `args`; panics (with the reason) if the VM rejects the code or
     /// `init` fails.
     pub fn deploy(&mut self, deployer: Address, code: &[u8], args: impl Encode) -> Deployed {
-        match self.try_deploy(deployer, code, args) {
+        self.deploy_with_value(deployer, code, args, 0)
+    }
+
+    /// Deploys `code` with `value` moved to the new contract (its `init`
+    /// must be `#[payable]` to take it).
+    pub fn deploy_with_value(
+        &mut self,
+        deployer: Address,
+        code: &[u8],
+        args: impl Encode,
+        value: u128,
+    ) -> Deployed {
+        match self.try_deploy(deployer, code, args, value) {
             Ok(deployed) => deployed,
             Err(error) => panic!("deploy failed: {error}"),
         }
     }
 
-    /// Deploys `code`, or says why it could not be.
+    /// Deploys `code` with `value`, or says why it could not be.
     pub fn try_deploy(
         &mut self,
         deployer: Address,
         code: &[u8],
         args: impl Encode,
+        value: u128,
     ) -> Result<Deployed, DeployError> {
         let prepared = self
             .vm
@@ -153,10 +238,15 @@ impl TestChain {
         let address = Address(cairn_vm::blake2b_256(&seed));
         let before = self.state.clone();
         self.state.deploy(vm_address(address), code);
-        let receipt = self.execute(deployer, address, "init", &args.encode(), false);
+        let receipt = self
+            .execute(deployer, address, "init", &args.encode(), value)
+            .map_err(DeployError::Refused)?;
         if !receipt.is_ok() {
+            // The fee stays paid; the contract is not there.
+            let fee_paid = self.balance(deployer);
             self.state = before;
-            return Err(DeployError::Init(receipt));
+            self.state.set_balance(vm_address(deployer), fee_paid);
+            return Err(DeployError::Init(Box::new(receipt)));
         }
         Ok(Deployed {
             address,
@@ -167,7 +257,7 @@ impl TestChain {
 
     /// Calls `method` of `contract` as `caller` with SCALE-encoded `args`
     /// (a tuple of the method's arguments). A successful call's writes are
-    /// committed.
+    /// committed. Panics if `caller` cannot pay for it.
     pub fn call(
         &mut self,
         caller: Address,
@@ -175,7 +265,21 @@ impl TestChain {
         method: &str,
         args: impl Encode,
     ) -> Receipt {
-        self.execute(caller, contract, method, &args.encode(), false)
+        self.call_with_value(caller, contract, method, args, 0)
+    }
+
+    /// [`TestChain::call`] with `value` of the native token attached: it
+    /// moves to the contract if the call succeeds.
+    pub fn call_with_value(
+        &mut self,
+        caller: Address,
+        contract: Address,
+        method: &str,
+        args: impl Encode,
+        value: u128,
+    ) -> Receipt {
+        self.try_call(caller, contract, method, &args.encode(), value)
+            .unwrap_or_else(|refused| panic!("{method} refused: {refused}"))
     }
 
     /// Calls `method` with raw input bytes.
@@ -186,44 +290,83 @@ impl TestChain {
         method: &str,
         input: &[u8],
     ) -> Receipt {
-        self.execute(caller, contract, method, input, false)
+        self.try_call(caller, contract, method, input, 0)
+            .unwrap_or_else(|refused| panic!("{method} refused: {refused}"))
     }
 
-    /// A read-only query: nothing is committed, and writes or events trap.
+    /// A call with raw input and value, refused (nothing charged) if the
+    /// caller cannot cover `gas_limit × gas_price + value`, as a node
+    /// refuses such a transaction.
+    pub fn try_call(
+        &mut self,
+        caller: Address,
+        contract: Address,
+        method: &str,
+        input: &[u8],
+        value: u128,
+    ) -> Result<Receipt, Refused> {
+        self.execute(caller, contract, method, input, value)
+    }
+
+    /// A read-only query: nothing is committed or charged, and writes,
+    /// events or transfers trap.
     pub fn query(&self, contract: Address, method: &str, args: impl Encode) -> Receipt {
-        self.run(Address::ZERO, contract, method, &args.encode(), true)
+        self.run(Address::ZERO, contract, method, &args.encode(), 0, true)
             .0
     }
 
+    /// Charges the largest fee, runs the call, commits it if it succeeded
+    /// and gives back the fee for the gas it did not use.
     fn execute(
         &mut self,
         caller: Address,
         contract: Address,
         method: &str,
         input: &[u8],
-        read_only: bool,
-    ) -> Receipt {
-        let (receipt, writes) = self.run(caller, contract, method, input, read_only);
-        self.state.commit(&writes);
-        receipt
+        value: u128,
+    ) -> Result<Receipt, Refused> {
+        let price = u128::from(self.gas_price);
+        let max_fee = price * u128::from(self.gas_limit);
+        let held = self.balance(caller);
+        let needed = max_fee.saturating_add(value);
+        if held < needed {
+            return Err(Refused {
+                account: caller,
+                holds: held,
+                needs: needed,
+            });
+        }
+        self.state.set_balance(vm_address(caller), held - max_fee);
+        let (mut receipt, outcome) = self.run(caller, contract, method, input, value, false);
+        if let Some(outcome) = outcome {
+            self.state.commit_outcome(&outcome);
+        }
+        let fee = price * u128::from(receipt.gas_used);
+        let refund = max_fee - fee;
+        self.fund(caller, refund);
+        self.fees += fee;
+        receipt.fee = fee;
+        Ok(receipt)
     }
 
-    /// Runs a call without committing it: its receipt and its writes.
+    /// Runs a call without committing it: its receipt, and the outcome to
+    /// apply if it succeeded.
     fn run(
         &self,
         caller: Address,
         contract: Address,
         method: &str,
         input: &[u8],
+        value: u128,
         read_only: bool,
-    ) -> (Receipt, Vec<cairn_vm::StorageWrite>) {
+    ) -> (Receipt, Option<cairn_vm::Outcome>) {
         let call = Call {
             contract: vm_address(contract),
             caller: vm_address(caller),
             entry: method,
             input,
             gas_limit: self.gas_limit,
-            value: 0,
+            value,
             block: self.block,
             read_only,
         };
@@ -235,11 +378,38 @@ impl TestChain {
             method: method.to_owned(),
             status: outcome.status,
             gas_used: outcome.gas_used,
-            output: outcome.output,
-            events: outcome.events,
+            fee: 0,
+            value: if outcome.status.is_ok() { value } else { 0 },
+            output: outcome.output.clone(),
+            events: outcome.events.clone(),
             writes: outcome.writes.len(),
         };
-        (receipt, outcome.writes)
+        let ok = outcome.status.is_ok();
+        (receipt, ok.then_some(outcome))
+    }
+}
+
+/// About the gas a transfer transaction uses on a node with the default
+/// chain parameters: its intrinsic cost, the base and some 256 bytes.
+pub const TRANSFER_GAS: u64 = 3_000_000 + 2_000 * 256;
+
+/// A call or transfer the caller cannot pay for: like a node, the chain
+/// refuses it and charges nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub account: Address,
+    pub holds: u128,
+    /// `gas_limit × gas_price + value`.
+    pub needs: u128,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} holds {} of the native token but the call may cost {}",
+            self.account, self.holds, self.needs
+        )
     }
 }
 
@@ -257,14 +427,17 @@ pub struct Deployed {
 pub enum DeployError {
     /// The VM does not accept the code.
     Rejected(String),
-    /// `init` failed; nothing was deployed.
-    Init(Receipt),
+    /// The deployer cannot pay for it.
+    Refused(Refused),
+    /// `init` failed; nothing was deployed (the fee was paid).
+    Init(Box<Receipt>),
 }
 
 impl fmt::Display for DeployError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DeployError::Rejected(reason) => write!(f, "the VM rejects the code: {reason}"),
+            DeployError::Refused(refused) => write!(f, "refused: {refused}"),
             DeployError::Init(receipt) => write!(f, "init failed: {receipt}"),
         }
     }
@@ -277,6 +450,11 @@ pub struct Receipt {
     pub status: Status,
     /// The real gas the call used, as a node would charge it.
     pub gas_used: u64,
+    /// What the caller paid: `gas_used × gas_price`, also when it failed
+    /// (the VM's gas; a node adds the transaction's intrinsic gas).
+    pub fee: u128,
+    /// Native value the call moved to the contract (0 if it failed).
+    pub value: u128,
     /// The return value, revert data or abort message.
     pub output: Vec<u8>,
     pub events: Vec<RawEvent>,

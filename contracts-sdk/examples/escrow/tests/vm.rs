@@ -1,8 +1,9 @@
-//! The escrow and the token, both compiled, calling each other on the VM.
+//! The escrow and the token, both compiled, calling each other on the VM;
+//! and the escrow holding native value.
 
 use cairn_sdk::Address;
-use cairn_sdk_testing::TestChain;
-use escrow::{Deal, DealClosed, DealOpened, DealState, DepositRefused, EscrowError};
+use cairn_sdk_testing::{ACCOUNT_BALANCE, TestChain};
+use escrow::{Asset, Deal, DealClosed, DealOpened, DealState, DepositRefused, EscrowError};
 use token::{TokenError, Transfer};
 
 const ESCROW: &[u8] = include_bytes!("../../../testdata/escrow.wasm");
@@ -60,7 +61,8 @@ fn a_deal_holds_the_tokens_until_released() {
             id: 0,
             buyer: s.buyer,
             seller: s.seller,
-            amount: 300
+            amount: 300,
+            asset: Asset::Token,
         }]
     );
     // The token's event, from the nested call, is part of the same receipt.
@@ -189,4 +191,90 @@ fn a_callee_that_fails_otherwise_fails_the_whole_call() {
             .value::<u32>(),
         0
     );
+}
+
+#[test]
+fn a_native_deal_holds_the_attached_value_until_released() {
+    let mut s = setup();
+    let (buyer_before, seller_before) = (s.chain.balance(s.buyer), s.chain.balance(s.seller));
+    let opened = s
+        .chain
+        .call_with_value(s.buyer, s.escrow, "open_native", (s.seller, 0u64), 500);
+    assert_eq!(opened.value::<u64>(), 0);
+    assert_eq!(opened.value, 500);
+    assert_eq!(
+        opened.events::<DealOpened>(),
+        [DealOpened {
+            id: 0,
+            buyer: s.buyer,
+            seller: s.seller,
+            amount: 500,
+            asset: Asset::Native,
+        }]
+    );
+    // The buyer paid the value and the fee for the gas used, nothing more.
+    assert!(opened.fee > 0);
+    assert_eq!(s.chain.balance(s.buyer), buyer_before - 500 - opened.fee);
+    assert_eq!(s.chain.balance(s.escrow), 500);
+    assert_eq!(s.chain.query(s.escrow, "held", ()).value::<u128>(), 500);
+
+    let released = s.chain.call(s.buyer, s.escrow, "release", (0u64,));
+    released.value::<()>();
+    assert_eq!(s.chain.balance(s.escrow), 0);
+    assert_eq!(s.chain.balance(s.seller), seller_before + 500);
+    // The token was never involved.
+    assert_eq!(balance(&s, s.escrow), 0);
+}
+
+#[test]
+fn a_native_deal_is_refunded_after_its_deadline() {
+    let mut s = setup();
+    let deadline = s.chain.block().time_ms + 1_000;
+    s.chain
+        .call_with_value(s.buyer, s.escrow, "open_native", (s.seller, deadline), 70)
+        .value::<u64>();
+    let before = s.chain.balance(s.buyer);
+    s.chain.advance(1, 2_000);
+    let refunded = s.chain.call(s.buyer, s.escrow, "refund", (0u64,));
+    refunded.value::<()>();
+    assert_eq!(s.chain.balance(s.buyer), before + 70 - refunded.fee);
+    assert_eq!(s.chain.balance(s.escrow), 0);
+}
+
+#[test]
+fn methods_that_are_not_payable_refuse_value_and_give_it_back() {
+    let mut s = setup();
+    let before = s.chain.balance(s.buyer);
+    let refused = s
+        .chain
+        .call_with_value(s.buyer, s.escrow, "release", (0u64,), 10);
+    assert!(
+        refused.abort_message().contains("`release` is not payable"),
+        "{refused}"
+    );
+    assert_eq!(refused.value, 0);
+    // Only the fee is gone.
+    assert_eq!(s.chain.balance(s.buyer), before - refused.fee);
+    assert_eq!(s.chain.balance(s.escrow), 0);
+    // A payable method given nothing is the contract's own error.
+    assert_eq!(
+        s.chain
+            .call(s.buyer, s.escrow, "open_native", (s.seller, 0u64))
+            .error::<EscrowError>(),
+        EscrowError::NothingAttached
+    );
+    // Value the caller does not have never reaches the contract.
+    let poor = s.chain.account("poor");
+    s.chain.set_gas_price(0);
+    let attempt = s.chain.try_call(
+        poor,
+        s.escrow,
+        "open_native",
+        &parity_scale_codec::Encode::encode(&(s.seller, 0u64)),
+        ACCOUNT_BALANCE + 1,
+    );
+    let refused = attempt.unwrap_err();
+    assert_eq!(refused.needs, ACCOUNT_BALANCE + 1);
+    assert_eq!(s.chain.balance(poor), ACCOUNT_BALANCE);
+    assert_eq!(s.chain.balance(s.escrow), 0);
 }
