@@ -51,7 +51,15 @@ step "4. Transfer through node 0, read the balance from node 3" \
 run "$bin/cairn" --rpc "$node0" call "$token" transfer "[\"$bob_address\", 2500]" --key "$alice"
 run "$bin/cairn" --rpc "$node3" query "$token" balance_of "[\"$bob_address\"]"
 
-step "5. A second contract, called through node 1 and node 2" \
+step "5. Send the native token and pay a fee" \
+  "The developer accounts were funded at genesis. A transfer pays for the gas it uses at" \
+  "its gas price: the base fee's part is burned, the rest goes to the block's proposer."
+run "$bin/cairn" --rpc "$node0" gas-price
+run "$bin/cairn" --rpc "$node0" transfer "$bob_address" 1000000 --key "$alice"
+run "$bin/cairn" --rpc "$node2" balance "$bob_address"
+run "$bin/cairn" --rpc "$node2" status
+
+step "6. A second contract, called through node 1 and node 2" \
   "A counter with a limit: increments through two different nodes, read through a third."
 run "$bin/cairn" --rpc "$node1" deploy "$contracts/counter.wasm" --key "$bob" --args '[100]' | tee "$dir/counter.out"
 counter=$(sed -n 's/^deployed .* at \([0-9a-f]*\)$/\1/p' "$dir/counter.out")
@@ -59,19 +67,19 @@ run "$bin/cairn" --rpc "$node1" call "$counter" increment '[5]' --key "$bob"
 run "$bin/cairn" --rpc "$node2" call "$counter" increment '[7]' --key "$alice"
 run "$bin/cairn" --rpc "$node3" query "$counter" get
 
-step "6. Every node has the same state" \
-  "Each block commits a state root over all contract storage and accounts; 'status'" \
+step "7. Every node has the same state" \
+  "Each block commits a state root over all contract storage, accounts and balances; 'status'" \
   "compares the roots the nodes hold for the same height."
 run "$bin/cairn-testnet" --dir "$dir" status
 
-step "7. Crash a node and keep going" \
+step "8. Crash a node and keep going" \
   "node2 is killed with SIGKILL. Three of four validators are still more than two" \
   "thirds of the voting power, so blocks keep being finalized."
 run "$bin/cairn-testnet" --dir "$dir" stop 2 --kill
 run "$bin/cairn" --rpc "$node1" call "$token" transfer "[\"$bob_address\", 500]" --key "$alice"
 run "$bin/cairn-testnet" --dir "$dir" status
 
-step "8. Bring it back" \
+step "9. Bring it back" \
   "node2 restarts from its own database (nothing committed is lost) and fetches the" \
   "blocks it missed from its peers."
 run "$bin/cairn-testnet" --dir "$dir" start 2
@@ -79,7 +87,7 @@ run "$bin/cairn-testnet" --dir "$dir" wait 2
 run "$bin/cairn" --rpc "$node2" query "$token" balance_of "[\"$bob_address\"]"
 run "$bin/cairn-testnet" --dir "$dir" status
 
-step "9. Shut down" "Every node process is stopped; --clean deletes the network's directory."
+step "10. Shut down" "Every node process is stopped; --clean deletes the network's directory."
 run "$bin/cairn-testnet" --dir "$dir" down --clean
 rm -rf "$contracts"
 trap - EXIT

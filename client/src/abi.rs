@@ -373,6 +373,8 @@ pub fn decode_value(ty: &AbiType, input: &mut &[u8]) -> Result<Value> {
 pub struct Method {
     pub name: String,
     pub mutates: bool,
+    /// Accepts native value (`#[payable]`); every other method refuses it.
+    pub payable: bool,
     pub args: Vec<(String, AbiType)>,
     pub returns: Option<AbiType>,
     pub error: Option<String>,
@@ -421,6 +423,7 @@ impl Abi {
                 };
                 Ok(Method {
                     mutates: method["mutates"].as_bool().unwrap_or(true),
+                    payable: method["payable"].as_bool().unwrap_or(false),
                     args: fields(&method["args"]).with_context(|| format!("method {name}"))?,
                     returns,
                     error: method["error"].as_str().map(str::to_owned),

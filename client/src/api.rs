@@ -3,6 +3,7 @@
 //! the JSON views it returns. Bytes travel as hex strings; hashes and
 //! addresses as 64 hex digits, with or without `0x`.
 
+use cairn_types::amount::as_string;
 use cairn_types::{
     Action, Block, ChainParams, Receipt, SignedTransaction, contract_address, status_name,
 };
@@ -47,6 +48,16 @@ pub struct ReceiptView {
     pub status: u32,
     pub status_name: String,
     pub gas_used: u64,
+    /// What the sender paid: `gas_used × gas_price`.
+    #[serde(with = "as_string")]
+    pub fee: u128,
+    /// The part of the fee burned (the block's base fee of it); the rest
+    /// went to the proposer.
+    #[serde(with = "as_string")]
+    pub burned: u128,
+    /// Native value moved to the recipient (0 if the transaction failed).
+    #[serde(with = "as_string")]
+    pub value: u128,
     pub output: String,
     pub events: Vec<EventView>,
     pub contract: Option<String>,
@@ -68,9 +79,16 @@ pub struct TxSummary {
     pub sender: String,
     pub nonce: u64,
     pub gas_limit: u64,
+    pub gas_price: u64,
+    #[serde(with = "as_string")]
+    pub value: u128,
+    /// `deploy`, `call` or `transfer`.
     pub kind: String,
+    /// The contract called or created.
     pub contract: Option<String>,
     pub method: Option<String>,
+    /// A transfer's recipient.
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +113,23 @@ pub struct AccountView {
     /// The nonce after the account's transactions waiting in this node's
     /// mempool: what a new transaction should carry.
     pub pending_nonce: u64,
+    /// What it holds of the native token, committed, in its smallest unit.
+    #[serde(with = "as_string")]
+    pub balance: u128,
+}
+
+/// Gas prices, in the token's smallest unit per unit of gas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GasPriceView {
+    /// The next block's base fee: the least a transaction must pay to be
+    /// included (it is burned).
+    pub base_fee: u64,
+    /// The least this node admits to its mempool.
+    pub min_gas_price: u64,
+    /// What puts a transaction into the next block, given what waits in
+    /// this node's mempool: at least both of the above, and more than the
+    /// transactions that would otherwise fill the block.
+    pub suggested: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +156,14 @@ pub struct StatusView {
     /// Whether a peer has reported a height above this node's.
     pub syncing: bool,
     pub mempool_size: u64,
+    /// The next block's base fee.
+    pub base_fee: u64,
+    /// Every balance added up: the genesis supply less what was burned.
+    #[serde(with = "as_string")]
+    pub total_supply: u128,
+    /// What fees have burned since genesis.
+    #[serde(with = "as_string")]
+    pub burned: u128,
     pub params: ChainParams,
 }
 
@@ -163,6 +206,11 @@ pub trait CairnApi {
 
     #[method(name = "status")]
     async fn status(&self) -> RpcResult<StatusView>;
+
+    /// The next block's base fee, this node's minimum and a suggested gas
+    /// price.
+    #[method(name = "gasPrice")]
+    async fn gas_price(&self) -> RpcResult<GasPriceView>;
 }
 
 /// The view of a committed receipt, the `index`th transaction of block
@@ -175,6 +223,9 @@ pub fn receipt_view(height: u64, index: u32, receipt: &Receipt) -> ReceiptView {
         status: receipt.status,
         status_name: status_name(receipt.status).to_owned(),
         gas_used: receipt.gas_used,
+        fee: receipt.fee,
+        burned: receipt.burned,
+        value: receipt.value,
         output: hex::encode(&receipt.output),
         events: receipt
             .events
@@ -191,24 +242,34 @@ pub fn receipt_view(height: u64, index: u32, receipt: &Receipt) -> ReceiptView {
 
 pub fn tx_summary(tx: &SignedTransaction) -> TxSummary {
     let t = &tx.tx;
-    let (kind, contract, method) = match &t.action {
+    let (kind, contract, method, to) = match &t.action {
         Action::Deploy { .. } => (
             "deploy",
             Some(contract_address(&t.sender, t.nonce).to_string()),
             None,
+            None,
         ),
         Action::Call {
             contract, method, ..
-        } => ("call", Some(contract.to_string()), Some(method.clone())),
+        } => (
+            "call",
+            Some(contract.to_string()),
+            Some(method.clone()),
+            None,
+        ),
+        Action::Transfer { to } => ("transfer", None, None, Some(to.to_string())),
     };
     TxSummary {
         hash: hex::encode(tx.hash()),
         sender: t.sender.to_string(),
         nonce: t.nonce,
         gas_limit: t.gas_limit,
+        gas_price: t.gas_price,
+        value: t.value,
         kind: kind.to_owned(),
         contract,
         method,
+        to,
     }
 }
 
@@ -238,9 +299,12 @@ mod tests {
         let key = PrivateKey::from([2; 32]);
         Transaction {
             chain_id: "test".into(),
+            genesis_hash: [1; 32],
             sender: keys::address(&key),
             nonce: 4,
             gas_limit: 9,
+            gas_price: 2,
+            value: 3,
             action: Action::Deploy {
                 code: vec![0, 0x61, 0x73, 0x6d],
                 abi: vec![],
@@ -256,6 +320,9 @@ mod tests {
             tx_hash: [1; 32],
             status: 10,
             gas_used: 5,
+            fee: 15,
+            burned: 10,
+            value: u128::MAX,
             output: vec![0xde, 0xad],
             events: vec![Event {
                 contract: Address([3; 32]),
@@ -271,6 +338,34 @@ mod tests {
         assert_eq!(view.output, "dead");
         assert_eq!(view.events[0].topic, hex::encode("Transfer"));
         assert_eq!(view.events[0].contract, "03".repeat(32));
+        // Amounts are decimal strings in JSON, exact at any size.
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["fee"], "15");
+        assert_eq!(json["value"], u128::MAX.to_string());
+        assert_eq!(serde_json::from_value::<ReceiptView>(json).unwrap(), view);
+    }
+
+    #[test]
+    fn a_transfer_is_summarised_with_its_recipient_and_value() {
+        let key = PrivateKey::from([2; 32]);
+        let tx = Transaction {
+            chain_id: "test".into(),
+            genesis_hash: [1; 32],
+            sender: keys::address(&key),
+            nonce: 0,
+            gas_limit: 9,
+            gas_price: 2,
+            value: 77,
+            action: Action::Transfer {
+                to: Address([6; 32]),
+            },
+        }
+        .sign(&key);
+        let summary = tx_summary(&tx);
+        assert_eq!(summary.kind, "transfer");
+        assert_eq!(summary.to, Some("06".repeat(32)));
+        assert_eq!((summary.contract, summary.method), (None, None));
+        assert_eq!((summary.value, summary.gas_price), (77, 2));
     }
 
     #[test]

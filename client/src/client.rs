@@ -9,8 +9,8 @@ use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use parity_scale_codec::Encode;
 
 use crate::api::{
-    AccountView, BlockView, CairnApiClient, ContractView, QueryResult, ReceiptView, StatusView,
-    Submitted, codes,
+    AccountView, BlockView, CairnApiClient, ContractView, GasPriceView, QueryResult, ReceiptView,
+    StatusView, Submitted, codes,
 };
 
 /// How long one request may take by default.
@@ -46,8 +46,8 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The node refused the transaction (bad signature, nonce, gas, size,
-    /// full mempool...); the message says why.
+    /// The node refused the transaction (bad signature, nonce, gas, gas
+    /// price, balance, size, full mempool...); the message says why.
     pub fn is_rejected_transaction(&self) -> bool {
         matches!(self, ClientError::Rpc { code, .. } if *code == codes::TX_REJECTED)
     }
@@ -181,5 +181,11 @@ impl Client {
 
     pub async fn status(&self) -> Result<StatusView, ClientError> {
         Ok(self.rpc.status().await?)
+    }
+
+    /// The next block's base fee, the node's minimum and a suggested gas
+    /// price.
+    pub async fn gas_price(&self) -> Result<GasPriceView, ClientError> {
+        Ok(self.rpc.gas_price().await?)
     }
 }

@@ -14,7 +14,7 @@
 //! use std::time::Duration;
 //!
 //! use cairn_client::Client;
-//! use cairn_types::{Action, Address, Transaction, keys};
+//! use cairn_types::{Action, Address, Transaction, keys, parse_hash};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::new("http://127.0.0.1:26657")?;
@@ -24,9 +24,13 @@
 //! let account = client.account(&sender).await?;
 //! let tx = Transaction {
 //!     chain_id: status.chain_id,
+//!     genesis_hash: parse_hash(&status.genesis_hash)?,
 //!     sender,
 //!     nonce: account.pending_nonce,
 //!     gas_limit: 100_000_000,
+//!     // Pays for the gas used at this price; the node suggests one.
+//!     gas_price: client.gas_price().await?.suggested,
+//!     value: 0,
 //!     action: Action::Call {
 //!         contract: Address::from_hex("8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c")?,
 //!         method: "increment".into(),

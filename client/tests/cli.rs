@@ -47,6 +47,7 @@ fn bad_hashes_and_addresses_are_refused_before_anything_is_sent() {
     for args in [
         &["receipt", "0x1234"][..],
         &["account", "not-hex"],
+        &["balance", "not-hex"],
         &["contract", "abcd"],
         &["block", "zz"],
     ] {
@@ -57,5 +58,20 @@ fn bad_hashes_and_addresses_are_refused_before_anything_is_sent() {
             stderr.contains("32 expected") || stderr.contains("is not hex"),
             "{args:?}: {stderr}"
         );
+    }
+}
+
+#[test]
+fn bad_amounts_are_refused_before_anything_is_sent() {
+    let to = "ab".repeat(32);
+    for args in [
+        &["transfer", &to, "1.5", "--key", "nobody.json"][..],
+        &["transfer", &to, "3e5", "--key", "nobody.json"],
+        &["call", &to, "m", "--value", "0x10", "--key", "nobody.json"],
+    ] {
+        let output = cairn(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("not an amount"), "{args:?}: {stderr}");
     }
 }

@@ -29,6 +29,9 @@ fn status() -> StatusView {
         gossip_peers: 3,
         syncing: false,
         mempool_size: 0,
+        base_fee: 1,
+        total_supply: 1_000,
+        burned: 0,
         params: ChainParams::default(),
     }
 }
@@ -41,6 +44,9 @@ fn receipt(hash: &str) -> ReceiptView {
         status: 0,
         status_name: "ok".into(),
         gas_used: 42,
+        fee: 84,
+        burned: 42,
+        value: 7,
         output: String::new(),
         events: vec![],
         contract: None,
@@ -51,9 +57,12 @@ fn signed(nonce: u64) -> SignedTransaction {
     let key = PrivateKey::from([1; 32]);
     Transaction {
         chain_id: "cairn-test".into(),
+        genesis_hash: [0; 32],
         sender: cairn_types::keys::address(&key),
         nonce,
         gas_limit: 10_000_000,
+        gas_price: 1,
+        value: 0,
         action: Action::Call {
             contract: Address([7; 32]),
             method: "increment".into(),
@@ -257,7 +266,8 @@ fn the_views_json_is_the_apis() {
         value,
         json!({
             "tx_hash": "ab", "height": 8, "index": 0, "status": 0, "status_name": "ok",
-            "gas_used": 42, "output": "", "events": [], "contract": null,
+            "gas_used": 42, "fee": "84", "burned": "42", "value": "7",
+            "output": "", "events": [], "contract": null,
         })
     );
     let value: Value = serde_json::to_value(status()).unwrap();
@@ -281,6 +291,9 @@ fn the_views_json_is_the_apis() {
             "gossip_peers",
             "syncing",
             "mempool_size",
+            "base_fee",
+            "total_supply",
+            "burned",
             "params",
         ]
     );

@@ -3,14 +3,16 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::mempool::MempoolLimits;
-use crate::genesis::{ChainParams, Genesis, GenesisValidator};
+use crate::genesis::{ChainParams, Genesis, GenesisAccount, GenesisValidator};
 use crate::keys;
+use crate::types::Address;
 
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -89,6 +91,14 @@ pub struct MetricsSection {
 pub struct MempoolSection {
     pub max_transactions: usize,
     pub max_bytes: usize,
+    /// The lowest gas price this node admits, on top of the chain's base
+    /// fee. 0 (the default) admits whatever the chain would include; a
+    /// validator open to the public sets its own floor.
+    pub min_gas_price: u64,
+    /// Seconds a transaction may wait for a block before it is dropped.
+    pub ttl_secs: u64,
+    /// How many of one sender's transactions may wait behind a nonce gap.
+    pub max_queued_per_sender: usize,
 }
 
 impl Default for MempoolSection {
@@ -97,6 +107,21 @@ impl Default for MempoolSection {
         MempoolSection {
             max_transactions: limits.max_transactions,
             max_bytes: limits.max_bytes,
+            min_gas_price: limits.min_gas_price,
+            ttl_secs: limits.ttl.as_secs(),
+            max_queued_per_sender: limits.max_queued_per_sender,
+        }
+    }
+}
+
+impl MempoolSection {
+    pub fn limits(&self) -> MempoolLimits {
+        MempoolLimits {
+            max_transactions: self.max_transactions,
+            max_bytes: self.max_bytes,
+            min_gas_price: self.min_gas_price,
+            ttl: Duration::from_secs(self.ttl_secs),
+            max_queued_per_sender: self.max_queued_per_sender,
         }
     }
 }
@@ -177,6 +202,8 @@ pub struct TestnetSpec {
     pub base_port: u16,
     pub target_block_time_ms: u64,
     pub max_idle_block_interval_ms: u64,
+    /// The accounts funded at genesis, and what each holds.
+    pub accounts: Vec<(Address, u128)>,
 }
 
 /// Writes the homes of a testnet: keys, one genesis, configs. Returns each
@@ -213,6 +240,14 @@ pub fn generate_testnet(spec: &TestnetSpec) -> anyhow::Result<Vec<(PathBuf, Node
                 name: config.moniker.clone(),
                 public_key: keys::address(key).to_string(),
                 power: 1,
+            })
+            .collect(),
+        accounts: spec
+            .accounts
+            .iter()
+            .map(|(address, balance)| GenesisAccount {
+                address: address.to_string(),
+                balance: *balance,
             })
             .collect(),
         params: ChainParams::default(),

@@ -11,7 +11,6 @@ use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::chain::mempool::MempoolLimits;
 use crate::chain::{Chain, ChainConfig};
 use crate::config::{NodeConfig, resolve};
 use crate::consensus::{self, ConsensusConfig};
@@ -137,10 +136,7 @@ fn chain_config(config: &NodeConfig, data: &Path) -> ChainConfig {
     ChainConfig {
         db_path: data.join("db"),
         artifact_cache: Some(data.join("artifacts")),
-        mempool: MempoolLimits {
-            max_transactions: config.mempool.max_transactions,
-            max_bytes: config.mempool.max_bytes,
-        },
+        mempool: config.mempool.limits(),
         verify_state_on_start: config.verify_state_on_start,
     }
 }
@@ -235,6 +231,7 @@ mod tests {
         config.consensus.target_block_time_ms = 250;
         config.consensus.max_idle_block_interval_ms = 4_000;
         config.mempool.max_transactions = 7;
+        config.mempool.ttl_secs = 30;
         let data = Path::new("/home/node3/data");
 
         let consensus = consensus_config(&config, data);
@@ -248,6 +245,7 @@ mod tests {
         assert_eq!(chain.db_path, data.join("db"));
         assert_eq!(chain.artifact_cache, Some(data.join("artifacts")));
         assert_eq!(chain.mempool.max_transactions, 7);
+        assert_eq!(chain.mempool.ttl, Duration::from_secs(30));
         assert!(chain.verify_state_on_start);
 
         assert_eq!(gossip_config(&config).listen, config.gossip.listen);

@@ -1,13 +1,15 @@
 //! Fixtures that this crate's tests and benchmarks and `cairn-fuzz` share
-//! (the `test-utils` feature): a one-validator chain's keys and genesis,
-//! signed transactions, chains on RocksDB in a test's directory, and the
-//! steps that build a block and commit it.
+//! (the `test-utils` feature): a one-validator chain's keys and genesis
+//! (every [`user`] key funded), signed transactions, chains on RocksDB in a
+//! test's directory, and the steps that build a block and commit it.
 //!
 //! Most tests run on [`TEST_CHAIN`] through the free functions; a caller
 //! that needs a chain of its own (another chain id, another validator)
 //! describes it as a [`TestChain`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 use crate::keys::PrivateKey;
@@ -15,19 +17,44 @@ use parity_scale_codec::{Decode, Encode};
 
 use crate::chain::mempool::MempoolLimits;
 use crate::chain::{Chain, ChainConfig, ValidatorKey};
-use crate::genesis::{ChainParams, Genesis, GenesisValidator};
+use crate::genesis::{ChainParams, Genesis, GenesisAccount, GenesisValidator};
 use crate::metrics::Metrics;
 use crate::types::{Action, Address, Block, Hash, SignedTransaction, Transaction, TxError};
 
 /// The `counter` example contract and its ABI.
 pub const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
 pub const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.abi.json");
+/// The `escrow` example contract, which holds native value
+/// (`open_native`, `release`, `refund`), and its ABI.
+pub const ESCROW: &[u8] = include_bytes!("../../contracts-sdk/testdata/escrow.wasm");
+pub const ESCROW_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/escrow.abi.json");
 pub const CHAIN_ID: &str = "cairn-test";
 
 /// The gas limit of [`deploy`]'s transactions.
 pub const DEPLOY_GAS: u64 = 2_000_000_000;
 /// The gas limit of [`call`]'s transactions.
 pub const CALL_GAS: u64 = 100_000_000;
+/// The gas price of the transactions signed here: above the base fee's
+/// floor (1), so that a few busy blocks do not leave them behind.
+pub const GAS_PRICE: u64 = 10;
+/// What every [`user`] holds at genesis: enough for any test's fees.
+pub const USER_BALANCE: u128 = 1_000_000_000_000_000_000_000_000;
+
+/// The genesis allocations of the test chains: every [`user`] key, seeds
+/// 0 to 255, holds [`USER_BALANCE`].
+pub fn funded_accounts() -> &'static [(Address, u128)] {
+    static ACCOUNTS: OnceLock<Vec<(Address, u128)>> = OnceLock::new();
+    ACCOUNTS.get_or_init(|| {
+        (0..=u8::MAX)
+            .map(|seed| (address(&user(seed)), USER_BALANCE))
+            .collect()
+    })
+}
+
+/// The token's supply on the test chains.
+pub fn genesis_supply() -> u128 {
+    funded_accounts().iter().map(|(_, balance)| balance).sum()
+}
 
 /// A chain with one validator, whose key is `[validator_seed; 32]`.
 #[derive(Debug, Clone, Copy)]
@@ -63,11 +90,32 @@ impl TestChain {
                 public_key: hex::encode(self.proposer()),
                 power: 1,
             }],
+            accounts: funded_accounts()
+                .iter()
+                .map(|(address, balance)| GenesisAccount {
+                    address: address.to_string(),
+                    balance: *balance,
+                })
+                .collect(),
             params: ChainParams::default(),
         }
     }
 
-    /// A transaction of this chain signed by `key`.
+    /// The hash of [`TestChain::genesis`], which every transaction signs
+    /// (computed once per chain).
+    pub fn genesis_hash(&self) -> Hash {
+        type Key = (&'static str, &'static str, u8);
+        static HASHES: OnceLock<Mutex<HashMap<Key, Hash>>> = OnceLock::new();
+        let key = (self.chain_id, self.validator_name, self.validator_seed);
+        let mut hashes = HASHES
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        *hashes.entry(key).or_insert_with(|| self.genesis().hash())
+    }
+
+    /// A transaction of this chain signed by `key`, at [`GAS_PRICE`] and
+    /// with no value.
     pub fn sign(
         &self,
         key: &PrivateKey,
@@ -75,11 +123,27 @@ impl TestChain {
         gas_limit: u64,
         action: Action,
     ) -> SignedTransaction {
+        self.sign_with(key, nonce, gas_limit, GAS_PRICE, 0, action)
+    }
+
+    /// A transaction of this chain signed by `key`, every field given.
+    pub fn sign_with(
+        &self,
+        key: &PrivateKey,
+        nonce: u64,
+        gas_limit: u64,
+        gas_price: u64,
+        value: u128,
+        action: Action,
+    ) -> SignedTransaction {
         Transaction {
             chain_id: self.chain_id.into(),
+            genesis_hash: self.genesis_hash(),
             sender: address(key),
             nonce,
             gas_limit,
+            gas_price,
+            value,
             action,
         }
         .sign(key)
@@ -131,6 +195,33 @@ pub fn open(dir: &Path) -> Chain {
 
 pub fn sign(key: &PrivateKey, nonce: u64, gas_limit: u64, action: Action) -> SignedTransaction {
     TEST_CHAIN.sign(key, nonce, gas_limit, action)
+}
+
+/// The gas limit of [`transfer`]'s transactions: a transfer uses its
+/// intrinsic gas only.
+pub const TRANSFER_GAS: u64 = 10_000_000;
+
+/// A transfer of `value` to `to`.
+pub fn transfer(key: &PrivateKey, nonce: u64, to: Address, value: u128) -> SignedTransaction {
+    TEST_CHAIN.sign_with(
+        key,
+        nonce,
+        TRANSFER_GAS,
+        GAS_PRICE,
+        value,
+        Action::Transfer { to },
+    )
+}
+
+/// Every account's balance added up, as committed on `chain`.
+pub fn sum_of_balances(chain: &Chain) -> u128 {
+    let mut sum = 0u128;
+    chain
+        .store()
+        .snapshot()
+        .for_each_account(|_, account| sum += account.balance)
+        .expect("the store reads");
+    sum
 }
 
 /// A deploy of [`COUNTER`] whose constructor takes `limit`.

@@ -3,9 +3,9 @@
 //! node adds the conversion of addresses to the VM's.
 
 pub use cairn_types::{
-    Action, Address, Block, Event, Hash, Header, Receipt, STATUS_DEPLOY_REJECTED,
+    Action, Address, Amount, Block, Event, Hash, Header, Receipt, STATUS_DEPLOY_REJECTED,
     SignedTransaction, Transaction, TxError, contract_address, decode_exact, merkle_root,
-    parse_hash, status_name,
+    parse_amount, parse_hash, status_name,
 };
 
 /// Addresses as the VM takes them: the same 32 bytes.

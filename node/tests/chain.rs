@@ -53,6 +53,17 @@ fn two_nodes_execute_a_counter_to_the_same_state() {
     let count = b.query(&counter, "get", &[], 1_000_000_000).unwrap();
     assert_eq!(u64::decode(&mut &count.output[..]).unwrap(), 90);
     assert_eq!(a.head().state_root, b.head().state_root);
+    // Every fee paid: the reverted call's too, at its gas used.
+    assert_eq!(
+        receipts[2].fee,
+        u128::from(receipts[2].gas_used) * u128::from(GAS_PRICE)
+    );
+    for chain in [&a, &b] {
+        let state = chain.chain_state().unwrap();
+        assert!(state.burned > 0);
+        assert_eq!(sum_of_balances(chain), state.total_supply);
+        assert_eq!(state.total_supply + state.burned, genesis_supply());
+    }
 
     // A query writes nothing, even if it calls a mutating method.
     let before = a.head().state_root;
@@ -124,6 +135,31 @@ fn bad_transactions_are_refused_with_their_reason() {
     assert!(matches!(
         submit(&chain, &foreign.sign(&alice)),
         Err(TxError::WrongChain { .. })
+    ));
+
+    // Another network with the same chain id (every local testnet has
+    // one): its transactions are refused here, however valid there.
+    let mut replayed = good.tx.clone();
+    replayed.genesis_hash[0] ^= 1;
+    let found = replayed.genesis_hash;
+    assert_eq!(
+        submit(&chain, &replayed.sign(&alice)),
+        Err(TxError::WrongGenesis {
+            expected: chain.genesis_hash(),
+            found
+        })
+    );
+
+    // A key that holds nothing cannot pay for anything.
+    let mut seed = [7; 32];
+    seed[0] = 8;
+    let stranger = cairn_node::keys::PrivateKey::from(seed);
+    assert!(matches!(
+        submit(
+            &chain,
+            &call(&stranger, 0, Address([0; 32]), "m", Vec::new())
+        ),
+        Err(TxError::InsufficientBalance { available: 0, .. })
     ));
 
     let cheap = sign(
@@ -257,27 +293,57 @@ fn a_restarted_node_resumes_and_refuses_tampered_state() {
     assert_eq!(reopened.next_nonce(&address(&alice)).unwrap().0, 2);
     drop(reopened);
 
-    // Change one stored value behind the state tree's back.
-    {
-        let db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("db"),
-            cairn_node::state::COLUMN_FAMILIES,
-        )
-        .unwrap();
-        let cf = db.cf_handle("state").unwrap();
-        let (key, _) = db
-            .iterator_cf(cf, rocksdb::IteratorMode::Start)
-            .next()
-            .unwrap()
+    // Change one stored record behind the state tree's back: a contract's
+    // storage, an account's balance, the chain's supply record.
+    let pristine = tempfile::tempdir().unwrap();
+    copy_dir(&dir.path().join("db"), &pristine.path().join("db"));
+    for (column, key) in [
+        ("state", None),
+        ("accounts", None),
+        ("meta", Some(&b"chain_state"[..])),
+    ] {
+        let scratch = tempfile::tempdir().unwrap();
+        copy_dir(&pristine.path().join("db"), &scratch.path().join("db"));
+        {
+            let db = rocksdb::DB::open_cf(
+                &rocksdb::Options::default(),
+                scratch.path().join("db"),
+                cairn_node::state::COLUMN_FAMILIES,
+            )
             .unwrap();
-        db.put_cf(cf, key, b"tampered").unwrap();
+            let cf = db.cf_handle(column).unwrap();
+            let key = match key {
+                Some(key) => key.to_vec(),
+                None => db
+                    .iterator_cf(cf, rocksdb::IteratorMode::Start)
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .0
+                    .to_vec(),
+            };
+            let mut value = db.get_cf(cf, &key).unwrap().unwrap();
+            // Still a record that decodes: only the root can tell.
+            let last = value.len() - 1;
+            value[last] ^= 1;
+            db.put_cf(cf, key, value).unwrap();
+        }
+        let error =
+            Chain::open(genesis(), &config(scratch.path(), None), Metrics::default()).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("does not match its root"),
+            "{column}: {error:#}"
+        );
     }
-    let error = Chain::open(genesis(), &config(dir.path(), None), Metrics::default()).unwrap_err();
-    assert!(
-        format!("{error:#}").contains("does not match its root"),
-        "{error:#}"
-    );
+}
+
+/// A copy of a closed RocksDB directory (its files are plain files).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
 }
 
 #[test]

@@ -1,8 +1,9 @@
-//! Every node computes the same thing. Random blocks of deploys and calls,
-//! built by one chain and re-executed by another (its own RocksDB, and an
-//! on-disk artifact cache the first lacks), give the same receipts and
-//! state roots at every height; and any single-bit change of a transaction
-//! is refused by both, for the same reason.
+//! Every node computes the same thing. Random blocks of deploys, calls and
+//! transfers of native value, built by one chain and re-executed by another
+//! (its own RocksDB, and an on-disk artifact cache the first lacks), give
+//! the same receipts (fees included), balances and state roots at every
+//! height; and any single-bit change of a transaction is refused by both,
+//! for the same reason.
 
 use cairn_node::chain::Chain;
 use cairn_node::metrics::Metrics;
@@ -28,6 +29,8 @@ enum Step {
     /// A call given a few hundred gas beyond its intrinsic cost: it runs
     /// out.
     Starved { sender: u8, target: u8, extra: u64 },
+    /// Native value to another sender or to a contract.
+    Transfer { sender: u8, target: u8, value: u128 },
     /// The leader builds a block, the follower verifies it, both commit.
     EndBlock,
 }
@@ -51,6 +54,8 @@ fn step() -> impl Strategy<Value = Step> {
             }),
         1 => (0u8..3, any::<u8>(), 0u64..2_000)
             .prop_map(|(sender, target, extra)| Step::Starved { sender, target, extra }),
+        2 => (0u8..3, any::<u8>(), 0u128..1_000_000)
+            .prop_map(|(sender, target, value)| Step::Transfer { sender, target, value }),
         2 => Just(Step::EndBlock),
     ]
 }
@@ -167,8 +172,25 @@ impl Network {
                 let tx = sign(&key, nonce(self, sender), intrinsic + extra, action);
                 self.submit(sender, &tx);
             }
+            Step::Transfer {
+                sender,
+                target,
+                value,
+            } => {
+                let to = if target % 2 == 0 {
+                    address(&user(10 + target % 3))
+                } else {
+                    self.target(target)
+                };
+                let tx = transfer(&user(sender + 10), nonce(self, sender), to, value);
+                self.submit(sender, &tx);
+            }
             Step::EndBlock => {
                 advance(&self.leader, &self.follower);
+                assert_eq!(
+                    sum_of_balances(&self.leader),
+                    self.leader.chain_state().unwrap().total_supply
+                );
             }
         }
     }

@@ -1,19 +1,23 @@
 //! The state transition alone: blocks run through `execution` on a
 //! temporary store, with no chain, mempool, consensus or network around
 //! them. Receipts are what the transactions did, roots are what any store
-//! reproduces, and nothing is written until the block is committed.
+//! reproduces, fees are taken, burned and tipped as the rules say, and
+//! nothing is written until the block is committed.
 
 use std::sync::Arc;
 
-use cairn_node::execution::{BlockExecution, ExecError, Executor, Mode, NextBlock};
-use cairn_node::genesis::Genesis;
-use cairn_node::state::{Head, Store, tree};
+use cairn_node::execution::{BlockExecution, ExecError, Executor, Mode, NextBlock, genesis_state};
+use cairn_node::genesis::{ChainParams, Genesis, GenesisAccount};
+use cairn_node::keys::PrivateKey;
+use cairn_node::state::{Account, ChainState, Head, Store, tree};
 use cairn_node::test_utils::*;
-use cairn_node::types::{Address, SignedTransaction, TxError, contract_address};
+use cairn_node::types::{
+    Action, Address, SignedTransaction, Transaction, TxError, contract_address,
+};
 use cairn_vm::{Vm, VmConfig};
 use parity_scale_codec::{Decode, Encode};
 
-/// A store initialised for [`genesis`], its VM, in a directory of its own.
+/// A store initialised for a genesis, its VM, in a directory of its own.
 struct Node {
     _dir: tempfile::TempDir,
     store: Store,
@@ -22,12 +26,20 @@ struct Node {
 }
 
 impl Node {
+    /// On the test chain's [`genesis`].
     fn new() -> Self {
+        Node::with(genesis())
+    }
+
+    fn with(genesis: Genesis) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let genesis = genesis();
         store
-            .init_genesis(genesis.hash(), genesis.genesis_time_ms)
+            .init_genesis(
+                genesis.hash(),
+                genesis.genesis_time_ms,
+                &genesis_state(&genesis).unwrap(),
+            )
             .unwrap();
         Node {
             _dir: dir,
@@ -35,6 +47,53 @@ impl Node {
             vm: Vm::new(VmConfig::default()).unwrap(),
             genesis,
         }
+    }
+
+    /// A transaction for this node's genesis.
+    fn sign(
+        &self,
+        key: &PrivateKey,
+        nonce: u64,
+        gas_limit: u64,
+        gas_price: u64,
+        value: u128,
+        action: Action,
+    ) -> SignedTransaction {
+        Transaction {
+            chain_id: self.genesis.chain_id.clone(),
+            genesis_hash: self.genesis.hash(),
+            sender: address(key),
+            nonce,
+            gas_limit,
+            gas_price,
+            value,
+            action,
+        }
+        .sign(key)
+    }
+
+    fn account(&self, address: &Address) -> Account {
+        self.store.snapshot().account(address).unwrap()
+    }
+
+    fn chain_state(&self) -> ChainState {
+        self.store.snapshot().chain_state().unwrap()
+    }
+
+    /// Every balance added up must be the supply, and the supply the
+    /// genesis supply less what was burned.
+    fn check_supply(&self) {
+        let snapshot = self.store.snapshot();
+        let mut sum = 0u128;
+        snapshot
+            .for_each_account(|_, account| sum += account.balance)
+            .unwrap();
+        let chain = snapshot.chain_state().unwrap();
+        assert_eq!(sum, chain.total_supply);
+        assert_eq!(
+            chain.total_supply + chain.burned,
+            self.genesis.total_supply().unwrap()
+        );
     }
 
     fn head(&self) -> Head {
@@ -110,6 +169,7 @@ fn blocks_execute_to_receipts_and_roots_that_another_store_reproduces() {
         assert_eq!(validator_node.head(), head);
         proposer_node.check_records();
         validator_node.check_records();
+        proposer_node.check_supply();
     }
     assert_eq!(receipts.len(), 4);
     assert!(receipts[0].is_ok(), "{:?}", receipts[0]);
@@ -122,33 +182,230 @@ fn blocks_execute_to_receipts_and_roots_that_another_store_reproduces() {
     assert_eq!(snapshot.contract(&counter).unwrap().unwrap().deployed_at, 1);
 }
 
+/// A genesis funding users 2, 3 and 4 with 10^18 each, and nothing else.
+fn small_genesis(params: ChainParams) -> Genesis {
+    let mut genesis = genesis();
+    genesis.accounts = (2..5)
+        .map(|seed| GenesisAccount {
+            address: address(&user(seed)).to_string(),
+            balance: 1_000_000_000_000_000_000,
+        })
+        .collect();
+    genesis.params = params;
+    genesis
+}
+
 #[test]
-fn a_block_that_only_uses_nonces_has_a_pinned_root() {
+fn a_block_of_failed_calls_has_a_pinned_root() {
     // Calls to an address without a contract fail, so the state is the
-    // senders' accounts and nothing else: the root then depends only on the
-    // tree's hashing, its leaf keys and the account record's encoding, all
-    // of which every node of the network must keep computing the same. The
-    // pinned value is also what the node computed before `state` and
-    // `execution` were split out of the chain.
-    let node = Node::new();
-    let empty_root = node.head().state_root;
+    // senders' accounts (nonce and balance), the proposer's tip and the
+    // chain record, and nothing else: the root then depends only on the
+    // tree's hashing, its leaf keys and the records' encodings, all of
+    // which every node of the network must keep computing the same.
+    let node = Node::with(small_genesis(ChainParams::default()));
+    assert_eq!(
+        hex::encode(node.head().state_root),
+        "8114cbaf06703d173941a52984a25c8b96de5d2b470026f19d83c7fa1f020e28",
+        "the root of three funded accounts and the chain record"
+    );
     let transactions: Vec<_> = (2..5)
-        .map(|seed| call(&user(seed), 0, Address([0; 32]), "m", Vec::new()))
+        .map(|seed| {
+            node.sign(
+                &user(seed),
+                0,
+                CALL_GAS,
+                GAS_PRICE,
+                0,
+                Action::Call {
+                    contract: Address([0; 32]),
+                    method: "m".into(),
+                    input: Vec::new(),
+                },
+            )
+        })
         .collect();
     let executed = node.execute(&transactions, Mode::Build).unwrap();
     assert_eq!(executed.receipts.len(), 3);
     assert!(executed.receipts.iter().all(|receipt| !receipt.is_ok()));
     assert!(executed.changes.storage.is_empty() && executed.changes.contracts.is_empty());
-    assert_eq!(executed.changes.accounts.len(), 3);
-    // The Jellyfish Merkle tree's root of nothing is its placeholder.
-    assert_eq!(empty_root, *b"SPARSE_MERKLE_PLACEHOLDER_HASH__");
+    // Three senders and the proposer.
+    assert_eq!(executed.changes.accounts.len(), 4);
     assert_eq!(
         hex::encode(executed.block.header.state_root),
-        "f2718a65bdf8adfca3d4aec7d052496c1940b51344c1d6a545982220eca41fa6",
-        "the root of three accounts at nonce 1"
+        "e84107dd5da58f5b661892eef89585929f43ea9e3f01b9e3d5a3556759759ec8",
+        "the root after three failed calls"
     );
     node.commit(executed);
     node.check_records();
+    node.check_supply();
+}
+
+#[test]
+fn fees_are_taken_for_the_gas_used_the_base_fee_burned_and_the_rest_tipped() {
+    let node = Node::new();
+    let (alice, bob) = (address(&user(2)), address(&user(3)));
+    let base_fee = node.chain_state().base_fee;
+    assert_eq!(base_fee, ChainParams::default().min_base_fee);
+    let transactions = [
+        // Fails: no contract there. It still pays for its gas.
+        call(&user(2), 0, Address([0; 32]), "m", Vec::new()),
+        transfer(&user(2), 1, bob, 1_234),
+    ];
+    let executed = node.execute(&transactions, Mode::Build).unwrap();
+    let [failed, moved] = [&executed.receipts[0], &executed.receipts[1]];
+    assert!(!failed.is_ok() && moved.is_ok());
+    for (receipt, tx) in executed.receipts.iter().zip(&transactions) {
+        // Charged for the gas used, never for the limit.
+        assert!(receipt.gas_used < tx.tx.gas_limit);
+        assert_eq!(
+            receipt.fee,
+            u128::from(receipt.gas_used) * u128::from(GAS_PRICE)
+        );
+        assert_eq!(
+            receipt.burned,
+            u128::from(receipt.gas_used) * u128::from(base_fee)
+        );
+    }
+    assert_eq!((failed.value, moved.value), (0, 1_234));
+    let fees = failed.fee + moved.fee;
+    let burned = failed.burned + moved.burned;
+    node.commit(executed);
+    assert_eq!(node.account(&alice).balance, USER_BALANCE - fees - 1_234);
+    assert_eq!(node.account(&bob).balance, USER_BALANCE + 1_234);
+    // The proposer (the validator, funded at genesis like every user key)
+    // got what was not burned.
+    let proposer = address(&validator());
+    assert_eq!(
+        node.account(&proposer).balance,
+        USER_BALANCE + fees - burned
+    );
+    let chain = node.chain_state();
+    assert_eq!(chain.burned, burned);
+    assert_eq!(chain.total_supply, genesis_supply() - burned);
+    node.check_records();
+    node.check_supply();
+}
+
+#[test]
+fn what_a_sender_cannot_cover_or_that_pays_below_the_base_fee_is_left_out_and_refused() {
+    let node = Node::new();
+    let alice = user(2);
+    let broke = PrivateKey::from([0xfe; 32]);
+    // Not funded at genesis: 0xfe is a user seed, so fund it away first.
+    let drain = node.sign(
+        &user(0xfe),
+        0,
+        TRANSFER_GAS,
+        GAS_PRICE,
+        USER_BALANCE - u128::from(TRANSFER_GAS) * u128::from(GAS_PRICE),
+        Action::Transfer {
+            to: address(&alice),
+        },
+    );
+    let executed = node.execute(&[drain], Mode::Build).unwrap();
+    assert_eq!(executed.receipts.len(), 1);
+    node.commit(executed);
+    // What is left (the unused gas's refund) covers no transfer's fee.
+    let left = node.account(&address(&broke)).balance;
+    assert!(
+        left < u128::from(TRANSFER_GAS) * u128::from(GAS_PRICE),
+        "{left}"
+    );
+    let transactions = [
+        transfer(&broke, 1, address(&alice), 1),
+        node.sign(
+            &alice,
+            0,
+            TRANSFER_GAS,
+            0,
+            0,
+            Action::Transfer {
+                to: address(&broke),
+            },
+        ),
+        transfer(&alice, 0, address(&broke), USER_BALANCE * 2),
+    ];
+    let built = node.execute(&transactions, Mode::Build).unwrap();
+    assert!(built.block.transactions.is_empty());
+    let refusal =
+        |tx: &SignedTransaction| match node.execute(std::slice::from_ref(tx), Mode::Verify) {
+            Err(ExecError::InvalidTransaction { index: 0, error }) => error,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+    assert!(matches!(
+        refusal(&transactions[0]),
+        TxError::InsufficientBalance { .. }
+    ));
+    assert_eq!(
+        refusal(&transactions[1]),
+        TxError::BelowBaseFee {
+            price: 0,
+            base_fee: 1
+        }
+    );
+    assert!(matches!(
+        refusal(&transactions[2]),
+        TxError::InsufficientBalance { .. }
+    ));
+}
+
+#[test]
+fn blocks_fill_by_the_gas_used_and_never_run_more_than_their_limit() {
+    // A block of 100M gas; transactions declare 40M and use their
+    // intrinsic ~3.3M. Counted by their limits two would fit; counted by
+    // what they use, every one whose limit fits what is left goes in.
+    let params = ChainParams {
+        block_gas_limit: 100_000_000,
+        max_tx_gas: 100_000_000,
+        ..ChainParams::default()
+    };
+    let node = Node::with(small_genesis(params.clone()));
+    let transactions: Vec<_> = (0..30)
+        .map(|nonce| {
+            node.sign(
+                &user(2),
+                nonce,
+                40_000_000,
+                GAS_PRICE,
+                1,
+                Action::Transfer {
+                    to: Address([9; 32]),
+                },
+            )
+        })
+        .collect();
+    let built = node.execute(&transactions, Mode::Build).unwrap();
+    let included = built.block.transactions.len();
+    assert!(included > 2, "only {included} included");
+    assert!(included < 30);
+    let used = built.block.header.gas_used;
+    assert!(used <= params.block_gas_limit);
+    // The next one did not fit what was left.
+    assert!(params.block_gas_limit - used < 40_000_000, "{used}");
+    // A block that holds it anyway is invalid.
+    match node.execute(&transactions[..=included], Mode::Verify) {
+        Err(ExecError::InvalidTransaction {
+            index,
+            error: TxError::BlockGasExceeded { limit, remaining },
+        }) => {
+            assert_eq!(index, included);
+            assert_eq!(
+                (limit, remaining),
+                (40_000_000, params.block_gas_limit - used)
+            );
+        }
+        other => panic!("expected the gas limit to be refused, got {other:?}"),
+    }
+    // More than half full: the base fee rises as EIP-1559 says.
+    assert!(used > params.base_fee_target());
+    let before = node.chain_state().base_fee;
+    node.commit(built);
+    assert_eq!(
+        node.chain_state().base_fee,
+        params.next_base_fee(before, used)
+    );
+    assert!(node.chain_state().base_fee > before);
+    node.check_supply();
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cairn_node::keys::PrivateKey;
 use cairn_node::rpc::{CairnApiClient, ReceiptView};
-use cairn_node::types::{Action, Address, SignedTransaction, Transaction};
+use cairn_node::types::{Action, Address, Hash, SignedTransaction, Transaction};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use parity_scale_codec::{Decode, Encode};
 
@@ -41,7 +41,12 @@ struct Testnet {
     dir: tempfile::TempDir,
     nodes: Vec<Option<Child>>,
     rpc: Vec<HttpClient>,
+    genesis_hash: Hash,
 }
+
+/// The seeds of the keys funded at genesis.
+const FUNDED: std::ops::RangeInclusive<u8> = 11..=15;
+const FUNDS: u128 = 1_000_000_000_000_000_000;
 
 impl Testnet {
     fn home(&self, index: usize) -> PathBuf {
@@ -101,7 +106,8 @@ impl Drop for Testnet {
 fn testnet() -> Testnet {
     let dir = tempfile::tempdir().unwrap();
     let base = free_base_port();
-    let status = Command::new(env!("CARGO_BIN_EXE_cairn-node"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn-node"));
+    command
         .args(["testnet", "--validators", "4", "--chain-id", "cairn-test"])
         .args(["--base-port", &base.to_string(), "--out"])
         .arg(dir.path())
@@ -110,11 +116,15 @@ fn testnet() -> Testnet {
             "300",
             "--max-idle-block-interval-ms",
             "1000",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
+        ]);
+    for seed in FUNDED {
+        let address = Address(*PrivateKey::from([seed; 32]).public_key().as_bytes());
+        command.arg("--fund").arg(format!("{address}={FUNDS}"));
+    }
+    let status = command.stdout(Stdio::null()).status().unwrap();
     assert!(status.success());
+    let genesis =
+        cairn_node::genesis::Genesis::load(&dir.path().join("node0/genesis.json")).unwrap();
     let rpc = (0..NODES)
         .map(|index| {
             let port = base + u16::try_from(index * 10 + 2).unwrap();
@@ -128,6 +138,7 @@ fn testnet() -> Testnet {
         dir,
         nodes: (0..NODES).map(|_| None).collect(),
         rpc,
+        genesis_hash: genesis.hash(),
     };
     for index in 0..NODES {
         net.start(index);
@@ -171,12 +182,21 @@ async fn wait_for_height(net: &Testnet, nodes: &[usize], target: u64) {
     }
 }
 
-fn sign(key: &PrivateKey, nonce: u64, gas_limit: u64, action: Action) -> SignedTransaction {
+fn sign(
+    net: &Testnet,
+    key: &PrivateKey,
+    nonce: u64,
+    gas_limit: u64,
+    action: Action,
+) -> SignedTransaction {
     Transaction {
         chain_id: "cairn-test".into(),
+        genesis_hash: net.genesis_hash,
         sender: Address(*key.public_key().as_bytes()),
         nonce,
         gas_limit,
+        gas_price: 10,
+        value: 0,
         action,
     }
     .sign(key)
@@ -246,6 +266,7 @@ async fn four_nodes_agree_survive_a_kill_and_refuse_bad_transactions() {
     // Deploy through node 0; it is executed everywhere.
     let alice = PrivateKey::from([11; 32]);
     let deploy = sign(
+        &net,
         &alice,
         0,
         2_000_000_000,
@@ -266,6 +287,7 @@ async fn four_nodes_agree_survive_a_kill_and_refuse_bad_transactions() {
         let key = PrivateKey::from([seed; 32]);
         for nonce in 0..3 {
             let tx = sign(
+                &net,
                 &key,
                 nonce,
                 100_000_000,
@@ -291,10 +313,25 @@ async fn four_nodes_agree_survive_a_kill_and_refuse_bad_transactions() {
     }
     assert_same_chain(&net, &all).await;
 
+    // Native value sent through node 1 is held everywhere.
+    let carol = Address([0xca; 32]);
+    let mut payment = sign(&net, &alice, 1, 10_000_000, Action::Transfer { to: carol });
+    payment.tx.value = 4_321;
+    let payment = payment.tx.sign(&alice);
+    let hash = submit(&net.rpc[1], &payment).await;
+    let receipt = receipt_everywhere(&net, &all, &hash).await;
+    assert_eq!((receipt.status, receipt.value), (0, 4_321));
+    assert_eq!(receipt.fee, u128::from(receipt.gas_used) * 10);
+    for index in all {
+        let account = net.rpc[index].get_account(carol.to_string()).await.unwrap();
+        assert_eq!(account.balance, 4_321, "node{index}");
+    }
+
     // Bad transactions: refused with a reason, and nobody stops.
     let mut forged = sign(
+        &net,
         &alice,
-        1,
+        2,
         100_000_000,
         Action::Call {
             contract: Address::from_hex(&counter).unwrap(),
@@ -303,8 +340,15 @@ async fn four_nodes_agree_survive_a_kill_and_refuse_bad_transactions() {
         },
     );
     forged.signature[5] ^= 1;
+    // Signed for another network that shares the chain id.
+    let mut replayed = forged.tx.clone();
+    replayed.genesis_hash[0] ^= 1;
     let refusals = [
         (hex::encode(forged.encode()), "signature"),
+        (
+            hex::encode(replayed.sign(&alice).encode()),
+            "the network of genesis",
+        ),
         ("00ff".to_owned(), "malformed"),
         ("zz".to_owned(), "not hex"),
         (hex::encode(deploy.encode()), "nonce 0 is already used"),
@@ -319,6 +363,7 @@ async fn four_nodes_agree_survive_a_kill_and_refuse_bad_transactions() {
     net.kill(2);
     let bob = PrivateKey::from([15; 32]);
     let tx = sign(
+        &net,
         &bob,
         0,
         100_000_000,

@@ -6,20 +6,22 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cairn_client::Client;
-use cairn_client::api::ReceiptView;
-use cairn_types::{Action, Address, Hash, PrivateKey, SignedTransaction, Transaction};
+use cairn_types::{Action, Address, PrivateKey};
 use parity_scale_codec::Encode;
 
+use crate::signer::{Signer, included, submit};
 use crate::{State, client};
 
 const TOKEN: &[u8] = include_bytes!("../../contracts-sdk/testdata/token.wasm");
 const TOKEN_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/token.abi.json");
-/// Well above what a transfer uses, its intrinsic cost included. Blocks are
-/// filled by gas limits, so a loose limit would cap them early.
+/// Well above what a transfer uses, its intrinsic cost included. A
+/// transaction goes into a block only if its gas limit fits what the block
+/// has left, so a loose limit would end blocks early.
 const GAS_LIMIT: u64 = 10_000_000;
 /// Tokens each sending account gets before the measured transfers.
 const FUNDING: u128 = 1_000_000;
+/// Native value each sending account gets from the faucet for its fees.
+const FEES: u128 = 1_000_000_000_000_000;
 const PATIENCE: Duration = Duration::from_secs(300);
 
 pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> anyhow::Result<()> {
@@ -45,25 +47,30 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
         .map(|node| client(&node.rpc))
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Fresh keys: a bench never collides with the nonces of earlier runs.
+    // The faucet pays their fees.
     let keys: Vec<PrivateKey> = (0..accounts)
         .map(|_| cairn_types::keys::generate())
         .collect();
-    let sign = |key: &PrivateKey, nonce: u64, gas_limit: u64, action: Action| {
-        Transaction {
-            chain_id: state.chain_id.clone(),
-            sender: Address(*key.public_key().as_bytes()),
-            nonce,
-            gas_limit,
-            action,
-        }
-        .sign(key)
-    };
+    let price = clients[0].gas_price().await?.suggested;
+    let mut faucet = Signer::new(&clients[0], state.faucet_key()?).await?;
+    let mut last = None;
+    for key in &keys {
+        let tx = faucet.transfer(cairn_types::keys::address(key), FEES, price);
+        last = Some(submit(&clients[0], &tx).await?);
+    }
+    if let Some(hash) = last {
+        included(&clients[0], &hash).await?;
+    }
+    let mut signers = Vec::with_capacity(accounts);
+    for key in &keys {
+        signers.push(Signer::new(&clients[0], key.clone()).await?);
+    }
 
     println!("deploying a token and funding {accounts} accounts…");
-    let deploy = sign(
-        &keys[0],
-        0,
+    let deploy = signers[0].sign(
         2_000_000_000,
+        price,
+        0,
         Action::Deploy {
             code: TOKEN.to_vec(),
             abi: TOKEN_ABI.to_vec(),
@@ -71,7 +78,7 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
         },
     );
     let hash = submit(&clients[0], &deploy).await?;
-    let receipt = wait_receipt(&clients[0], &hash).await?;
+    let receipt = included(&clients[0], &hash).await?;
     let token = Address::from_hex(receipt.contract.as_deref().context("no contract address")?)
         .map_err(anyhow::Error::msg)?;
     let transfer = |to: &PrivateKey, amount: u128| Action::Call {
@@ -79,19 +86,13 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
         method: "transfer".into(),
         input: (*to.public_key().as_bytes(), amount).encode(),
     };
-    let mut nonces = vec![0u64; accounts];
-    nonces[0] = 1;
     let mut funding = None;
     for key in &keys[1..] {
-        let tx = sign(&keys[0], nonces[0], GAS_LIMIT, transfer(key, FUNDING));
-        nonces[0] += 1;
+        let tx = signers[0].sign(GAS_LIMIT, price, 0, transfer(key, FUNDING));
         funding = Some(submit(&clients[0], &tx).await?);
     }
     if let Some(hash) = funding {
-        let receipt = wait_receipt(&clients[0], &hash).await?;
-        if receipt.status != 0 {
-            bail!("funding the accounts failed: {}", receipt.status_name);
-        }
+        included(&clients[0], &hash).await?;
     }
     let start_height = clients[0].status().await?.height;
 
@@ -104,13 +105,7 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
     for index in 0..transactions {
         let account = index % accounts;
         let recipient = &keys[(account + 1) % accounts];
-        let tx = sign(
-            &keys[account],
-            nonces[account],
-            GAS_LIMIT,
-            transfer(recipient, 1),
-        );
-        nonces[account] += 1;
+        let tx = signers[account].sign(GAS_LIMIT, price, 0, transfer(recipient, 1));
         let node = index % clients.len();
         let hash = submit(&clients[node], &tx).await?;
         pending.push((hash, node, Instant::now()));
@@ -172,15 +167,4 @@ pub(crate) async fn run(dir: &Path, transactions: usize, accounts: usize) -> any
         latencies.last().map_or(0, Duration::as_millis)
     );
     Ok(())
-}
-
-async fn submit(client: &Client, tx: &SignedTransaction) -> anyhow::Result<Hash> {
-    client.submit(tx).await?;
-    Ok(tx.hash())
-}
-
-async fn wait_receipt(client: &Client, hash: &Hash) -> anyhow::Result<ReceiptView> {
-    Ok(client
-        .wait_for_receipt(hash, PATIENCE, Duration::from_millis(50))
-        .await?)
 }

@@ -4,8 +4,9 @@
 //!
 //! State lives in one directory (`.cairn-testnet` by default): each node's
 //! home (`node0`, `node1`, …, with its `node.log`), the developer accounts
-//! (`accounts/`), and `testnet.json`, which records ports and process ids so
-//! that `status`, `stop`, `start` and `down` work from any later shell.
+//! and the faucet's key (`accounts/`, all funded at genesis), and
+//! `testnet.json`, which records ports and process ids so that `status`,
+//! `stop`, `start` and `down` work from any later shell.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -15,13 +16,21 @@ use anyhow::{Context, bail};
 use cairn_client::Client;
 use cairn_client::api::StatusView;
 use cairn_node::node::{TestnetSpec, generate_testnet};
+use cairn_types::{Address, keys, parse_amount};
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
 mod bench;
+mod flood;
+mod signer;
 
 const STATE_FILE: &str = "testnet.json";
 const DEV_ACCOUNTS: usize = 4;
+/// What each developer account holds at genesis, in the token's smallest
+/// unit: enough for any amount of testing.
+const DEV_BALANCE: u128 = 1_000_000_000_000_000_000_000_000;
+/// What the faucet (`cairn-testnet fund`) holds at genesis.
+const FAUCET_BALANCE: u128 = 1_000_000_000_000_000_000_000_000_000_000;
 
 #[derive(Parser)]
 #[command(
@@ -93,6 +102,20 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         accounts: usize,
     },
+    /// The faucet: sends AMOUNT of the native token (its smallest unit) to
+    /// ADDRESS from the faucet account, and waits for it to be included.
+    Fund {
+        address: String,
+        #[arg(value_parser = parse_amount)]
+        amount: u128,
+    },
+    /// The spam experiment: while spinning clients fill every block with
+    /// transactions that burn their whole gas limit at one gas price,
+    /// an honest client sends transfers at the price the node suggests,
+    /// one after the other, and reports how many heights and seconds each
+    /// took to be included (p50, p99). Bounded: the spinners send a fixed
+    /// number of transactions, the honest client a fixed number.
+    Flood(flood::FloodArgs),
     /// Stops one node: SIGTERM, or SIGKILL with --kill (a crash).
     Stop {
         node: usize,
@@ -120,6 +143,9 @@ pub(crate) struct State {
     pub(crate) chain_id: String,
     pub(crate) nodes: Vec<NodeState>,
     accounts: Vec<PathBuf>,
+    /// The faucet's key; absent in testnets made before it existed.
+    #[serde(default)]
+    pub(crate) faucet: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,6 +190,8 @@ fn main() -> anyhow::Result<()> {
                 transactions,
                 accounts,
             } => bench::run(&cli.dir, transactions, accounts).await,
+            Command::Fund { address, amount } => fund(&cli.dir, &address, amount).await,
+            Command::Flood(args) => flood::run(&cli.dir, &args).await,
             Command::Rpc { node } => {
                 println!("{}", State::load(&cli.dir)?.node(node)?.rpc);
                 Ok(())
@@ -195,6 +223,14 @@ impl State {
         let path = dir.join(STATE_FILE);
         std::fs::write(&path, serde_json::to_string_pretty(self)?)
             .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The faucet's key, which the genesis funded.
+    pub(crate) fn faucet_key(&self) -> anyhow::Result<cairn_types::PrivateKey> {
+        let path = self.faucet.as_ref().with_context(|| {
+            "this testnet was made before it had a faucet: `cairn-testnet down --clean`, then `up`"
+        })?;
+        Ok(keys::load(path)?)
     }
 
     fn node(&mut self, index: usize) -> anyhow::Result<&mut NodeState> {
@@ -275,6 +311,14 @@ fn create(
     target_block_time_ms: u64,
     max_idle_block_interval_ms: u64,
 ) -> anyhow::Result<State> {
+    // The keys first: the genesis funds them.
+    let dev_keys: Vec<_> = (0..DEV_ACCOUNTS).map(|_| keys::generate()).collect();
+    let faucet_key = keys::generate();
+    let mut funded: Vec<(Address, u128)> = dev_keys
+        .iter()
+        .map(|key| (keys::address(key), DEV_BALANCE))
+        .collect();
+    funded.push((keys::address(&faucet_key), FAUCET_BALANCE));
     let generated = generate_testnet(&TestnetSpec {
         validators: nodes,
         out: dir.to_owned(),
@@ -283,15 +327,18 @@ fn create(
         base_port,
         target_block_time_ms,
         max_idle_block_interval_ms,
+        accounts: funded,
     })?;
     let accounts_dir = dir.join("accounts");
     std::fs::create_dir_all(&accounts_dir)?;
     let mut accounts = Vec::new();
-    for index in 0..DEV_ACCOUNTS {
+    for (index, key) in dev_keys.iter().enumerate() {
         let path = accounts_dir.join(format!("dev{index}.json"));
-        cairn_types::keys::save(&cairn_types::keys::generate(), &path)?;
+        keys::save(key, &path)?;
         accounts.push(path);
     }
+    let faucet = accounts_dir.join("faucet.json");
+    keys::save(&faucet_key, &faucet)?;
     let state = State {
         chain_id: "cairn-testnet".into(),
         nodes: generated
@@ -311,9 +358,29 @@ fn create(
             .into_iter()
             .map(|path| std::path::absolute(&path).unwrap_or(path))
             .collect(),
+        faucet: Some(std::path::absolute(&faucet).unwrap_or(faucet)),
     };
     state.save(dir)?;
     Ok(state)
+}
+
+/// `cairn-testnet fund`: a transfer from the faucet, through node 0.
+async fn fund(dir: &Path, address: &str, amount: u128) -> anyhow::Result<()> {
+    let state = State::load(dir)?;
+    let to = Address::from_hex(address).map_err(anyhow::Error::msg)?;
+    let faucet = state.faucet_key()?;
+    let node = client(&state.nodes[0].rpc)?;
+    let price = node.gas_price().await?.suggested;
+    let mut faucet = signer::Signer::new(&node, faucet).await?;
+    let tx = faucet.transfer(to, amount, price);
+    let hash = signer::submit(&node, &tx).await?;
+    let receipt = signer::included(&node, &hash).await?;
+    let balance = node.account(&to).await?.balance;
+    println!(
+        "sent {amount} to {to} in block {} (fee {}); it holds {balance}",
+        receipt.height, receipt.fee
+    );
+    Ok(())
 }
 
 /// The first base port from 26650 (in steps of 100) whose every port is
@@ -448,11 +515,16 @@ fn print_summary(dir: &Path, state: &State) {
     for node in &state.nodes {
         println!("  {:<6} RPC {}", node.name, node.rpc);
     }
-    println!(
-        "\nDeveloper accounts (ed25519 keys; Cairn has no native token, so any key can send):"
-    );
+    println!("\nDeveloper accounts (ed25519 keys, each funded with {DEV_BALANCE} at genesis):");
     for account in &state.accounts {
         println!("  {}", account.display());
+    }
+    if let Some(faucet) = &state.faucet {
+        println!(
+            "The faucet ({}) funds any address: cairn-testnet --dir {} fund ADDRESS AMOUNT",
+            faucet.display(),
+            dir.display()
+        );
     }
     let first = &state.nodes[0].rpc;
     let key = state
@@ -462,6 +534,7 @@ fn print_summary(dir: &Path, state: &State) {
         .unwrap_or_default();
     println!("\nTry:");
     println!("  cairn --rpc {first} status");
+    println!("  cairn --rpc {first} transfer <address> 1000 --key {key}");
     println!(
         "  cairn --rpc {first} deploy --key {key} contracts-sdk/testdata/counter.wasm --args '[10]'"
     );

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cairn_client::Client;
 use cairn_client::api::ReceiptView;
-use cairn_types::{Action, Address, PrivateKey, SignedTransaction, Transaction};
+use cairn_types::{Action, Address, Hash, PrivateKey, SignedTransaction, Transaction, parse_hash};
 use parity_scale_codec::Encode;
 
 const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
@@ -86,12 +86,15 @@ async fn catch_up(dir: &Path, reference: &Client, node: usize) {
     .await;
 }
 
-fn sign(key: &PrivateKey, nonce: u64, action: Action) -> SignedTransaction {
+fn sign(genesis_hash: Hash, key: &PrivateKey, nonce: u64, action: Action) -> SignedTransaction {
     Transaction {
         chain_id: "cairn-testnet".into(),
+        genesis_hash,
         sender: Address(*key.public_key().as_bytes()),
         nonce,
         gas_limit: 2_000_000_000,
+        gas_price: 10,
+        value: 0,
         action,
     }
     .sign(key)
@@ -128,9 +131,31 @@ async fn up_deploy_crash_resync_down() {
     assert_eq!(rpc.len(), 4);
     let developer =
         cairn_types::keys::load(Path::new(state["accounts"][0].as_str().unwrap())).unwrap();
+    let genesis_hash = parse_hash(&rpc[0].status().await.unwrap().genesis_hash).unwrap();
+
+    // The developer accounts are funded at genesis; the faucet funds any
+    // other address.
+    let funded = rpc[1]
+        .account(&cairn_types::keys::address(&developer))
+        .await
+        .unwrap();
+    assert!(funded.balance > 0);
+    let stranger = Address([0x5a; 32]);
+    let fund = succeed(&dir, &["fund", &stranger.to_string(), "777"]);
+    assert!(fund.contains("sent 777"), "{fund}");
+    // Committed on node 0 when `fund` returns; node 3 may be a block behind.
+    let started = Instant::now();
+    while rpc[3].account(&stranger).await.unwrap().balance != 777 {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "node 3 never saw the faucet's transfer"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // A contract deployed through node 0 is executed by every node.
     let deploy = sign(
+        genesis_hash,
         &developer,
         0,
         Action::Deploy {
@@ -145,6 +170,7 @@ async fn up_deploy_crash_resync_down() {
     let counter = Address::from_hex(&receipt.contract.unwrap()).unwrap();
     let increment = |nonce| {
         sign(
+            genesis_hash,
             &developer,
             nonce,
             Action::Call {

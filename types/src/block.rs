@@ -55,6 +55,16 @@ pub struct Receipt {
     pub status: u32,
     /// Gas charged, the intrinsic cost included.
     pub gas_used: u64,
+    /// What the sender paid for it: `gas_used × gas_price`, also when the
+    /// transaction failed. The unused gas was never taken.
+    pub fee: u128,
+    /// The part of the fee destroyed: `gas_used × the block's base fee`.
+    /// The rest of the fee went to the block's proposer.
+    pub burned: u128,
+    /// Native value the transaction moved to its recipient: its `value`
+    /// when it succeeded, 0 when it failed (the value stayed with the
+    /// sender).
+    pub value: u128,
     /// The return value when ok; the revert data or abort message otherwise;
     /// the rejection reason for refused code.
     pub output: Vec<u8>,

@@ -5,6 +5,12 @@
 //! ZIP-215 style with canonical `s` (ed25519-consensus, which Malachite's
 //! ed25519 scheme wraps too), so nobody but the signer can make a second
 //! valid encoding of a transaction.
+//!
+//! What a transaction may cost its sender is bounded when it is signed:
+//! `gas_limit × gas_price + value` ([`Transaction::max_cost`]). The node
+//! takes the fee for the gas actually used (the block's base fee of it is
+//! burned, the rest goes to the proposer) and moves the value only if the
+//! transaction succeeds.
 
 use parity_scale_codec::{Decode, DecodeLimit, Encode};
 
@@ -13,7 +19,7 @@ use crate::hash::{Hash, blake2b_256};
 use crate::keys::{PrivateKey, PublicKey};
 use crate::limits::MAX_TX_BYTES;
 
-// The SCALE derive casts variant indices to u8; two variants cannot truncate.
+// The SCALE derive casts variant indices to u8; three variants cannot truncate.
 #[allow(clippy::cast_possible_truncation)]
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum Action {
@@ -33,25 +39,53 @@ pub enum Action {
         method: String,
         input: Vec<u8>,
     },
+    /// Moves the transaction's `value` to `to`, an account or a contract;
+    /// no contract code runs.
+    Transfer { to: Address },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Transaction {
-    /// Binds the signature to one chain: a transaction signed for a testnet
-    /// cannot be replayed on another chain.
+    /// The chain's name, for people and for a clear refusal.
     pub chain_id: String,
+    /// The hash of the genesis of the network the transaction is for. Chain
+    /// ids are names anyone can reuse (every local testnet is
+    /// `cairn-local`); the genesis hash is not, so a transaction signed for
+    /// one network is refused by every other.
+    pub genesis_hash: Hash,
     pub sender: Address,
     /// The sender's transaction count; each nonce is used exactly once, in
     /// order.
     pub nonce: u64,
     /// Gas for everything the transaction does, its intrinsic cost included.
     pub gas_limit: u64,
+    /// What the sender pays per unit of gas used. It must be at least the
+    /// block's base fee, which is burned; the rest goes to the block's
+    /// proposer. Blocks take higher prices first.
+    pub gas_price: u64,
+    /// Native value the sender moves: to `to` for a transfer, to the
+    /// contract for a call or a deploy (which keeps it only if the call
+    /// succeeds).
+    pub value: u128,
     pub action: Action,
 }
 
-const SIGNING_DOMAIN: &[u8] = b"cairn-transaction-v1:";
+const SIGNING_DOMAIN: &[u8] = b"cairn-transaction-v2:";
 
 impl Transaction {
+    /// The most the transaction can take from its sender:
+    /// `gas_limit × gas_price + value`; `None` if that overflows, which no
+    /// balance can cover.
+    pub fn max_cost(&self) -> Option<u128> {
+        self.max_fee().checked_add(self.value)
+    }
+
+    /// The fee if every unit of gas is used: `gas_limit × gas_price` (two
+    /// u64 never overflow a u128).
+    pub fn max_fee(&self) -> u128 {
+        u128::from(self.gas_limit) * u128::from(self.gas_price)
+    }
+
     fn signing_bytes(&self) -> Vec<u8> {
         let mut bytes = SIGNING_DOMAIN.to_vec();
         self.encode_to(&mut bytes);
@@ -82,6 +116,8 @@ pub enum TxError {
     Malformed(String),
     #[error("the transaction is for chain `{found}`, this is `{expected}`")]
     WrongChain { expected: String, found: String },
+    #[error("the transaction is for the network of genesis {}, this is {}", hex::encode(.found), hex::encode(.expected))]
+    WrongGenesis { expected: Hash, found: Hash },
     #[error("the signature does not verify against the sender's key")]
     BadSignature,
     #[error("the sender is not a valid ed25519 public key")]
@@ -96,8 +132,26 @@ pub enum TxError {
     NonceTooFarAhead { expected: u64, found: u64 },
     #[error("a transaction with this hash is already pending")]
     Duplicate,
-    #[error("the mempool is full; retry later")]
+    #[error(
+        "the mempool is full of transactions paying at least as much; retry later or raise the gas price"
+    )]
     MempoolFull,
+    #[error("gas price {price} is below the {minimum} this node accepts")]
+    GasPriceTooLow { price: u64, minimum: u64 },
+    #[error("gas price {price} is below the block's base fee {base_fee}")]
+    BelowBaseFee { price: u64, base_fee: u64 },
+    #[error(
+        "the sender holds {available} but the transaction may cost {needed} (gas limit × gas price + value, with its pending transactions)"
+    )]
+    InsufficientBalance { needed: u128, available: u128 },
+    #[error(
+        "a transaction with this nonce is pending at gas price {pending}; a replacement must offer at least {required}"
+    )]
+    ReplacementUnderpriced { pending: u64, required: u64 },
+    #[error("the sender already has {max} transactions waiting behind a nonce gap")]
+    TooManyQueued { max: usize },
+    #[error("gas limit {limit} is above the {remaining} gas the block has left")]
+    BlockGasExceeded { limit: u64, remaining: u64 },
     #[error("method name `{0}` is not a valid entry point name")]
     BadMethod(String),
 }
@@ -155,9 +209,12 @@ mod tests {
     fn call_tx(key: &PrivateKey, nonce: u64) -> SignedTransaction {
         Transaction {
             chain_id: "test".into(),
+            genesis_hash: [9; 32],
             sender: Address(*key.public_key().as_bytes()),
             nonce,
             gas_limit: 10_000_000,
+            gas_price: 3,
+            value: 500,
             action: Action::Call {
                 contract: Address([7; 32]),
                 method: "increment".into(),
@@ -177,13 +234,19 @@ mod tests {
 
     #[test]
     fn a_changed_field_or_foreign_key_breaks_the_signature() {
-        let mut tx = call_tx(&key(1), 5);
-        tx.tx.nonce = 6;
-        assert_eq!(tx.verify_signature(), Err(TxError::BadSignature));
-
-        let mut tx = call_tx(&key(1), 5);
-        tx.tx.sender = Address(*key(2).public_key().as_bytes());
-        assert_eq!(tx.verify_signature(), Err(TxError::BadSignature));
+        let changes: [fn(&mut Transaction); 6] = [
+            |tx| tx.nonce += 1,
+            |tx| tx.genesis_hash[0] ^= 1,
+            |tx| tx.gas_price += 1,
+            |tx| tx.value += 1,
+            |tx| tx.chain_id.push('x'),
+            |tx| tx.sender = Address(*key(2).public_key().as_bytes()),
+        ];
+        for change in changes {
+            let mut tx = call_tx(&key(1), 5);
+            change(&mut tx.tx);
+            assert_eq!(tx.verify_signature(), Err(TxError::BadSignature));
+        }
     }
 
     #[test]
@@ -203,21 +266,48 @@ mod tests {
         let mut expected = Vec::new();
         expected.push(4 << 2); // "test", compact length
         expected.extend_from_slice(b"test");
+        expected.extend_from_slice(&[9; 32]); // genesis hash
         expected.extend_from_slice(key(1).public_key().as_bytes());
         expected.extend_from_slice(&5u64.to_le_bytes());
         expected.extend_from_slice(&10_000_000u64.to_le_bytes());
+        expected.extend_from_slice(&3u64.to_le_bytes()); // gas price
+        expected.extend_from_slice(&500u128.to_le_bytes()); // value
         expected.push(1); // Action::Call
         expected.extend_from_slice(&[7; 32]);
         expected.push(9 << 2);
         expected.extend_from_slice(b"increment");
         expected.extend_from_slice(&[3 << 2, 1, 2, 3]);
         assert_eq!(tx.tx.encode(), expected);
-        let mut signed = b"cairn-transaction-v1:".to_vec();
+        let mut signed = b"cairn-transaction-v2:".to_vec();
         signed.extend_from_slice(&expected);
         let signature = ed25519_consensus::SigningKey::from([1; 32]).sign(&signed);
         assert_eq!(tx.signature, signature.to_bytes());
         expected.extend_from_slice(&tx.signature);
         assert_eq!(tx.encode(), expected);
+    }
+
+    #[test]
+    fn a_transfer_encodes_its_recipient_after_the_action_index() {
+        let mut tx = call_tx(&key(1), 0).tx;
+        tx.action = Action::Transfer {
+            to: Address([4; 32]),
+        };
+        let encoded = tx.encode();
+        let action = &encoded[encoded.len() - 33..];
+        assert_eq!(action[0], 2);
+        assert_eq!(&action[1..], &[4; 32]);
+    }
+
+    #[test]
+    fn the_cost_bound_is_gas_limit_times_price_plus_value() {
+        let mut tx = call_tx(&key(1), 0).tx;
+        assert_eq!(tx.max_fee(), 30_000_000);
+        assert_eq!(tx.max_cost(), Some(30_000_500));
+        tx.gas_limit = u64::MAX;
+        tx.gas_price = u64::MAX;
+        assert_eq!(tx.max_fee(), u128::from(u64::MAX) * u128::from(u64::MAX));
+        tx.value = u128::MAX;
+        assert_eq!(tx.max_cost(), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use cairn_node::config::{CONFIG_FILE, NodeConfig, TestnetSpec, generate_testnet, resolve};
 use cairn_node::genesis::Genesis;
 use cairn_node::keys;
+use cairn_node::types::Address;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -61,6 +62,10 @@ enum Command {
         target_block_time_ms: u64,
         #[arg(long, default_value_t = 2_000)]
         max_idle_block_interval_ms: u64,
+        /// An account funded at genesis: its address (64 hex digits) and
+        /// balance in the token's smallest unit. Repeat for more.
+        #[arg(long = "fund", value_name = "ADDRESS=AMOUNT", value_parser = parse_allocation)]
+        fund: Vec<(Address, u128)>,
     },
     /// Runs the node in `home` until interrupted.
     Run {
@@ -100,15 +105,17 @@ fn main() -> anyhow::Result<()> {
             base_port,
             target_block_time_ms,
             max_idle_block_interval_ms,
-        } => testnet(
+            fund,
+        } => testnet(&TestnetSpec {
             validators,
-            &out,
-            &chain_id,
-            &host,
+            out,
+            chain_id,
+            host,
             base_port,
             target_block_time_ms,
             max_idle_block_interval_ms,
-        ),
+            accounts: fund,
+        }),
         Command::Run { home } => cairn_node::node::run_until_signal(&home),
         Command::Info { home } => {
             let config = NodeConfig::load(&home)?;
@@ -152,25 +159,19 @@ fn init(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn testnet(
-    validators: usize,
-    out: &Path,
-    chain_id: &str,
-    host: &str,
-    base_port: u16,
-    target_block_time_ms: u64,
-    max_idle_block_interval_ms: u64,
-) -> anyhow::Result<()> {
-    let nodes = generate_testnet(&TestnetSpec {
-        validators,
-        out: out.to_owned(),
-        chain_id: chain_id.to_owned(),
-        host: host.to_owned(),
-        base_port,
-        target_block_time_ms,
-        max_idle_block_interval_ms,
-    })?;
+/// `ADDRESS=AMOUNT`, for `--fund`.
+fn parse_allocation(text: &str) -> Result<(Address, u128), String> {
+    let (address, amount) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not ADDRESS=AMOUNT"))?;
+    Ok((
+        Address::from_hex(address)?,
+        cairn_node::types::parse_amount(amount)?,
+    ))
+}
+
+fn testnet(spec: &TestnetSpec) -> anyhow::Result<()> {
+    let nodes = generate_testnet(spec)?;
     for (home, config) in nodes {
         println!(
             "{}: RPC http://{} in {}",

@@ -33,13 +33,12 @@ impl Chain {
             time_ms: system_time_ms(now).max(head.time_ms + 1),
             proposer: *proposer,
         };
-        // Room for the header and the transaction list's length prefix.
+        // Room for the header and the transaction list's length prefix. The
+        // gas is the executor's to count, by what each transaction uses.
         let byte_budget = MAX_BLOCK_BYTES - 1024;
-        let transactions = self.lock_mempool().select(
-            self.params().block_gas_limit,
-            byte_budget,
-            MAX_BLOCK_TRANSACTIONS,
-        );
+        let transactions = self
+            .lock_mempool()
+            .select(byte_budget, MAX_BLOCK_TRANSACTIONS);
         let executed = self
             .executor()
             .execute_block(&snapshot, &next, transactions, Mode::Build)

@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{anyhow, bail};
 
+use super::mempool::SenderState;
 use super::{Chain, Committed, lock};
 use crate::types::{Address, Hash};
 
@@ -39,12 +41,19 @@ impl Chain {
         let executed = Arc::try_unwrap(executed).unwrap_or_else(|shared| (*shared).clone());
         let header = executed.block.header.clone();
         let transactions = executed.block.transactions.len();
-        let nonces: BTreeMap<Address, u64> = executed
+        let accounts: BTreeMap<Address, SenderState> = executed
             .changes
             .accounts
             .iter()
-            .map(|(address, account)| (*address, account.nonce))
+            .map(|(address, account)| {
+                let state = SenderState {
+                    nonce: account.nonce,
+                    balance: account.balance,
+                };
+                (*address, state)
+            })
             .collect();
+        let base_fee = executed.changes.chain.map(|chain| chain.base_fee);
         let writes = executed.into_writes(certificate);
         let new_head = writes.head;
         self.store.commit(writes)?;
@@ -56,7 +65,14 @@ impl Chain {
         lock(&self.executed).clear();
         let mempool_len = {
             let mut mempool = self.lock_mempool();
-            mempool.update_nonces(nonces);
+            mempool.update_accounts(accounts);
+            if let Some(base_fee) = base_fee {
+                mempool.set_base_fee(base_fee);
+            }
+            let expired = mempool.remove_expired(Instant::now());
+            if expired > 0 {
+                tracing::debug!(expired, "expired transactions left the mempool");
+            }
             mempool.len()
         };
         self.metrics

@@ -11,7 +11,7 @@
 //! | file | what |
 //! |---|---|
 //! | `open.rs` | [`Chain::open`] and the startup checks of the stored state |
-//! | `submit.rs` | admitting transactions into the [`mempool`] |
+//! | `submit.rs` | admitting transactions into the [`mempool`] (ordered by gas price, bounded, expiring) |
 //! | `build.rs` | [`Chain::build`]: the next block from the mempool |
 //! | `verify.rs` | [`Chain::verify`]: a proposed block, check by check ([`InvalidBlock`]) |
 //! | `commit.rs` | [`Chain::commit`]: a decided block to disk |
@@ -36,6 +36,7 @@ use cairn_vm::Vm;
 use tokio::sync::broadcast;
 
 pub use host::{BlockHash, BlockRejected, ConsensusHost, ExecutedBlock, ValidatorKey};
+pub use queries::GasPrices;
 pub use verify::{InvalidBlock, MAX_CLOCK_DRIFT_MS};
 
 use crate::execution::{BlockExecution, Executor};
@@ -151,7 +152,7 @@ impl Chain {
     }
 
     fn executor(&self) -> Executor<'_> {
-        Executor::new(&self.vm, &self.genesis)
+        Executor::with_genesis_hash(&self.vm, &self.genesis, self.genesis_hash)
     }
 
     fn lock_mempool(&self) -> MutexGuard<'_, Mempool> {

@@ -9,8 +9,9 @@ use anyhow::{Context, anyhow, bail};
 use cairn_vm::{Vm, VmConfig};
 use tokio::sync::broadcast;
 
-use super::mempool::Mempool;
+use super::mempool::{Mempool, MempoolLimits};
 use super::{Chain, ChainConfig};
+use crate::execution::genesis_state;
 use crate::genesis::Genesis;
 use crate::metrics::Metrics;
 use crate::state::{Store, tree};
@@ -22,7 +23,20 @@ impl Chain {
         genesis.validate()?;
         let store = Store::open(&config.db_path)?;
         let genesis_hash = genesis.hash();
-        let head = store.init_genesis(genesis_hash, genesis.genesis_time_ms)?;
+        let head = store.init_genesis(
+            genesis_hash,
+            genesis.genesis_time_ms,
+            &genesis_state(&genesis)?,
+        )?;
+        let base_fee = store.snapshot().chain_state()?.base_fee;
+        // Nothing below the chain's lowest base fee can ever be included.
+        let mempool = MempoolLimits {
+            min_gas_price: config
+                .mempool
+                .min_gas_price
+                .max(genesis.params.min_base_fee),
+            ..config.mempool
+        };
         let vm = Vm::new(VmConfig {
             cache_dir: config.artifact_cache.clone(),
             ..VmConfig::default()
@@ -33,7 +47,11 @@ impl Chain {
             vm,
             genesis,
             genesis_hash,
-            mempool: Mutex::new(Mempool::new(config.mempool)),
+            mempool: Mutex::new({
+                let mut pool = Mempool::new(mempool);
+                pool.set_base_fee(base_fee);
+                pool
+            }),
             executed: Mutex::new(HashMap::new()),
             execution: Mutex::new(()),
             head: RwLock::new(head),

@@ -9,7 +9,6 @@ use bytes::Bytes;
 
 use super::{BlockRejected, Chain, ExecutedBlock, ValidatorKey, lock, now_ms};
 use crate::execution::{ExecError, Mode, NextBlock};
-use crate::genesis::ChainParams;
 use crate::limits::{MAX_BLOCK_BYTES, MAX_BLOCK_TRANSACTIONS};
 use crate::state::Head;
 use crate::types::{Block, Hash, Header, TxError, decode_exact};
@@ -39,10 +38,8 @@ pub enum InvalidBlock {
     TimeAheadOfClock { time_ms: u64 },
     #[error("{count} transactions; at most {MAX_BLOCK_TRANSACTIONS}")]
     TooManyTransactions { count: usize },
-    #[error(
-        "its transactions' gas limits add up to {total}, above the block gas limit {block_gas_limit}"
-    )]
-    GasLimitsAboveBlockLimit { total: u64, block_gas_limit: u64 },
+    /// Also a transaction whose gas limit is above what the block has left
+    /// (`TxError::BlockGasExceeded`), checked as the block executes.
     #[error("transaction {index}: {error}")]
     InvalidTransaction { index: usize, error: TxError },
     #[error("{what} {} differs from this node's execution {}", hex::encode(.theirs), hex::encode(.ours))]
@@ -102,7 +99,6 @@ impl Chain {
         check_time_after_parent(header, &head)?;
         check_clock_drift(header, now_ms())?;
         check_transaction_count(&block)?;
-        check_gas_limits(&block, self.params())?;
         let next = NextBlock {
             parent: head,
             time_ms: header.time_ms,
@@ -202,22 +198,6 @@ fn check_transaction_count(block: &Block) -> Result<(), InvalidBlock> {
     Ok(())
 }
 
-/// The transactions' gas limits, not only the gas they use, fit the
-/// block: a proposer cannot make validators run more than the limit.
-fn check_gas_limits(block: &Block, params: &ChainParams) -> Result<(), InvalidBlock> {
-    let total = block
-        .transactions
-        .iter()
-        .fold(0u64, |sum, tx| sum.saturating_add(tx.tx.gas_limit));
-    if total > params.block_gas_limit {
-        return Err(InvalidBlock::GasLimitsAboveBlockLimit {
-            total,
-            block_gas_limit: params.block_gas_limit,
-        });
-    }
-    Ok(())
-}
-
 /// The header's roots and gas are those of this node's own execution.
 fn check_execution(theirs: &Header, ours: &Header) -> Result<(), InvalidBlock> {
     for (what, theirs, ours) in [
@@ -273,9 +253,12 @@ mod tests {
             .map(|&gas_limit| {
                 Transaction {
                     chain_id: "test".into(),
+                    genesis_hash: [0; 32],
                     sender: Address([3; 32]),
                     nonce: 0,
                     gas_limit,
+                    gas_price: 1,
+                    value: 0,
                     action: Action::Call {
                         contract: Address([0; 32]),
                         method: "m".into(),
@@ -382,22 +365,6 @@ mod tests {
         ));
         // A clock near the end of time does not overflow.
         check_clock_drift(&beyond, u64::MAX).unwrap();
-    }
-
-    #[test]
-    fn gas_limits_must_fit_the_block_gas_limit() {
-        let params = ChainParams::default();
-        let limit = params.block_gas_limit;
-        check_gas_limits(&block_of(&[limit / 2, limit / 2]), &params).unwrap();
-        assert_eq!(
-            check_gas_limits(&block_of(&[limit, 1]), &params),
-            Err(InvalidBlock::GasLimitsAboveBlockLimit {
-                total: limit + 1,
-                block_gas_limit: limit
-            })
-        );
-        // Limits that overflow a u64 saturate instead of wrapping below.
-        assert!(check_gas_limits(&block_of(&[u64::MAX, u64::MAX]), &params).is_err());
     }
 
     #[test]

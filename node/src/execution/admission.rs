@@ -2,18 +2,20 @@
 
 use crate::genesis::Genesis;
 use crate::limits::{MAX_ABI_BYTES, MAX_CHAIN_ID_BYTES};
-use crate::types::{Action, SignedTransaction, TxError};
+use crate::types::{Action, Hash, SignedTransaction, TxError};
 
 /// The longest method name a transaction may carry: the VM's longest
 /// export name.
 const MAX_METHOD_BYTES: usize = cairn_vm::limits::MAX_EXPORT_NAME_BYTES;
 
 /// Stateless validity of a transaction of `bytes` encoded bytes on
-/// `genesis`'s chain: chain, field sizes, gas bounds and signature. Returns
-/// the intrinsic gas. The mempool admits only what passes, and a block
-/// executes only what passes again.
+/// `genesis`'s chain (whose hash is `genesis_hash`): chain and genesis,
+/// field sizes, gas bounds, a cost that fits a balance, and the signature.
+/// Returns the intrinsic gas. The mempool admits only what passes, and a
+/// block executes only what passes again.
 pub fn check_transaction(
     genesis: &Genesis,
+    genesis_hash: &Hash,
     tx: &SignedTransaction,
     bytes: usize,
 ) -> Result<u64, TxError> {
@@ -24,6 +26,12 @@ pub fn check_transaction(
         return Err(TxError::WrongChain {
             expected: genesis.chain_id.clone(),
             found,
+        });
+    }
+    if t.genesis_hash != *genesis_hash {
+        return Err(TxError::WrongGenesis {
+            expected: *genesis_hash,
+            found: t.genesis_hash,
         });
     }
     match &t.action {
@@ -70,6 +78,13 @@ pub fn check_transaction(
                 )));
             }
         }
+        Action::Transfer { .. } => {}
+    }
+    if t.max_cost().is_none() {
+        return Err(TxError::InsufficientBalance {
+            needed: u128::MAX,
+            available: 0,
+        });
     }
     let params = &genesis.params;
     if t.gas_limit > params.max_tx_gas {

@@ -3,16 +3,19 @@
 
 use std::sync::Arc;
 
+use anyhow::anyhow;
 use bytes::Bytes;
 use cairn_vm::{BlockInfo, Vm};
 use jmt::storage::NodeBatch;
 use parity_scale_codec::Encode;
 
 use super::admission::check_transaction;
-use super::transaction::execute_transaction;
+use super::transaction::{account, credit, debit, execute_transaction};
 use crate::genesis::Genesis;
-use crate::state::{self, BlockWrites, Changes, Head, StateSnapshot, TxLocation, View};
-use crate::types::{Block, Hash, Header, Receipt, SignedTransaction, TxError, merkle_root};
+use crate::state::{self, BlockWrites, Changes, Head, StateSnapshot, TxLocation};
+use crate::types::{
+    Address, Block, Hash, Header, Receipt, SignedTransaction, TxError, merkle_root,
+};
 
 /// Whether a block is being built (transactions that no longer apply are
 /// left out) or verified (any such transaction makes the block invalid).
@@ -101,6 +104,7 @@ impl BlockExecution {
                 .collect(),
             accounts: changes.accounts.into_iter().collect(),
             contracts: changes.contracts.into_iter().collect(),
+            chain: changes.chain,
             code: changes.code.into_iter().collect(),
             abis: changes.abis.into_iter().collect(),
             tree: self.tree,
@@ -115,15 +119,41 @@ impl BlockExecution {
 pub struct Executor<'a> {
     vm: &'a Vm,
     genesis: &'a Genesis,
+    genesis_hash: Hash,
+}
+
+/// What the block has spent so far.
+#[derive(Debug, Default)]
+struct BlockTotals {
+    gas_used: u64,
+    burned: u128,
 }
 
 impl<'a> Executor<'a> {
     pub fn new(vm: &'a Vm, genesis: &'a Genesis) -> Self {
-        Executor { vm, genesis }
+        Self::with_genesis_hash(vm, genesis, genesis.hash())
+    }
+
+    /// An executor for a chain that knows its genesis hash already (a
+    /// genesis with many accounts takes a while to hash).
+    pub fn with_genesis_hash(vm: &'a Vm, genesis: &'a Genesis, genesis_hash: Hash) -> Self {
+        Executor {
+            vm,
+            genesis,
+            genesis_hash,
+        }
     }
 
     /// Executes `transactions` on `snapshot` (whose head is `next.parent`)
     /// as the next block, and returns the block with its roots.
+    ///
+    /// Each transaction must fit the gas the block has left (by its gas
+    /// limit), pay at least the block's base fee, carry its sender's next
+    /// nonce and be covered by its sender's balance (`gas_limit ×
+    /// gas_price + value`). Its largest fee is taken before it runs and
+    /// what it did not use is given back: of the fee for the gas used, the
+    /// base fee's part is burned and the rest goes to the proposer, also
+    /// when the transaction fails.
     pub fn execute_block(
         &self,
         snapshot: &StateSnapshot<'_>,
@@ -136,52 +166,55 @@ impl<'a> Executor<'a> {
             height,
             time_ms: next.time_ms,
         };
+        let params = &self.genesis.params;
+        let mut chain = snapshot.chain_state()?;
+        let base_fee = chain.base_fee;
+        let proposer = Address(next.proposer);
         let mut changes = Changes::default();
         let mut included = Vec::with_capacity(transactions.len());
         let mut receipts = Vec::with_capacity(transactions.len());
-        let mut gas_used = 0u64;
+        let mut totals = BlockTotals::default();
         for (index, tx) in transactions.into_iter().enumerate() {
-            let bytes = tx.encoded_len();
-            let intrinsic = match check_transaction(self.genesis, &tx, bytes) {
+            let remaining = params.block_gas_limit.saturating_sub(totals.gas_used);
+            if mode == Mode::Build && remaining < params.tx_base_gas {
+                // No transaction fits any more.
+                break;
+            }
+            let intrinsic = match self.admit(snapshot, &changes, &tx, remaining, base_fee)? {
                 Ok(intrinsic) => intrinsic,
                 Err(error) if mode == Mode::Verify => {
                     return Err(ExecError::InvalidTransaction { index, error });
                 }
                 Err(_) => continue,
             };
-            let sender = tx.tx.sender;
-            let account = View {
+            let receipt = self.execute_one(
                 snapshot,
-                changes: &changes,
-                deploy: None,
-            }
-            .account(&sender)?;
-            if account.nonce != tx.tx.nonce {
-                if mode == Mode::Verify {
-                    let error = if tx.tx.nonce < account.nonce {
-                        TxError::NonceUsed {
-                            expected: account.nonce,
-                            found: tx.tx.nonce,
-                        }
-                    } else {
-                        TxError::NonceTooFarAhead {
-                            expected: account.nonce,
-                            found: tx.tx.nonce,
-                        }
-                    };
-                    return Err(ExecError::InvalidTransaction { index, error });
-                }
-                continue;
-            }
-            let mut updated = account;
-            updated.nonce += 1;
-            changes.accounts.insert(sender, updated);
-            let receipt =
-                execute_transaction(self.vm, snapshot, &mut changes, &tx, intrinsic, block_info)?;
-            gas_used += receipt.gas_used;
+                &mut changes,
+                &tx,
+                intrinsic,
+                block_info,
+                base_fee,
+                &proposer,
+            )?;
+            totals.gas_used += receipt.gas_used;
+            totals.burned = totals
+                .burned
+                .checked_add(receipt.burned)
+                .ok_or_else(|| anyhow!("the block burned more than any supply"))?;
             receipts.push(receipt);
             included.push(Arc::unwrap_or_clone(tx));
         }
+
+        chain.total_supply = chain
+            .total_supply
+            .checked_sub(totals.burned)
+            .ok_or_else(|| anyhow!("fees burned more than the supply: the state is corrupt"))?;
+        chain.burned = chain
+            .burned
+            .checked_add(totals.burned)
+            .ok_or_else(|| anyhow!("the burned total overflows: the state is corrupt"))?;
+        chain.base_fee = params.next_base_fee(base_fee, totals.gas_used);
+        changes.chain = Some(chain);
 
         let (state_root, tree) = state::tree::apply(&snapshot.tree_reader(), &changes, height)?;
         let tx_hashes: Vec<Hash> = included.iter().map(SignedTransaction::hash).collect();
@@ -195,7 +228,7 @@ impl<'a> Executor<'a> {
                 tx_root: merkle_root(&tx_hashes),
                 receipts_root: merkle_root(&receipt_hashes),
                 state_root,
-                gas_used,
+                gas_used: totals.gas_used,
             },
             transactions: included,
         };
@@ -207,5 +240,91 @@ impl<'a> Executor<'a> {
             changes,
             tree,
         })
+    }
+
+    /// Whether `tx` can go into the block now, the cheap checks first: a
+    /// builder skips what fails, a verifier refuses the block. Returns the
+    /// intrinsic gas, or why not; `Err` is this node's failure.
+    fn admit(
+        &self,
+        snapshot: &StateSnapshot<'_>,
+        changes: &Changes,
+        tx: &SignedTransaction,
+        remaining: u64,
+        base_fee: u64,
+    ) -> anyhow::Result<Result<u64, TxError>> {
+        let t = &tx.tx;
+        if t.gas_limit > remaining {
+            return Ok(Err(TxError::BlockGasExceeded {
+                limit: t.gas_limit,
+                remaining,
+            }));
+        }
+        if t.gas_price < base_fee {
+            return Ok(Err(TxError::BelowBaseFee {
+                price: t.gas_price,
+                base_fee,
+            }));
+        }
+        let intrinsic =
+            match check_transaction(self.genesis, &self.genesis_hash, tx, tx.encoded_len()) {
+                Ok(intrinsic) => intrinsic,
+                Err(error) => return Ok(Err(error)),
+            };
+        let sender = account(snapshot, changes, &t.sender)?;
+        if sender.nonce != t.nonce {
+            return Ok(Err(if t.nonce < sender.nonce {
+                TxError::NonceUsed {
+                    expected: sender.nonce,
+                    found: t.nonce,
+                }
+            } else {
+                TxError::NonceTooFarAhead {
+                    expected: sender.nonce,
+                    found: t.nonce,
+                }
+            }));
+        }
+        // `check_transaction` refused a cost that overflows.
+        let needed = t.max_cost().unwrap_or(u128::MAX);
+        if sender.balance < needed {
+            return Ok(Err(TxError::InsufficientBalance {
+                needed,
+                available: sender.balance,
+            }));
+        }
+        Ok(Ok(intrinsic))
+    }
+
+    /// Runs an admitted transaction and settles its fee.
+    #[allow(clippy::too_many_arguments)]
+    fn execute_one(
+        &self,
+        snapshot: &StateSnapshot<'_>,
+        changes: &mut Changes,
+        tx: &SignedTransaction,
+        intrinsic: u64,
+        block: BlockInfo,
+        base_fee: u64,
+        proposer: &Address,
+    ) -> anyhow::Result<Receipt> {
+        let t = &tx.tx;
+        let mut sender = account(snapshot, changes, &t.sender)?;
+        sender.nonce += 1;
+        changes.accounts.insert(t.sender, sender);
+        debit(snapshot, changes, &t.sender, t.max_fee())?;
+        let mut receipt = execute_transaction(self.vm, snapshot, changes, tx, intrinsic, block)?;
+        let price = u128::from(t.gas_price);
+        let used = u128::from(receipt.gas_used);
+        let unused = u128::from(t.gas_limit - receipt.gas_used);
+        credit(snapshot, changes, &t.sender, unused * price)?;
+        // The price is at least the base fee (checked on admission).
+        let tip = used * (price - u128::from(base_fee));
+        if tip > 0 {
+            credit(snapshot, changes, proposer, tip)?;
+        }
+        receipt.fee = used * price;
+        receipt.burned = used * u128::from(base_fee);
+        Ok(receipt)
     }
 }

@@ -8,11 +8,21 @@
 //! proposer builds with it ([`Mode::Build`]) and every validator re-executes
 //! with it ([`Mode::Verify`]), so both compute the same roots.
 //! [`check_transaction`] is the stateless admission check that the mempool
-//! and every execution apply.
+//! and every execution apply; [`genesis_state`] is the state at height 0.
+//!
+//! Fees: a transaction's largest fee (`gas_limit × gas_price`) is taken
+//! from its sender before it runs and the unused part given back after;
+//! of the fee for the gas used, the block's base fee is burned and the
+//! rest goes to the block's proposer. The base fee of the next block
+//! follows how much gas this one used (EIP-1559's rule,
+//! [`ChainParams::next_base_fee`](crate::genesis::ChainParams::next_base_fee));
+//! it and the token's supply are in the chain record under the state root.
 
 mod admission;
 mod block;
+mod genesis;
 mod transaction;
 
 pub use admission::check_transaction;
 pub use block::{BlockExecution, ExecError, Executor, Mode, NextBlock};
+pub use genesis::genesis_state;

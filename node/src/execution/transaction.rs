@@ -1,16 +1,85 @@
-//! One transaction's state transition: a call, or a deploy and its `init`.
+//! One transaction's state transition: a transfer, a call, or a deploy and
+//! its `init`, with the value it carries.
 
+use anyhow::{Context, anyhow};
 use cairn_vm::{BlockInfo, Call, Outcome, PrepareError, Status, TrapCode, Vm};
 
-use crate::state::{Changes, ContractInfo, PendingDeploy, StateSnapshot, View};
+use crate::state::{Account, Changes, ContractInfo, PendingDeploy, StateSnapshot, View};
 use crate::types::VmAddress;
 use crate::types::{
     Action, Address, Event, Receipt, STATUS_DEPLOY_REJECTED, SignedTransaction, contract_address,
 };
 
-/// Executes one transaction whose nonce is already consumed, adding what it
-/// changes to `changes`. A failure of the transaction is its receipt; only
-/// a failure of this node (storage, engine) is an error.
+/// An account as the block sees it so far: its own changes, then the
+/// committed state.
+pub(super) fn account(
+    snapshot: &StateSnapshot<'_>,
+    changes: &Changes,
+    address: &Address,
+) -> anyhow::Result<Account> {
+    View {
+        snapshot,
+        changes,
+        deploy: None,
+    }
+    .account(address)
+}
+
+/// Adds `amount` to what `address` holds.
+pub(super) fn credit(
+    snapshot: &StateSnapshot<'_>,
+    changes: &mut Changes,
+    address: &Address,
+    amount: u128,
+) -> anyhow::Result<()> {
+    let mut record = account(snapshot, changes, address)?;
+    // Balances add up to the supply, a u128: only corrupt state overflows.
+    record.balance = record
+        .balance
+        .checked_add(amount)
+        .ok_or_else(|| anyhow!("the balance of {address} overflows: the state is corrupt"))?;
+    changes.accounts.insert(*address, record);
+    Ok(())
+}
+
+/// Takes `amount` from what `address` holds; the caller has checked that
+/// it holds enough.
+pub(super) fn debit(
+    snapshot: &StateSnapshot<'_>,
+    changes: &mut Changes,
+    address: &Address,
+    amount: u128,
+) -> anyhow::Result<()> {
+    let mut record = account(snapshot, changes, address)?;
+    record.balance = record
+        .balance
+        .checked_sub(amount)
+        .ok_or_else(|| anyhow!("{address} was debited more than it holds"))?;
+    changes.accounts.insert(*address, record);
+    Ok(())
+}
+
+/// The balances a successful call left, each kept with its account's
+/// nonce.
+fn apply_balances(
+    snapshot: &StateSnapshot<'_>,
+    changes: &mut Changes,
+    balances: &[(cairn_vm::Address, u128)],
+) -> anyhow::Result<()> {
+    for (address, balance) in balances {
+        let address = Address::from_vm(*address);
+        let mut record = account(snapshot, changes, &address)?;
+        record.balance = *balance;
+        changes.accounts.insert(address, record);
+    }
+    Ok(())
+}
+
+/// Executes one transaction whose nonce is consumed and whose largest fee
+/// is already taken from its sender, adding what it changes to `changes`.
+/// The receipt has the gas used and the value moved; settling the fee is
+/// the block's. A failure of the transaction is its receipt; only a
+/// failure of this node (storage, engine) is an error.
 pub(super) fn execute_transaction(
     vm: &Vm,
     snapshot: &StateSnapshot<'_>,
@@ -20,11 +89,15 @@ pub(super) fn execute_transaction(
     block: BlockInfo,
 ) -> anyhow::Result<Receipt> {
     let sender = tx.tx.sender;
+    let value = tx.tx.value;
     let gas_limit = tx.tx.gas_limit - intrinsic;
     let mut receipt = Receipt {
         tx_hash: tx.hash(),
         status: 0,
         gas_used: intrinsic,
+        fee: 0,
+        burned: 0,
+        value: 0,
         output: Vec::new(),
         events: Vec::new(),
         contract: None,
@@ -42,8 +115,16 @@ pub(super) fn execute_transaction(
                 data: event.data.clone(),
             })
             .collect();
+        if outcome.status.is_ok() {
+            receipt.value = value;
+        }
     };
     match &tx.tx.action {
+        Action::Transfer { to } => {
+            debit(snapshot, changes, &sender, value).context("a checked transfer")?;
+            credit(snapshot, changes, to, value)?;
+            receipt.value = value;
+        }
         Action::Call {
             contract,
             method,
@@ -55,7 +136,7 @@ pub(super) fn execute_transaction(
                 entry: method,
                 input,
                 gas_limit,
-                value: 0,
+                value,
                 block,
                 read_only: false,
             };
@@ -70,6 +151,7 @@ pub(super) fn execute_transaction(
             finish(&mut receipt, &outcome);
             if outcome.status.is_ok() {
                 changes.apply_writes(&outcome.writes);
+                apply_balances(snapshot, changes, &outcome.balances)?;
             }
         }
         Action::Deploy {
@@ -96,7 +178,7 @@ pub(super) fn execute_transaction(
                     entry: "init",
                     input: init_input,
                     gas_limit,
-                    value: 0,
+                    value,
                     block,
                     read_only: false,
                 };
@@ -118,13 +200,26 @@ pub(super) fn execute_transaction(
                     // a mistake worth reporting, not ignoring.
                     Status::Trap(TrapCode::NoSuchEntry)
                 };
+                // Without `init` the endowment moves here; with it, the
+                // VM moves it as it does for any call.
+                let balances = if status.is_ok() && value > 0 {
+                    let from = account(snapshot, changes, &sender)?.balance;
+                    let to = account(snapshot, changes, &address)?.balance;
+                    let from = from.checked_sub(value).context("a checked endowment")?;
+                    let to = to
+                        .checked_add(value)
+                        .ok_or_else(|| anyhow!("the balance of {address} overflows"))?;
+                    vec![(sender.to_vm(), from), (address.to_vm(), to)]
+                } else {
+                    Vec::new()
+                };
                 Outcome {
                     status,
                     gas_used: 0,
                     output: Vec::new(),
                     events: Vec::new(),
                     writes: Vec::new(),
-                    balances: Vec::new(),
+                    balances,
                 }
             };
             finish(&mut receipt, &outcome);
@@ -153,6 +248,7 @@ pub(super) fn execute_transaction(
                     },
                 );
                 changes.apply_writes(&outcome.writes);
+                apply_balances(snapshot, changes, &outcome.balances)?;
                 receipt.contract = Some(address);
             }
         }

@@ -136,15 +136,24 @@ pub fn is_peer_fault(error: &TxError) -> bool {
         TxError::TooLarge { .. }
         | TxError::Malformed(_)
         | TxError::WrongChain { .. }
+        | TxError::WrongGenesis { .. }
         | TxError::BadSignature
         | TxError::BadSender
         | TxError::GasBelowIntrinsic { .. }
         | TxError::GasAboveMaximum { .. }
         | TxError::BadMethod(_) => true,
+        // Stale, or this node's own policy (its minimum price, its bounds):
+        // another node may rightly hold the transaction.
         TxError::NonceUsed { .. }
         | TxError::NonceTooFarAhead { .. }
         | TxError::Duplicate
-        | TxError::MempoolFull => false,
+        | TxError::MempoolFull
+        | TxError::GasPriceTooLow { .. }
+        | TxError::BelowBaseFee { .. }
+        | TxError::InsufficientBalance { .. }
+        | TxError::ReplacementUnderpriced { .. }
+        | TxError::TooManyQueued { .. }
+        | TxError::BlockGasExceeded { .. } => false,
     }
 }
 

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use cairn_client::api::{
-    AccountView, BlockView, CairnApiClient, CairnApiServer, ContractView, EventView, QueryResult,
-    ReceiptView, StatusView, Submitted, TxSummary, block_view, codes, receipt_view, tx_summary,
+    AccountView, BlockView, CairnApiClient, CairnApiServer, ContractView, EventView, GasPriceView,
+    QueryResult, ReceiptView, StatusView, Submitted, TxSummary, block_view, codes, receipt_view,
+    tx_summary,
 };
 use jsonrpsee::core::{RpcResult, async_trait};
 use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
@@ -87,7 +88,7 @@ impl CairnApiServer for Rpc {
         }
         let contract = match &tx.tx.action {
             Action::Deploy { .. } => Some(contract_address(&tx.tx.sender, tx.tx.nonce).to_string()),
-            Action::Call { .. } => None,
+            Action::Call { .. } | Action::Transfer { .. } => None,
         };
         Ok(Submitted {
             hash: hex::encode(hash),
@@ -179,11 +180,12 @@ impl CairnApiServer for Rpc {
         let address = parse_address(&address)?;
         let chain = Arc::clone(&self.chain);
         blocking(move || {
-            let (nonce, pending_nonce) = chain.next_nonce(&address).map_err(internal)?;
+            let (account, pending_nonce) = chain.account(&address).map_err(internal)?;
             Ok(AccountView {
                 address: address.to_string(),
-                nonce,
+                nonce: account.nonce,
                 pending_nonce,
+                balance: account.balance,
             })
         })
         .await
@@ -215,6 +217,8 @@ impl CairnApiServer for Rpc {
     async fn status(&self) -> RpcResult<StatusView> {
         let head = self.chain.head();
         let highest_seen = self.network.highest_peer_height();
+        let chain = Arc::clone(&self.chain);
+        let state = blocking(move || chain.chain_state().map_err(internal)).await?;
         Ok(StatusView {
             chain_id: self.chain.genesis().chain_id.clone(),
             genesis_hash: hex::encode(self.chain.genesis_hash()),
@@ -227,7 +231,19 @@ impl CairnApiServer for Rpc {
             gossip_peers: self.network.gossip_peers(),
             syncing: highest_seen > head.height.saturating_add(1),
             mempool_size: u64::try_from(self.chain.mempool_len()).unwrap_or(u64::MAX),
+            base_fee: state.base_fee,
+            total_supply: state.total_supply,
+            burned: state.burned,
             params: self.chain.params().clone(),
+        })
+    }
+
+    async fn gas_price(&self) -> RpcResult<GasPriceView> {
+        let prices = self.chain.gas_prices();
+        Ok(GasPriceView {
+            base_fee: prices.base_fee,
+            min_gas_price: prices.min_gas_price,
+            suggested: prices.suggested,
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::records::{Account, ContractInfo};
+use super::records::{Account, ChainState, ContractInfo};
 use crate::types::{Address, Hash, VmAddress};
 
 /// What the transactions of a block have changed so far: read back by the
@@ -13,6 +13,8 @@ pub struct Changes {
     pub storage: BTreeMap<Address, BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
     pub accounts: BTreeMap<Address, Account>,
     pub contracts: BTreeMap<Address, ContractInfo>,
+    /// The fee and supply record after the block (every block sets it).
+    pub chain: Option<ChainState>,
     /// Code first stored by this block.
     pub code: BTreeMap<Hash, Vec<u8>>,
     pub abis: BTreeMap<Hash, Vec<u8>>,

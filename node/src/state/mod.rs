@@ -1,6 +1,7 @@
 //! State: what every node holds identically after every block.
 //!
-//! - [`Account`], [`ContractInfo`], [`Head`], [`TxLocation`]: the records,
+//! - [`Account`] (nonce and balance), [`ContractInfo`], [`ChainState`]
+//!   (base fee and supply), [`Head`], [`TxLocation`]: the records,
 //!   SCALE-encoded in the store and hashed into the tree.
 //! - [`Store`]: RocksDB, one column family per kind of record and one atomic
 //!   write per committed block; [`StateSnapshot`] reads it consistently.
@@ -19,6 +20,6 @@ pub mod tree;
 mod view;
 
 pub use changes::Changes;
-pub use records::{Account, ContractInfo, Head, StateWrite, TxLocation};
+pub use records::{Account, ChainState, ContractInfo, Head, StateWrite, TxLocation};
 pub use store::{BlockWrites, COLUMN_FAMILIES, StateSnapshot, Store};
 pub use view::{PendingDeploy, View};

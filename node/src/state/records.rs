@@ -1,15 +1,33 @@
 //! The records of state, as the store keeps them and the tree commits to
-//! them: accounts, contracts, the head, and where a transaction landed.
+//! them: accounts, contracts, the chain's fee and supply record, the head,
+//! and where a transaction landed.
 
 use parity_scale_codec::{Decode, Encode};
 
 use crate::types::{Address, Hash};
 
-/// An account's on-chain record.
+/// An account's on-chain record. Every address has one, contracts too;
+/// one that was never written reads as the default (nonce 0, nothing held).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
 pub struct Account {
     /// The nonce the account's next transaction must carry.
     pub nonce: u64,
+    /// What it holds of the native token, in its smallest unit.
+    pub balance: u128,
+}
+
+/// What every block updates besides accounts and contracts: the base fee
+/// of the next block and the native token's supply. Under the state root,
+/// like every other record, so validators agree on them too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
+pub struct ChainState {
+    /// What a unit of gas burns in the next block; a transaction's gas
+    /// price must be at least this.
+    pub base_fee: u64,
+    /// Every balance added up: the genesis supply less what fees burned.
+    pub total_supply: u128,
+    /// What fees have burned since genesis.
+    pub burned: u128,
 }
 
 /// A deployed contract's on-chain record.

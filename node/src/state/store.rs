@@ -20,8 +20,9 @@ use rocksdb::{
     MultiThreaded, Options, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
 };
 
-use super::records::{Account, ContractInfo, Head, StateWrite, TxLocation, state_key};
-use super::tree::{self, LeafKind};
+use super::changes::Changes;
+use super::records::{Account, ChainState, ContractInfo, Head, StateWrite, TxLocation, state_key};
+use super::tree::{self, CHAIN_KEY, LeafKind};
 use crate::types::{Address, Block, Hash, Receipt, decode_exact};
 
 type Db = DBWithThreadMode<MultiThreaded>;
@@ -58,6 +59,8 @@ pub const COLUMN_FAMILIES: [&str; 13] = [
 
 const META_GENESIS: &[u8] = b"genesis";
 const META_HEAD: &[u8] = b"head";
+/// The [`ChainState`] record; in the tree under [`CHAIN_KEY`].
+const META_CHAIN: &[u8] = b"chain_state";
 
 /// Everything one block changes, written at once by [`Store::commit`].
 #[derive(Debug, Default)]
@@ -69,6 +72,7 @@ pub struct BlockWrites {
     pub state: Vec<StateWrite>,
     pub accounts: Vec<(Address, Account)>,
     pub contracts: Vec<(Address, ContractInfo)>,
+    pub chain: Option<ChainState>,
     pub code: Vec<(Hash, Vec<u8>)>,
     pub abis: Vec<(Hash, Vec<u8>)>,
     pub tree: NodeBatch,
@@ -131,9 +135,15 @@ impl Store {
             .transpose()
     }
 
-    /// Initialises an empty database for a genesis, or checks that an
+    /// Initialises an empty database for a genesis with its initial state
+    /// (the funded accounts and the chain record), or checks that an
     /// existing one belongs to it.
-    pub fn init_genesis(&self, genesis_hash: Hash, genesis_time_ms: u64) -> anyhow::Result<Head> {
+    pub fn init_genesis(
+        &self,
+        genesis_hash: Hash,
+        genesis_time_ms: u64,
+        state: &Changes,
+    ) -> anyhow::Result<Head> {
         if let Some(stored) = self.genesis_hash()? {
             if stored != genesis_hash {
                 bail!(
@@ -144,8 +154,11 @@ impl Store {
             }
             return self.head();
         }
-        // Version 0 of the tree is the empty genesis state.
-        let (root, batch) = tree::empty()?;
+        // Version 0 of the tree is the genesis state.
+        if !state.storage.is_empty() || !state.contracts.is_empty() || !state.code.is_empty() {
+            bail!("a genesis state holds accounts and the chain record only");
+        }
+        let (root, batch) = tree::genesis(state)?;
         let head = Head {
             height: 0,
             block_hash: genesis_hash,
@@ -155,6 +168,12 @@ impl Store {
         let mut write = WriteBatch::default();
         write.put_cf(&self.cf(CF_META), META_GENESIS, genesis_hash.encode());
         write.put_cf(&self.cf(CF_META), META_HEAD, head.encode());
+        for (address, account) in &state.accounts {
+            write.put_cf(&self.cf(CF_ACCOUNTS), address.0, account.encode());
+        }
+        if let Some(chain) = &state.chain {
+            write.put_cf(&self.cf(CF_META), META_CHAIN, chain.encode());
+        }
         self.put_tree(&mut write, &batch)?;
         self.write(write)?;
         Ok(head)
@@ -296,6 +315,9 @@ impl Store {
         for (address, info) in &writes.contracts {
             batch.put_cf(&self.cf(CF_CONTRACTS), address.0, info.encode());
         }
+        if let Some(chain) = &writes.chain {
+            batch.put_cf(&self.cf(CF_META), META_CHAIN, chain.encode());
+        }
         for (hash, code) in &writes.code {
             batch.put_cf(&self.cf(CF_CODE), hash, code);
         }
@@ -427,6 +449,35 @@ impl StateSnapshot<'_> {
             .transpose()
     }
 
+    /// The base fee of the next block and the token's supply.
+    pub fn chain_state(&self) -> anyhow::Result<ChainState> {
+        self.get(CF_META, META_CHAIN)?
+            .map(|bytes| decode(&bytes, "chain state"))
+            .transpose()?
+            .ok_or_else(|| anyhow!("the database has no chain state record"))
+    }
+
+    /// Calls `visit` with every account record, in address order.
+    pub fn for_each_account(&self, mut visit: impl FnMut(Address, Account)) -> anyhow::Result<()> {
+        let mut options = ReadOptions::default();
+        options.set_snapshot(&self.snapshot);
+        let iter = self.store.db.iterator_cf_opt(
+            &self.store.cf(CF_ACCOUNTS),
+            options,
+            IteratorMode::Start,
+        );
+        for item in iter {
+            let (key, value) = item?;
+            let address = Address(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| anyhow!("corrupt account key in the database"))?,
+            );
+            visit(address, decode(&value, "account")?);
+        }
+        Ok(())
+    }
+
     pub fn code(&self, hash: &Hash) -> anyhow::Result<Option<Vec<u8>>> {
         self.get(CF_CODE, hash)
     }
@@ -501,6 +552,12 @@ impl StateSnapshot<'_> {
                 visit(kind.key_hash(&key), tree::leaf_value(&value));
             }
         }
+        if let Some(chain) = self.get(CF_META, META_CHAIN)? {
+            visit(
+                LeafKind::Chain.key_hash(CHAIN_KEY),
+                tree::leaf_value(&chain),
+            );
+        }
         Ok(())
     }
 }
@@ -513,7 +570,7 @@ mod tests {
     fn undecided_records_keep_order_and_are_pruned_by_a_commit() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.init_genesis([1; 32], 0).unwrap();
+        store.init_genesis([1; 32], 0, &Changes::default()).unwrap();
         store.store_undecided(1, 0, b"a").unwrap();
         store.store_undecided(1, 0, b"b").unwrap();
         store.store_undecided(1, 1, b"c").unwrap();
@@ -538,12 +595,62 @@ mod tests {
     }
 
     #[test]
+    fn the_genesis_state_is_readable_and_under_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut state = Changes::default();
+        let funded = Account {
+            nonce: 0,
+            balance: 7,
+        };
+        state.accounts.insert(Address([3; 32]), funded);
+        let chain = ChainState {
+            base_fee: 2,
+            total_supply: 7,
+            burned: 0,
+        };
+        state.chain = Some(chain);
+        let head = store.init_genesis([1; 32], 0, &state).unwrap();
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.account(&Address([3; 32])).unwrap(), funded);
+        assert_eq!(snapshot.chain_state().unwrap(), chain);
+        let mut accounts = Vec::new();
+        snapshot
+            .for_each_account(|address, account| accounts.push((address, account)))
+            .unwrap();
+        assert_eq!(accounts, [(Address([3; 32]), funded)]);
+        let mut leaves = Vec::new();
+        snapshot
+            .for_each_state_leaf(|key, value| leaves.push((key, value)))
+            .unwrap();
+        assert_eq!(leaves.len(), 2);
+        tree::check_rebuilt_root(&head, &leaves).unwrap();
+        tree::check_stored_root(&store.tree_reader(), &head).unwrap();
+        // Contracts and storage are made by deploys, never by a genesis.
+        let mut storage = Changes::default();
+        storage.apply_writes(&[cairn_vm::StorageWrite {
+            contract: cairn_vm::Address([1; 32]),
+            key: vec![1],
+            value: Some(vec![2]),
+        }]);
+        let other = tempfile::tempdir().unwrap();
+        assert!(
+            Store::open(other.path())
+                .unwrap()
+                .init_genesis([1; 32], 0, &storage)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn a_database_refuses_another_genesis() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.init_genesis([1; 32], 0).unwrap();
-        store.init_genesis([1; 32], 0).unwrap();
-        let error = store.init_genesis([2; 32], 0).unwrap_err();
+        store.init_genesis([1; 32], 0, &Changes::default()).unwrap();
+        store.init_genesis([1; 32], 0, &Changes::default()).unwrap();
+        let error = store
+            .init_genesis([2; 32], 0, &Changes::default())
+            .unwrap_err();
         assert!(error.to_string().contains("belongs to genesis"));
     }
 }

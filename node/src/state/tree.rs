@@ -43,7 +43,12 @@ pub enum LeafKind {
     Account,
     Contract,
     Storage,
+    /// The one [`ChainState`](super::ChainState) record, at [`CHAIN_KEY`].
+    Chain,
 }
+
+/// The flat key of the chain's fee and supply record.
+pub const CHAIN_KEY: &[u8] = b"chain";
 
 impl LeafKind {
     /// The tree key of a record whose flat key is `key` (an address, or
@@ -53,6 +58,7 @@ impl LeafKind {
             LeafKind::Account => b"cairn/account/",
             LeafKind::Contract => b"cairn/contract/",
             LeafKind::Storage => b"cairn/storage/",
+            LeafKind::Chain => b"cairn/chain/",
         };
         let mut hasher = Blake2b::<U32>::new();
         Digest::update(&mut hasher, tag);
@@ -89,13 +95,20 @@ pub fn updates(changes: &Changes) -> Vec<(KeyHash, Option<OwnedValue>)> {
             ));
         }
     }
+    if let Some(chain) = &changes.chain {
+        updates.push((
+            LeafKind::Chain.key_hash(CHAIN_KEY),
+            Some(leaf_value(&chain.encode())),
+        ));
+    }
     updates
 }
 
-/// Version 0 of the tree, the empty genesis state: its root and its nodes.
-pub fn empty() -> anyhow::Result<(Hash, NodeBatch)> {
+/// Version 0 of the tree, the genesis state (its balances and the chain
+/// record): its root and its nodes.
+pub fn genesis(changes: &Changes) -> anyhow::Result<(Hash, NodeBatch)> {
     let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&ScratchTree);
-    let (root, batch) = tree.put_value_set(std::iter::empty(), 0)?;
+    let (root, batch) = tree.put_value_set(updates(changes), 0)?;
     Ok((root.0, batch.node_batch))
 }
 
@@ -184,16 +197,25 @@ mod tests {
     #[test]
     fn applying_changes_to_the_empty_tree_gives_the_rebuilt_root() {
         let mut changes = Changes::default();
-        changes
-            .accounts
-            .insert(Address([1; 32]), Account { nonce: 3 });
+        changes.accounts.insert(
+            Address([1; 32]),
+            Account {
+                nonce: 3,
+                balance: 9,
+            },
+        );
+        changes.chain = Some(crate::state::ChainState {
+            base_fee: 4,
+            total_supply: 9,
+            burned: 1,
+        });
         changes
             .storage
             .entry(Address([2; 32]))
             .or_default()
             .insert(vec![7], Some(vec![8]));
-        let (_, genesis) = empty().unwrap();
-        let reader = NodesInMemory(genesis);
+        let (_, empty) = genesis(&Changes::default()).unwrap();
+        let reader = NodesInMemory(empty);
         let (root, _) = apply(&reader, &changes, 1).unwrap();
         let leaves: Vec<_> = updates(&changes)
             .into_iter()
@@ -220,11 +242,16 @@ mod tests {
     #[test]
     fn leaves_of_different_kinds_never_share_a_key() {
         let key = [5u8; 32];
-        let hashes = [LeafKind::Account, LeafKind::Contract, LeafKind::Storage]
-            .map(|kind| kind.key_hash(&key));
-        assert_ne!(hashes[0], hashes[1]);
-        assert_ne!(hashes[1], hashes[2]);
-        assert_ne!(hashes[0], hashes[2]);
+        let hashes = [
+            LeafKind::Account,
+            LeafKind::Contract,
+            LeafKind::Storage,
+            LeafKind::Chain,
+        ]
+        .map(|kind| kind.key_hash(&key));
+        for (index, hash) in hashes.iter().enumerate() {
+            assert!(!hashes[index + 1..].contains(hash), "kind {index}");
+        }
     }
 
     /// The nodes of one batch, as a tree reader.

@@ -228,11 +228,12 @@ impl Storage for View<'_> {
     }
 }
 
-/// The chain has no native token yet: every address holds nothing, and
-/// transactions attach no value (the next step gives accounts balances).
 impl Accounts for View<'_> {
-    fn balance(&self, _account: &cairn_vm::Address) -> Result<u128, StorageError> {
-        Ok(0)
+    fn balance(&self, account: &cairn_vm::Address) -> Result<u128, StorageError> {
+        Ok(self
+            .account(&Address::from_vm(*account))
+            .map_err(storage_error)?
+            .balance)
     }
 }
 
@@ -298,7 +299,7 @@ mod tests {
         ) {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path()).unwrap();
-            store.init_genesis([0; 32], 0).unwrap();
+            store.init_genesis([0; 32], 0, &Changes::default()).unwrap();
             let mut writes = BlockWrites { head: store.head().unwrap(), ..BlockWrites::default() };
             // A neighbouring contract's keys must never leak into the range.
             writes.state.push(((Address([10; 32]), vec![0]), Some(vec![1])));

@@ -1,4 +1,4 @@
-//! `cairn account <address>`: an account's nonces.
+//! `cairn account <address>`: an account's nonces and balance.
 
 use anyhow::anyhow;
 use cairn_types::Address;
@@ -17,8 +17,8 @@ pub(crate) async fn run(args: AccountArgs, context: &Context) -> anyhow::Result<
     let account = context.client()?.account(&address).await?;
     print(context.json, &serde_json::to_value(&account)?, || {
         format!(
-            "account {}\nnonce {} (next to use: {})",
-            account.address, account.nonce, account.pending_nonce
+            "account {}\nbalance {}\nnonce {} (next to use: {})",
+            account.address, account.balance, account.nonce, account.pending_nonce
         )
     });
     Ok(())

@@ -6,8 +6,9 @@ use clap::Args;
 use crate::Context;
 use crate::output::{describe_receipt, print, receipt_json};
 use crate::send::{
-    AbiOption, SendOptions, contract_abi, parse_address, parse_args, send_transaction,
+    AbiOption, SendOptions, ValueOption, contract_abi, parse_address, parse_args, send_transaction,
 };
+use anyhow::bail;
 use cairn_types::Action;
 
 #[derive(Args)]
@@ -20,6 +21,8 @@ pub(crate) struct CallArgs {
     #[command(flatten)]
     abi: AbiOption,
     #[command(flatten)]
+    value: ValueOption,
+    #[command(flatten)]
     send: SendOptions,
 }
 
@@ -28,13 +31,20 @@ pub(crate) async fn run(args: CallArgs, context: &Context) -> anyhow::Result<()>
     let client = context.client()?;
     let abi = contract_abi(&client, &args.contract, args.abi.abi.as_deref()).await?;
     let method = abi.method(&args.method)?;
+    let value = args.value.value;
+    if value > 0 && !method.payable {
+        bail!(
+            "`{}` is not payable (its ABI says so): the contract would refuse the value",
+            method.name
+        );
+    }
     let input = method.encode_args(&parse_args(&args.args)?)?;
     let action = Action::Call {
         contract: parse_address(&args.contract)?,
         method: method.name.clone(),
         input,
     };
-    if let Some(receipt) = send_transaction(&client, &args.send, action, json).await? {
+    if let Some(receipt) = send_transaction(&client, &args.send, action, value, json).await? {
         print(
             json,
             &receipt_json(&receipt, Some(method), Some(&abi)),

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::Context;
 use crate::output::{describe_receipt, print, receipt_json};
-use crate::send::{SendOptions, parse_args, read_abi, send_transaction};
+use crate::send::{SendOptions, ValueOption, parse_args, read_abi, send_transaction};
 
 #[derive(Args)]
 pub(crate) struct DeployArgs {
@@ -23,6 +23,9 @@ pub(crate) struct DeployArgs {
     /// The constructor's arguments, as a JSON array or object.
     #[arg(long, default_value = "[]")]
     args: String,
+    /// Native value for the new contract (its `init` must be payable).
+    #[command(flatten)]
+    value: ValueOption,
     #[command(flatten)]
     send: SendOptions,
 }
@@ -32,6 +35,7 @@ pub(crate) async fn run(args: DeployArgs, context: &Context) -> anyhow::Result<(
         wasm,
         abi,
         args,
+        value,
         send,
     } = args;
     let json = context.json;
@@ -39,7 +43,14 @@ pub(crate) async fn run(args: DeployArgs, context: &Context) -> anyhow::Result<(
     let abi_path = abi.unwrap_or_else(|| wasm.with_extension("abi.json"));
     let abi_json = read_abi(&abi_path)?;
     let abi = Abi::from_json(&abi_json)?;
-    let init_input = match abi.methods.iter().find(|m| m.name == "init") {
+    let init = abi.methods.iter().find(|m| m.name == "init");
+    if value.value > 0 && init.is_some_and(|init| !init.payable) {
+        bail!(
+            "{}'s constructor is not payable (its ABI says so): it would refuse the value",
+            abi.contract
+        );
+    }
+    let init_input = match init {
         Some(init) => init.encode_args(&parse_args(&args)?)?,
         None if parse_args(&args)? == json!([]) => Vec::new(),
         None => bail!("{} has no constructor; it takes no arguments", abi.contract),
@@ -50,7 +61,7 @@ pub(crate) async fn run(args: DeployArgs, context: &Context) -> anyhow::Result<(
         init_input,
     };
     let client = context.client()?;
-    if let Some(receipt) = send_transaction(&client, &send, action, json).await? {
+    if let Some(receipt) = send_transaction(&client, &send, action, value.value, json).await? {
         let value = receipt_json(&receipt, None, Some(&abi));
         print(json, &value, || {
             let mut text = describe_receipt(&receipt, None, Some(&abi));

@@ -1,20 +1,24 @@
 //! `cairn`: keys, deploying and calling contracts by method name through
-//! their ABI, and reading the chain, over a node's JSON-RPC.
+//! their ABI, sending native value, and reading the chain, over a node's
+//! JSON-RPC.
 //!
 //! One file per subcommand; `send.rs` signs and submits, `output.rs`
 //! prints receipts.
 
 mod account;
+mod balance;
 mod block;
 mod call;
 mod contract;
 mod deploy;
+mod gas_price;
 mod keys;
 mod output;
 mod query;
 mod receipt;
 mod send;
 mod status;
+mod transfer;
 
 use anyhow::Context as _;
 use cairn_client::Client;
@@ -24,7 +28,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "cairn",
     version,
-    about = "Deploy, call and query Cairn contracts"
+    about = "Deploy, call and query Cairn contracts, and send the native token"
 )]
 struct Cli {
     /// The node's JSON-RPC address.
@@ -51,6 +55,12 @@ enum Command {
     Deploy(deploy::DeployArgs),
     /// Calls a method in a transaction.
     Call(call::CallArgs),
+    /// Sends native value to an account or a contract.
+    Transfer(transfer::TransferArgs),
+    /// What an account or a contract holds of the native token.
+    Balance(balance::BalanceArgs),
+    /// The next block's base fee and the gas price the node suggests.
+    GasPrice,
     /// Runs a read-only method on the latest state; nothing is sent.
     Query(query::QueryArgs),
     /// The node's chain, height, state root and peers.
@@ -59,7 +69,7 @@ enum Command {
     Receipt(receipt::ReceiptArgs),
     /// A block by height (`latest` for the newest) or hash.
     Block(block::BlockArgs),
-    /// An account's nonces.
+    /// An account's nonces and balance.
     Account(account::AccountArgs),
     /// A contract's code hash, deployer and ABI.
     Contract(contract::ContractArgs),
@@ -104,6 +114,9 @@ async fn run(command: Command, context: &Context) -> anyhow::Result<()> {
         Command::Keys(command) => keys::run(command, context),
         Command::Deploy(args) => deploy::run(args, context).await,
         Command::Call(args) => call::run(args, context).await,
+        Command::Transfer(args) => transfer::run(args, context).await,
+        Command::Balance(args) => balance::run(args, context).await,
+        Command::GasPrice => gas_price::run(context).await,
         Command::Query(args) => query::run(args, context).await,
         Command::Status => status::run(context).await,
         Command::Receipt(args) => receipt::run(args, context).await,

@@ -38,11 +38,13 @@ pub(crate) fn receipt_json(
 ) -> Value {
     let mut value = serde_json::to_value(receipt).unwrap_or(Value::Null);
     let output = hex::decode(&receipt.output).unwrap_or_default();
+    // `value` is the native value the transaction moved; what the method
+    // returned, decoded, is `returned`.
     if receipt.status == 0
         && let Some(method) = method
         && let Ok(decoded) = method.decode_output(&output)
     {
-        value["value"] = decoded;
+        value["returned"] = decoded;
     }
     if let Some(abi) = abi {
         let events: Vec<Value> = receipt
@@ -88,9 +90,12 @@ pub(crate) fn describe_receipt(
         ),
     };
     let mut text = format!(
-        "{outcome}\ntx {} in block {} (gas {})",
-        receipt.tx_hash, receipt.height, receipt.gas_used
+        "{outcome}\ntx {} in block {} (gas {}, fee {}, of it burned {})",
+        receipt.tx_hash, receipt.height, receipt.gas_used, receipt.fee, receipt.burned
     );
+    if receipt.value > 0 {
+        text.push_str(&format!("\nvalue moved {}", receipt.value));
+    }
     for event in &receipt.events {
         let topic = hex::decode(&event.topic).unwrap_or_default();
         let data = hex::decode(&event.data).unwrap_or_default();

@@ -9,11 +9,14 @@ use anyhow::{Context as _, anyhow, bail};
 use cairn_client::Client;
 use cairn_client::abi::Abi;
 use cairn_client::api::ReceiptView;
-use cairn_types::{Action, Address, Transaction, keys};
+use cairn_types::{Action, Address, Transaction, keys, parse_amount, parse_hash};
 use clap::Args;
 use serde_json::Value;
 
 use crate::output::print;
+
+/// Gas for execution when neither `--gas` nor `--execution-gas` is given.
+const DEFAULT_EXECUTION_GAS: u64 = 2_000_000_000;
 
 #[derive(Args)]
 pub(crate) struct SendOptions {
@@ -24,9 +27,15 @@ pub(crate) struct SendOptions {
     /// `--execution-gas`.
     #[arg(long)]
     gas: Option<u64>,
-    /// Gas for execution when `--gas` is not given.
-    #[arg(long, default_value_t = 2_000_000_000)]
-    execution_gas: u64,
+    /// Gas for execution when `--gas` is not given [default: 2000000000,
+    /// and 0 for a transfer, which runs no code].
+    #[arg(long)]
+    execution_gas: Option<u64>,
+    /// What to pay per unit of gas, in the token's smallest unit; by
+    /// default the node's suggestion (`cairn gas-price`). The sender must
+    /// hold `gas limit × gas price + value`; it pays for the gas used.
+    #[arg(long)]
+    gas_price: Option<u64>,
     /// Return once the node accepted the transaction, without waiting for
     /// its block.
     #[arg(long)]
@@ -34,6 +43,23 @@ pub(crate) struct SendOptions {
     /// How long to wait for inclusion.
     #[arg(long, default_value_t = 60)]
     timeout_secs: u64,
+}
+
+impl SendOptions {
+    /// These options, with `execution_gas` for when neither `--gas` nor
+    /// `--execution-gas` was given (a transfer runs no code).
+    pub(crate) fn with_default_execution_gas(mut self, execution_gas: u64) -> Self {
+        self.execution_gas.get_or_insert(execution_gas);
+        self
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct ValueOption {
+    /// Native value to send with the transaction, in the token's smallest
+    /// unit (the method must be payable).
+    #[arg(long, default_value = "0", value_parser = parse_amount)]
+    pub(crate) value: u128,
 }
 
 #[derive(Args)]
@@ -76,23 +102,31 @@ pub(crate) async fn contract_abi(
     Ok(Abi::from_json(&json)?)
 }
 
-/// Signs and submits `action`, then waits for its receipt unless told not
-/// to.
+/// Signs and submits `action` with `value`, then waits for its receipt
+/// unless told not to.
 pub(crate) async fn send_transaction(
     client: &Client,
     options: &SendOptions,
     action: Action,
+    value: u128,
     json: bool,
 ) -> anyhow::Result<Option<ReceiptView>> {
     let key = keys::load(&options.key)?;
     let sender = keys::address(&key);
     let status = client.status().await?;
     let account = client.account(&sender).await?;
+    let gas_price = match options.gas_price {
+        Some(price) => price,
+        None => client.gas_price().await?.suggested,
+    };
     let mut tx = Transaction {
         chain_id: status.chain_id.clone(),
+        genesis_hash: parse_hash(&status.genesis_hash).map_err(|error| anyhow!(error))?,
         sender,
         nonce: account.pending_nonce,
         gas_limit: 0,
+        gas_price,
+        value,
         action,
     };
     tx.gas_limit = match options.gas {
@@ -102,10 +136,20 @@ pub(crate) async fn send_transaction(
             let size = tx.clone().sign(&key).encoded_len();
             let intrinsic = status.params.intrinsic_gas(&tx, size);
             intrinsic
-                .saturating_add(options.execution_gas)
+                .saturating_add(options.execution_gas.unwrap_or(DEFAULT_EXECUTION_GAS))
                 .min(status.params.max_tx_gas)
         }
     };
+    if let Some(cost) = tx.max_cost()
+        && cost > account.balance
+    {
+        bail!(
+            "{sender} holds {} but the transaction may cost {cost} (gas limit {} × gas price {} + value {value})",
+            account.balance,
+            tx.gas_limit,
+            tx.gas_price
+        );
+    }
     let signed = tx.sign(&key);
     let submitted = client
         .submit(&signed)

@@ -12,14 +12,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arbitrary::Unstructured;
-use cairn_node::chain::mempool::{Mempool, MempoolLimits};
+use cairn_node::chain::mempool::{Mempool, MempoolLimits, SenderState};
 use cairn_node::chain::{BlockRejected, Chain, ExecutedBlock};
 use cairn_node::execution::check_transaction;
 use cairn_node::genesis::{ChainParams, Genesis};
 use cairn_node::keys::PrivateKey;
 use cairn_node::net::{NetworkStatus, gossip};
 use cairn_node::rpc::{CairnApiServer, Rpc, codes};
-use cairn_node::test_utils::{self, COUNTER, COUNTER_ABI, TestChain};
+use cairn_node::test_utils::{
+    self, COUNTER, COUNTER_ABI, ESCROW, ESCROW_ABI, GAS_PRICE, TestChain,
+};
 use cairn_node::types::{
     Action, Address, Block, Hash, Header, SignedTransaction, TxError, contract_address,
 };
@@ -30,14 +32,14 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 /// The chain every node oracle runs on.
-const FUZZ_CHAIN: TestChain = TestChain {
+pub(crate) const FUZZ_CHAIN: TestChain = TestChain {
     chain_id: "cairn-fuzz",
     validator_name: "fuzz",
     validator_seed: 7,
 };
 
 /// Users' keys are apart from the validator's.
-fn user_key(seed: u8) -> PrivateKey {
+pub(crate) fn user_key(seed: u8) -> PrivateKey {
     test_utils::user(seed | 0x80)
 }
 
@@ -45,13 +47,15 @@ fn genesis() -> Genesis {
     FUZZ_CHAIN.genesis()
 }
 
-/// A chain on RocksDB at height 1 with a counter deployed, and the RPC
-/// service over it. Oracles never commit to it, so every input meets the
-/// same committed state.
+/// A chain on RocksDB at height 1 with a counter and an escrow deployed
+/// (the escrow holding one open native deal, number 0, from user 1 to
+/// user 2), and the RPC service over it. Oracles never commit to it, so
+/// every input meets the same committed state.
 #[derive(Debug)]
 pub(crate) struct Fixture {
-    chain: Arc<Chain>,
+    pub(crate) chain: Arc<Chain>,
     counter: Address,
+    pub(crate) escrow: Address,
     rpc: RpcModule<Rpc>,
     runtime: tokio::runtime::Runtime,
     /// Keeps the gossip queue open; what it carries is not read.
@@ -73,14 +77,41 @@ impl Fixture {
                 init_input: 1_000_000u64.encode(),
             },
         );
-        test_utils::submit(&chain, &deploy).expect("the deploy is admitted");
+        let escrow_deploy = FUZZ_CHAIN.sign(
+            &deployer,
+            1,
+            ChainParams::default().max_tx_gas,
+            Action::Deploy {
+                code: ESCROW.to_vec(),
+                abi: ESCROW_ABI.to_vec(),
+                init_input: Address([0; 32]).encode(),
+            },
+        );
+        let escrow = contract_address(&test_utils::address(&deployer), 1);
+        let deposit = FUZZ_CHAIN.sign_with(
+            &user_key(1),
+            0,
+            test_utils::CALL_GAS,
+            GAS_PRICE,
+            5_000,
+            Action::Call {
+                contract: escrow,
+                method: "open_native".into(),
+                input: (test_utils::address(&user_key(2)), 0u64).encode(),
+            },
+        );
+        for tx in [&deploy, &escrow_deploy, &deposit] {
+            test_utils::submit(&chain, tx).expect("the fixture's transactions are admitted");
+        }
         assert_eq!(
             test_utils::commit_next(&chain),
-            1,
-            "block 1 holds the deploy"
+            3,
+            "block 1 holds the deploys and the deposit"
         );
         let counter = contract_address(&test_utils::address(&deployer), 0);
         assert!(chain.contract(&counter).expect("reads").is_some());
+        let held = chain.store().snapshot().account(&escrow).expect("reads");
+        assert_eq!(held.balance, 5_000, "the escrow holds the deposit");
 
         let chain = Arc::new(chain);
         let (gossip, gossip_queue) = mpsc::channel(16);
@@ -98,6 +129,7 @@ impl Fixture {
         Fixture {
             chain,
             counter,
+            escrow,
             rpc,
             runtime,
             _gossip: gossip_queue,
@@ -181,11 +213,20 @@ fn mutate(input: &mut Unstructured<'_>, bytes: &mut Vec<u8>) {
 
 /// What a node does with a transaction from gossip or RPC: decode, check
 /// statelessly, admit to a mempool (here a fresh one, with the sender at
-/// nonce 0), and tell gossipsub whether to relay.
+/// nonce 0 and funded), and tell gossipsub whether to relay.
 fn admit(genesis: &Genesis, bytes: &[u8]) -> Result<Hash, TxError> {
     let tx = SignedTransaction::decode_checked(bytes)?;
-    check_transaction(genesis, &tx, bytes.len())?;
-    Mempool::new(MempoolLimits::default()).insert(tx, bytes.len(), 0)
+    check_transaction(genesis, &FUZZ_CHAIN.genesis_hash(), &tx, bytes.len())?;
+    let sender = SenderState {
+        nonce: 0,
+        balance: test_utils::USER_BALANCE,
+    };
+    Mempool::new(MempoolLimits::default()).insert(
+        tx,
+        bytes.len(),
+        sender,
+        std::time::Instant::now(),
+    )
 }
 
 /// A transaction as a peer gossips it or a client submits it. Whatever
@@ -285,6 +326,7 @@ const RPC_METHODS: &[(&str, usize)] = &[
     ("cairn_getAccount", 1),
     ("cairn_getContract", 1),
     ("cairn_status", 0),
+    ("cairn_gasPrice", 0),
 ];
 
 /// A JSON value of the kinds RPC parameters take: hex strings (sometimes
