@@ -17,6 +17,7 @@
 //! | `node_block` | [`node::block`] | a proposed block: refused as malformed or invalid (never a local failure) or accepted, the same way twice |
 //! | `node_consensus` | [`node::consensus_messages`] | consensus, sync and stream messages: what decodes round-trips; stream reassembly stays bounded |
 //! | `node_rpc` | [`node::rpc_request`] | a JSON-RPC request: always a response, never a node error |
+//! | `node_supply` | [`node::supply`] | a block of transfers, deposits into and payouts from a contract, refusals: built and verified alike, and the native token conserved (what balances lose is what they gain plus the fees burned) |
 //!
 //! Modules come from [`generate`]: wasm-smith configured for the accepted
 //! subset, with the host table as the imports it may choose from and a

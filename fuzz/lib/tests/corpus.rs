@@ -23,6 +23,7 @@ const TARGETS: &[(&str, Oracle)] = &[
     ("node_block", node::block),
     ("node_consensus", node::consensus_messages),
     ("node_rpc", node::rpc_request),
+    ("node_supply", node::supply),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -107,6 +108,11 @@ fn node_consensus_corpus() {
 #[test]
 fn node_rpc_corpus() {
     run_corpus("node_rpc");
+}
+
+#[test]
+fn node_supply_corpus() {
+    run_corpus("node_supply");
 }
 
 /// Each target has a binary, a corpus and a test above, and nothing else

@@ -7,13 +7,15 @@
 //! | `node_block` | [`block`] | a proposed block, re-executed before a vote |
 //! | `node_consensus` | [`consensus_messages`] | consensus, sync and proposal-stream messages |
 //! | `node_rpc` | [`rpc_request`] | a JSON-RPC request |
+//! | `node_supply` | [`supply`] | a block of transfers, deposits, payouts and refusals: the native token is conserved |
 //!
-//! The oracles are in `oracles.rs` and `consensus.rs`; this module gives a
-//! fuzzing process the one fixture that `block` and `rpc_request` share
-//! between inputs.
+//! The oracles are in `oracles.rs`, `consensus.rs` and `supply.rs`; this
+//! module gives a fuzzing process the one fixture that `block`,
+//! `rpc_request` and `supply` share between inputs.
 
 mod consensus;
 mod oracles;
+mod supply;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -38,6 +40,14 @@ pub fn block(data: &[u8]) {
 /// error, never the node's.
 pub fn rpc_request(data: &[u8]) {
     oracles::rpc_request(process_fixture(), data);
+}
+
+/// A block of value-moving transactions on this process's fixture: built,
+/// verified to the same receipts, and conserving the native token
+/// (balances lose exactly what they gain plus the fees burned, and the
+/// supply falls by the burn).
+pub fn supply(data: &[u8]) {
+    supply::supply(process_fixture(), data);
 }
 
 /// The fixture of this process, its database in a temporary directory.
