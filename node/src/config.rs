@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::chain::mempool::MempoolLimits;
 use crate::genesis::{ChainParams, Genesis, GenesisValidator};
 use crate::keys;
+use crate::rpc::RpcLimits;
+use crate::rpc::pool::PoolLimits;
 
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -71,10 +73,102 @@ pub struct NetworkSection {
     pub persistent_peers: Vec<Multiaddr>,
 }
 
+/// JSON-RPC: where it listens and how much it serves at once. Every
+/// field but `listen` has a default (`RpcLimits::default`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RpcSection {
     pub listen: SocketAddr,
+    /// HTTP connections open at once.
+    #[serde(default = "rpc_defaults::max_connections")]
+    pub max_connections: u32,
+    /// Calls in one JSON-RPC batch.
+    #[serde(default = "rpc_defaults::max_batch")]
+    pub max_batch: u32,
+    /// Gas a query may use (default and cap of its `gas_limit`).
+    #[serde(default = "rpc_defaults::query_gas_limit")]
+    pub query_gas_limit: u64,
+    /// Threads running queries, at a lower priority than the rest of the
+    /// node, and queries waiting for one; more are refused as busy.
+    #[serde(default = "rpc_defaults::query_threads")]
+    pub query_threads: usize,
+    #[serde(default = "rpc_defaults::query_queue")]
+    pub query_queue: usize,
+    /// Threads for every other request that reads the database or admits
+    /// a transaction, and requests waiting for one.
+    #[serde(default = "rpc_defaults::request_threads")]
+    pub request_threads: usize,
+    #[serde(default = "rpc_defaults::request_queue")]
+    pub request_queue: usize,
+}
+
+mod rpc_defaults {
+    use crate::rpc::RpcLimits;
+
+    fn limits() -> RpcLimits {
+        RpcLimits::default()
+    }
+
+    pub(super) fn max_connections() -> u32 {
+        limits().max_connections
+    }
+
+    pub(super) fn max_batch() -> u32 {
+        limits().max_batch
+    }
+
+    pub(super) fn query_gas_limit() -> u64 {
+        limits().query_gas_limit
+    }
+
+    pub(super) fn query_threads() -> usize {
+        limits().queries.threads
+    }
+
+    pub(super) fn query_queue() -> usize {
+        limits().queries.queue
+    }
+
+    pub(super) fn request_threads() -> usize {
+        limits().requests.threads
+    }
+
+    pub(super) fn request_queue() -> usize {
+        limits().requests.queue
+    }
+}
+
+impl RpcSection {
+    /// Listening on `listen` with the default limits.
+    pub fn new(listen: SocketAddr) -> Self {
+        let limits = RpcLimits::default();
+        RpcSection {
+            listen,
+            max_connections: limits.max_connections,
+            max_batch: limits.max_batch,
+            query_gas_limit: limits.query_gas_limit,
+            query_threads: limits.queries.threads,
+            query_queue: limits.queries.queue,
+            request_threads: limits.requests.threads,
+            request_queue: limits.requests.queue,
+        }
+    }
+
+    pub fn limits(&self) -> RpcLimits {
+        RpcLimits {
+            max_connections: self.max_connections,
+            max_batch: self.max_batch,
+            query_gas_limit: self.query_gas_limit,
+            queries: PoolLimits {
+                threads: self.query_threads,
+                queue: self.query_queue,
+            },
+            requests: PoolLimits {
+                threads: self.request_threads,
+                queue: self.request_queue,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -140,9 +234,7 @@ impl NodeConfig {
                 listen: format!("/ip4/{host}/tcp/{}", port(1)?).parse()?,
                 persistent_peers: Vec::new(),
             },
-            rpc: RpcSection {
-                listen: format!("{host}:{}", port(2)?).parse()?,
-            },
+            rpc: RpcSection::new(format!("{host}:{}", port(2)?).parse()?),
             metrics: MetricsSection {
                 listen: Some(format!("{host}:{}", port(3)?).parse()?),
             },

@@ -31,6 +31,7 @@ pub struct Node {
     pub rpc_address: SocketAddr,
     pub metrics_address: Option<SocketAddr>,
     rpc: jsonrpsee::server::ServerHandle,
+    rpc_runtime: rpc::RpcRuntime,
     gossip: gossip::Gossip,
     consensus: consensus::ConsensusHandle,
     metrics_server: Option<tokio::task::JoinHandle<()>>,
@@ -76,16 +77,18 @@ impl Node {
         )
         .await?;
 
-        let (rpc_address, rpc) = rpc::serve(
-            rpc::Rpc {
-                chain: Arc::clone(&chain),
-                gossip: gossip_tx,
-                network: Arc::clone(&network),
-                moniker: config.moniker.clone(),
-            },
-            config.rpc.listen,
+        let rpc_limits = config.rpc.limits();
+        let service = rpc::Rpc::new(
+            Arc::clone(&chain),
+            gossip_tx,
+            Arc::clone(&network),
+            config.moniker.clone(),
+            &rpc_limits,
         )
-        .await?;
+        .context("starting the RPC threads")?;
+        let rpc_runtime = rpc::RpcRuntime::start().context("starting the RPC runtime")?;
+        let (rpc_address, rpc) =
+            rpc::serve(service, config.rpc.listen, &rpc_limits, &rpc_runtime).await?;
         tracing::info!(address = %rpc_address, "JSON-RPC listening");
 
         let (metrics_address, metrics_server) = match config.metrics.listen {
@@ -113,6 +116,7 @@ impl Node {
             rpc_address,
             metrics_address,
             rpc,
+            rpc_runtime,
             gossip,
             consensus,
             metrics_server,
@@ -124,6 +128,7 @@ impl Node {
         self.consensus.stop().await;
         let _ = self.rpc.stop();
         self.rpc.stopped().await;
+        drop(self.rpc_runtime);
         self.gossip.task.abort();
         if let Some(task) = self.metrics_server {
             task.abort();
