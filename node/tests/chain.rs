@@ -51,7 +51,8 @@ fn two_nodes_execute_a_counter_to_the_same_state() {
     assert!(receipts[2].gas_used > 0);
     assert_eq!(a.next_nonce(&address(&alice)).unwrap().0, 3);
     let count = b.query(&counter, "get", &[], 1_000_000_000).unwrap();
-    assert_eq!(u64::decode(&mut &count.output[..]).unwrap(), 90);
+    assert_eq!(count.height, b.head().height);
+    assert_eq!(u64::decode(&mut &count.outcome.output[..]).unwrap(), 90);
     assert_eq!(a.head().state_root, b.head().state_root);
 
     // A query writes nothing, even if it calls a mutating method.
@@ -59,7 +60,7 @@ fn two_nodes_execute_a_counter_to_the_same_state() {
     let attempt = a
         .query(&counter, "increment", &1u64.encode(), 1_000_000_000)
         .unwrap();
-    assert_eq!(attempt.status.code(), 14, "read_only");
+    assert_eq!(attempt.outcome.status.code(), 14, "read_only");
     assert_eq!(a.head().state_root, before);
 }
 

@@ -2,7 +2,8 @@
 //! committing blocks while clients flood its query pool with maximum-gas
 //! queries, and the excess gets a clear "busy" at once; batches, request
 //! bodies and query gas are bounded; failures inside the node reach
-//! clients as an error id.
+//! clients as an error id; a query reports the height of the state it
+//! read.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::params::BatchRequestBuilder;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
-use parity_scale_codec::Encode;
+use parity_scale_codec::{Decode, Encode};
 
 const HASHER: &[u8] = include_bytes!("../../contracts-sdk/testdata/hasher.wasm");
 const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
@@ -359,6 +360,72 @@ async fn consensus_commits_while_queries_flood_and_the_excess_is_refused_at_once
     // The node is still fine.
     let after = node.height(&client).await;
     assert!(after >= during + 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_reports_the_height_of_the_state_it_read() {
+    let node = OneNode::start(|_| {});
+    let client = node.client();
+    node.wait_for("the first block", || async {
+        client
+            .status()
+            .await
+            .ok()
+            .filter(|status| status.height >= 1)
+    })
+    .await;
+    let alice = PrivateKey::from([31; 32]);
+    node.include(&client, &deploy(&alice, 0, COUNTER, 1_000_000u64.encode()))
+        .await;
+    let counter = contract_address(&Address(*alice.public_key().as_bytes()), 0);
+
+    // One increment per block, each waited for, while another task asks
+    // for the count as fast as it can.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = tokio::spawn({
+        let client = node.client();
+        let stop = Arc::clone(&stop);
+        async move {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(result) = client
+                    .query(counter.to_string(), "get".into(), String::new(), None)
+                    .await
+                {
+                    let count =
+                        u64::decode(&mut &hex::decode(&result.output).unwrap()[..]).unwrap();
+                    seen.push((result.height, count));
+                }
+            }
+            seen
+        }
+    });
+    let mut increments_at = Vec::new();
+    for nonce in 1..=12 {
+        let tx = sign(
+            &alice,
+            nonce,
+            100_000_000,
+            Action::Call {
+                contract: counter,
+                method: "increment".into(),
+                input: 1u64.encode(),
+            },
+        );
+        increments_at.push(node.include(&client, &tx).await);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let seen = reader.await.unwrap();
+    assert!(seen.len() > 12, "only {} queries answered", seen.len());
+    // Each answer's count is what the blocks up to its height did.
+    for (height, count) in seen {
+        let expected = increments_at.iter().filter(|at| **at <= height).count();
+        assert_eq!(
+            count,
+            u64::try_from(expected).unwrap(),
+            "a query at height {height} read count {count}"
+        );
+    }
 }
 
 /// The RPC service called in-process, on a chain without a network.

@@ -36,6 +36,7 @@ use cairn_vm::Vm;
 use tokio::sync::broadcast;
 
 pub use host::{BlockHash, BlockRejected, ConsensusHost, ExecutedBlock, ValidatorKey};
+pub use queries::Queried;
 pub use verify::{InvalidBlock, MAX_CLOCK_DRIFT_MS};
 
 use crate::execution::{BlockExecution, Executor};

@@ -6,6 +6,15 @@ use super::Chain;
 use crate::state::{Changes, ContractInfo, View};
 use crate::types::{Address, VmAddress};
 
+/// A query's outcome, and the height of the state it read.
+#[derive(Debug, Clone)]
+pub struct Queried {
+    /// The committed height the query ran on: read from the same snapshot
+    /// as the state, so it names exactly the state the outcome reflects.
+    pub height: u64,
+    pub outcome: Outcome,
+}
+
 impl Chain {
     /// The nonce an account's next transaction should carry, counting its
     /// pending transactions.
@@ -18,14 +27,15 @@ impl Chain {
     }
 
     /// Runs a read-only call against the latest committed state; nothing it
-    /// does is kept.
+    /// does is kept. `gas_limit` is capped at a transaction's maximum;
+    /// callers serving strangers cap it lower.
     pub fn query(
         &self,
         contract: &Address,
         method: &str,
         input: &[u8],
         gas_limit: u64,
-    ) -> anyhow::Result<Outcome> {
+    ) -> anyhow::Result<Queried> {
         let snapshot = self.store.snapshot();
         let head = snapshot.head()?;
         let changes = Changes::default();
@@ -46,7 +56,11 @@ impl Chain {
             },
             read_only: true,
         };
-        Ok(self.vm.execute(&call, &view)?)
+        let outcome = self.vm.execute(&call, &view)?;
+        Ok(Queried {
+            height: head.height,
+            outcome,
+        })
     }
 
     pub fn contract(&self, address: &Address) -> anyhow::Result<Option<ContractInfo>> {

@@ -236,25 +236,21 @@ impl CairnApiServer for Rpc {
             .unwrap_or(self.query_gas_limit)
             .min(self.query_gas_limit);
         let chain = Arc::clone(&self.chain);
-        let (height, outcome) = self
+        let queried = self
             .queries
-            .run(move || {
-                let height = chain.head().height;
-                chain
-                    .query(&contract, &method, &input, gas_limit)
-                    .map(|outcome| (height, outcome))
-            })
+            .run(move || chain.query(&contract, &method, &input, gas_limit))
             .await
             .map_err(busy)?
             .map_err(|error| {
                 failed_inside(codes::QUERY_FAILED, "the query could not run", error)
             })?;
+        let outcome = queried.outcome;
         Ok(QueryResult {
             status: outcome.status.code(),
             status_name: status_name(outcome.status.code()).to_owned(),
             gas_used: outcome.gas_used,
             output: hex::encode(&outcome.output),
-            height,
+            height: queried.height,
         })
     }
 
