@@ -27,8 +27,9 @@ use malachitebft_app_channel::app::config::{
     ConsensusConfig as EngineConsensusConfig, NodeConfig as EngineConfigTrait, P2pConfig,
     ValueSyncConfig,
 };
+use malachitebft_app_channel::app::engine::util::events::Event;
 use malachitebft_app_channel::app::types::codec::Codec;
-use malachitebft_app_channel::app::types::core::LinearTimeouts;
+use malachitebft_app_channel::app::types::core::{LinearTimeouts, Validity, ValueOrigin};
 use malachitebft_app_channel::{
     ConsensusContext, EngineHandle, NetworkContext, NetworkIdentity, NetworkRequest,
     RequestContext, Signer, SyncContext, WalContext,
@@ -270,10 +271,13 @@ pub async fn start<H: ConsensusHost>(
         "consensus started"
     );
 
-    let status = tokio::spawn(watch_peers(
-        channels.net_requests.clone(),
-        Arc::clone(&params.network),
-    ));
+    let status = tokio::spawn({
+        let peers = watch_peers(channels.net_requests.clone(), Arc::clone(&params.network));
+        let sync = watch_sync(channels.events.subscribe(), Arc::clone(&params.network));
+        async move {
+            tokio::join!(peers, sync);
+        }
+    });
     let app = app::App {
         host,
         signer: is_validator.then_some(signer),
@@ -311,5 +315,28 @@ async fn watch_peers(
         // Often enough that a restarted node's status shows its peers by
         // the time it has caught up.
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Tells the node's status when certified blocks reach it through sync
+/// (the engine's `ReceivedProposedValue` events of origin `Sync` that the
+/// chain accepted): then the node is catching up (`status.syncing`).
+async fn watch_sync(
+    mut events: tokio::sync::broadcast::Receiver<Event<CairnContext>>,
+    network: Arc<NetworkStatus>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match events.recv().await {
+            Ok(Event::ReceivedProposedValue(value, ValueOrigin::Sync))
+                if value.validity == Validity::Valid =>
+            {
+                network.observe_synced(value.height.0, crate::chain::now_ms());
+            }
+            Ok(_) => {}
+            // Missed events are only missed status updates.
+            Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
     }
 }

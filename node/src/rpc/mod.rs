@@ -323,7 +323,6 @@ impl CairnApiServer for Rpc {
 
     async fn status(&self) -> RpcResult<StatusView> {
         let head = self.chain.head();
-        let highest_seen = self.network.highest_peer_height();
         Ok(StatusView {
             chain_id: self.chain.genesis().chain_id.clone(),
             genesis_hash: hex::encode(self.chain.genesis_hash()),
@@ -334,7 +333,7 @@ impl CairnApiServer for Rpc {
             block_time_ms: head.time_ms,
             consensus_peers: self.network.consensus_peers(),
             gossip_peers: self.network.gossip_peers(),
-            syncing: highest_seen > head.height.saturating_add(1),
+            syncing: self.network.syncing(head.height, now_ms()),
             mempool_size: u64::try_from(self.chain.mempool_len()).unwrap_or(u64::MAX),
             params: self.chain.params().clone(),
         })
