@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::chain::mempool::MempoolLimits;
 use crate::genesis::{ChainParams, Genesis, GenesisValidator};
 use crate::keys;
+use crate::net::gossip::GossipLimits;
 use crate::rpc::RpcLimits;
 use crate::rpc::pool::PoolLimits;
 
@@ -30,7 +31,7 @@ pub struct NodeConfig {
     #[serde(default = "default_true")]
     pub verify_state_on_start: bool,
     pub consensus: ConsensusSection,
-    pub gossip: NetworkSection,
+    pub gossip: GossipSection,
     pub rpc: RpcSection,
     #[serde(default)]
     pub metrics: MetricsSection,
@@ -65,12 +66,60 @@ fn default_max_idle_block_interval_ms() -> u64 {
     2_000
 }
 
+/// The gossip swarm: a network section with connection limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NetworkSection {
+pub struct GossipSection {
     pub listen: Multiaddr,
     #[serde(default)]
     pub persistent_peers: Vec<Multiaddr>,
+    /// Connections with one peer.
+    #[serde(default = "gossip_defaults::per_peer")]
+    pub max_connections_per_peer: u32,
+    /// Established incoming connections.
+    #[serde(default = "gossip_defaults::incoming")]
+    pub max_incoming_connections: u32,
+    /// Established connections, both ways.
+    #[serde(default = "gossip_defaults::total")]
+    pub max_connections: u32,
+}
+
+mod gossip_defaults {
+    use crate::net::gossip::GossipLimits;
+
+    pub(super) fn per_peer() -> u32 {
+        GossipLimits::default().per_peer
+    }
+
+    pub(super) fn incoming() -> u32 {
+        GossipLimits::default().incoming
+    }
+
+    pub(super) fn total() -> u32 {
+        GossipLimits::default().total
+    }
+}
+
+impl GossipSection {
+    pub fn new(listen: Multiaddr) -> Self {
+        let limits = GossipLimits::default();
+        GossipSection {
+            listen,
+            persistent_peers: Vec::new(),
+            max_connections_per_peer: limits.per_peer,
+            max_incoming_connections: limits.incoming,
+            max_connections: limits.total,
+        }
+    }
+
+    pub fn limits(&self) -> GossipLimits {
+        GossipLimits {
+            per_peer: self.max_connections_per_peer,
+            incoming: self.max_incoming_connections,
+            total: self.max_connections,
+            ..GossipLimits::default()
+        }
+    }
 }
 
 /// JSON-RPC: where it listens and how much it serves at once. Every
@@ -230,10 +279,7 @@ impl NodeConfig {
                 target_block_time_ms: default_target_block_time_ms(),
                 max_idle_block_interval_ms: default_max_idle_block_interval_ms(),
             },
-            gossip: NetworkSection {
-                listen: format!("/ip4/{host}/tcp/{}", port(1)?).parse()?,
-                persistent_peers: Vec::new(),
-            },
+            gossip: GossipSection::new(format!("/ip4/{host}/tcp/{}", port(1)?).parse()?),
             rpc: RpcSection::new(format!("{host}:{}", port(2)?).parse()?),
             metrics: MetricsSection {
                 listen: Some(format!("{host}:{}", port(3)?).parse()?),

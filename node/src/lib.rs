@@ -30,7 +30,7 @@
 //! net        -> chain, types
 //! consensus  -> net, chain, types
 //! rpc        -> net, chain, types
-//! config     -> rpc, chain, types
+//! config     -> rpc, net, chain, types
 //! node       -> config, rpc, consensus, net, chain, metrics, types
 //! test_utils -> chain, metrics, types
 //! ```

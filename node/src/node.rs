@@ -154,6 +154,7 @@ fn gossip_config(config: &NodeConfig) -> GossipConfig {
     GossipConfig {
         listen: config.gossip.listen.clone(),
         persistent_peers: config.gossip.persistent_peers.clone(),
+        limits: config.gossip.limits(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! queries, and the excess gets a clear "busy" at once; batches, request
 //! bodies and query gas are bounded; failures inside the node reach
 //! clients as an error id; a query reports the height of the state it
-//! read.
+//! read; the gossip swarm refuses connections over its limits.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -530,5 +530,133 @@ mod service {
             assert_eq!(result.status_name, "out_of_gas", "{asked:?}");
             assert!(result.gas_used <= 1_000, "{result:?}");
         }
+    }
+}
+
+mod gossip_limits {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use cairn_node::net::NetworkStatus;
+    use cairn_node::net::gossip::{self, GossipConfig, GossipLimits};
+    use futures::StreamExt;
+    use libp2p::swarm::dial_opts::DialOpts;
+    use libp2p::swarm::{Swarm, SwarmEvent, dummy};
+    use libp2p::{Multiaddr, noise, tcp, yamux};
+
+    fn stranger() -> Swarm<dummy::Behaviour> {
+        libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| dummy::Behaviour)
+            .unwrap()
+            .with_swarm_config(|config| {
+                config.with_idle_connection_timeout(Duration::from_secs(120))
+            })
+            .build()
+    }
+
+    /// Dials `address` `times` times from `swarm`, each a connection of
+    /// its own.
+    fn dial(swarm: &mut Swarm<dummy::Behaviour>, address: &Multiaddr, times: usize) {
+        for _ in 0..times {
+            swarm
+                .dial(DialOpts::unknown_peer_id().address(address.clone()).build())
+                .unwrap();
+        }
+    }
+
+    /// Drives the strangers' swarms until the node's status is `settled`.
+    async fn drive(
+        swarms: &mut [Swarm<dummy::Behaviour>],
+        status: &NetworkStatus,
+        settled: impl Fn(&NetworkStatus) -> bool,
+    ) {
+        let started = Instant::now();
+        while !settled(status) {
+            assert!(
+                started.elapsed() < super::PATIENCE,
+                "connections {}, denied {}",
+                status.gossip_connections(),
+                status.gossip_denied()
+            );
+            for swarm in swarms.iter_mut() {
+                // Let every stranger make progress for a moment.
+                let _ = tokio::time::timeout(Duration::from_millis(20), async {
+                    loop {
+                        if let SwarmEvent::OutgoingConnectionError { error, .. } =
+                            swarm.select_next_some().await
+                        {
+                            eprintln!("dial: {error}");
+                        }
+                    }
+                })
+                .await;
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_over_the_limits_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = Arc::new(cairn_node::test_utils::open(dir.path()));
+        let status = Arc::new(NetworkStatus::default());
+        let limits = GossipLimits {
+            per_peer: 1,
+            pending_incoming: 8,
+            incoming: 3,
+            total: 8,
+        };
+        // Kept: the gossip task stops when its outbound queue closes.
+        let (_outbound, outbound_rx) = tokio::sync::mpsc::channel(1);
+        let node = gossip::start(
+            chain,
+            libp2p::identity::Keypair::generate_ed25519(),
+            GossipConfig {
+                listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+                persistent_peers: Vec::new(),
+                limits,
+            },
+            outbound_rx,
+            Arc::clone(&status),
+        )
+        .await
+        .unwrap();
+        let mut listening = node.listening.clone();
+        let address = listening
+            .wait_for(|addresses| !addresses.is_empty())
+            .await
+            .unwrap()[0]
+            .clone();
+
+        // One stranger dialling five times: one connection, four refused.
+        let mut swarms = vec![stranger()];
+        dial(&mut swarms[0], &address, 5);
+        drive(&mut swarms, &status, |status| {
+            status.gossip_connections() + status.gossip_denied() >= 5
+        })
+        .await;
+        assert_eq!(status.gossip_connections(), 1);
+        assert_eq!(status.gossip_denied(), 4);
+
+        // Five more strangers: three incoming connections in all.
+        for _ in 0..5 {
+            swarms.push(stranger());
+        }
+        for swarm in &mut swarms[1..] {
+            dial(swarm, &address, 1);
+        }
+        drive(&mut swarms, &status, |status| {
+            status.gossip_connections() + status.gossip_denied() >= 10
+        })
+        .await;
+        assert_eq!(status.gossip_connections(), u64::from(limits.incoming));
+        assert_eq!(status.gossip_denied(), 4 + 3);
+        node.task.abort();
     }
 }

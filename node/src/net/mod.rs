@@ -19,6 +19,8 @@ pub const SYNC_QUIET_PERIOD: Duration = Duration::from_secs(4);
 pub struct NetworkStatus {
     consensus_peers: AtomicU64,
     gossip_peers: AtomicU64,
+    gossip_connections: AtomicU64,
+    gossip_denied: AtomicU64,
     /// The highest block that reached this node through sync: certified,
     /// so a peer cannot inflate it.
     highest_synced: AtomicU64,
@@ -43,6 +45,29 @@ impl NetworkStatus {
     pub fn set_gossip_peers(&self, peers: usize) {
         self.gossip_peers
             .store(u64::try_from(peers).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Open connections on the gossip swarm, counting every connection of
+    /// a peer.
+    pub fn gossip_connections(&self) -> u64 {
+        self.gossip_connections.load(Ordering::Relaxed)
+    }
+
+    pub fn set_gossip_connections(&self, connections: usize) {
+        self.gossip_connections.store(
+            u64::try_from(connections).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Connections the gossip swarm refused because of its limits, since
+    /// start.
+    pub fn gossip_denied(&self) -> u64 {
+        self.gossip_denied.load(Ordering::Relaxed)
+    }
+
+    pub fn count_gossip_denied(&self) {
+        self.gossip_denied.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A certified block at `height` arrived through sync at `now_ms`.
