@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::chain::mempool::MempoolLimits;
@@ -93,7 +92,7 @@ impl Node {
 
         let (metrics_address, metrics_server) = match config.metrics.listen {
             Some(address) => {
-                let (bound, task) = serve_metrics(address).await?;
+                let (bound, task) = crate::metrics::serve(address).await?;
                 tracing::info!(address = %bound, "metrics listening");
                 (Some(bound), Some(task))
             }
@@ -191,44 +190,6 @@ pub fn run_until_signal(home: &Path) -> anyhow::Result<()> {
         node.stop().await;
         anyhow::Ok(())
     })
-}
-
-/// Serves `GET /metrics` in the Prometheus text format; anything else gets
-/// a 404. Requests are read with a size cap and a timeout.
-async fn serve_metrics(
-    address: SocketAddr,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("binding the metrics endpoint to {address}"))?;
-    let bound = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let mut request = vec![0u8; 4096];
-                let read =
-                    tokio::time::timeout(Duration::from_secs(5), stream.read(&mut request)).await;
-                let Ok(Ok(length)) = read else { return };
-                let line = String::from_utf8_lossy(&request[..length]);
-                let response = if line.starts_with("GET /metrics ") {
-                    let body = crate::metrics::export();
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                } else {
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_owned()
-                };
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
-    Ok((bound, task))
 }
 
 #[cfg(test)]
