@@ -109,7 +109,11 @@ pub struct ContractView {
     pub code_hash: String,
     pub deployer: String,
     pub deployed_at: u64,
-    /// The ABI given at deploy, if any.
+    /// blake2b-256 of the ABI given at deploy, which the contract's record
+    /// (under the state root) commits to.
+    #[serde(default)]
+    pub abi_hash: Option<String>,
+    /// The ABI this contract's deploy gave, if any.
     pub abi: Option<serde_json::Value>,
 }
 

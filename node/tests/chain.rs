@@ -5,8 +5,10 @@
 use std::time::{Duration, SystemTime};
 
 use cairn_node::chain::{BlockRejected, Chain, InvalidBlock};
+use cairn_node::keys::PrivateKey;
 use cairn_node::metrics::Metrics;
 use cairn_node::test_utils::*;
+use cairn_node::types::SignedTransaction;
 use cairn_node::types::{
     Action, Address, Block, STATUS_DEPLOY_REJECTED, TxError, contract_address,
 };
@@ -94,7 +96,11 @@ fn the_same_code_is_stored_once_and_a_bad_deploy_is_a_receipt() {
         .unwrap()
         .unwrap();
     assert_eq!(first.code_hash, second.code_hash);
-    assert!(b.store().abi(&first.code_hash).unwrap().is_some());
+    // One ABI, stored once, under its own hash.
+    assert_eq!(first.abi_hash, second.abi_hash);
+    let abi_hash = first.abi_hash.unwrap();
+    assert_eq!(b.store().abi(&abi_hash).unwrap().unwrap(), COUNTER_ABI);
+    assert!(b.store().abi(&first.code_hash).unwrap().is_none());
     let (_, receipt) = b.store().receipt(&bad.hash()).unwrap().unwrap();
     assert_eq!(receipt.status, STATUS_DEPLOY_REJECTED);
     assert!(
@@ -301,4 +307,99 @@ fn an_idle_chain_has_nothing_to_propose_and_empty_blocks_still_advance() {
     let block = advance(&a, &b);
     assert_eq!(block.transactions.len(), 2);
     assert!(!a.has_pending_transactions());
+}
+
+/// A deploy of [`COUNTER`] with `abi`.
+fn deploy_with_abi(key: &PrivateKey, nonce: u64, abi: &[u8]) -> SignedTransaction {
+    sign(
+        key,
+        nonce,
+        DEPLOY_GAS,
+        Action::Deploy {
+            code: COUNTER.to_vec(),
+            abi: abi.to_vec(),
+            init_input: 100u64.encode(),
+        },
+    )
+}
+
+#[test]
+fn each_deploy_keeps_its_own_abi_under_the_state_root() {
+    let alice = user(2);
+    let renamed = String::from_utf8(COUNTER_ABI.to_vec())
+        .unwrap()
+        .replace("\"Counter\"", "\"Tally\"");
+    assert_ne!(renamed.as_bytes(), COUNTER_ABI);
+
+    // Two deploys of one code, with different ABIs, the second without.
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open(a_dir.path()), open(b_dir.path()));
+    for (nonce, abi) in [(0, COUNTER_ABI), (1, renamed.as_bytes()), (2, &[][..])] {
+        submit(&a, &deploy_with_abi(&alice, nonce, abi)).unwrap();
+    }
+    advance(&a, &b);
+    let abi_of = |nonce| {
+        let contract = contract_address(&address(&alice), nonce);
+        let (info, abi) = b.contract_with_abi(&contract).unwrap().unwrap();
+        (info.code_hash, abi)
+    };
+    let (first_code, first_abi) = abi_of(0);
+    let (second_code, second_abi) = abi_of(1);
+    let (third_code, third_abi) = abi_of(2);
+    assert_eq!(first_code, second_code);
+    assert_eq!(second_code, third_code);
+    assert_eq!(first_abi.as_deref(), Some(COUNTER_ABI));
+    assert_eq!(second_abi.as_deref(), Some(renamed.as_bytes()));
+    assert_eq!(third_abi, None);
+
+    // The ABI is part of the state: the same deploy with another ABI makes
+    // another root.
+    let roots: Vec<_> = [COUNTER_ABI, renamed.as_bytes()]
+        .into_iter()
+        .map(|abi| {
+            let dir = tempfile::tempdir().unwrap();
+            let chain = open(dir.path());
+            submit(&chain, &deploy_with_abi(&alice, 0, abi)).unwrap();
+            commit_next(&chain);
+            chain.head().state_root
+        })
+        .collect();
+    assert_ne!(roots[0], roots[1]);
+}
+
+#[test]
+fn a_stored_abi_that_does_not_match_its_hash_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = user(2);
+    let contract = contract_address(&address(&alice), 0);
+    let abi_hash = {
+        let chain = open(dir.path());
+        submit(&chain, &deploy(&alice, 0, 100)).unwrap();
+        commit_next(&chain);
+        chain
+            .contract(&contract)
+            .unwrap()
+            .unwrap()
+            .abi_hash
+            .unwrap()
+    };
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("db"),
+            cairn_node::state::COLUMN_FAMILIES,
+        )
+        .unwrap();
+        let cf = db.cf_handle("abi").unwrap();
+        db.put_cf(cf, abi_hash, br#"{"contract": "Forged"}"#)
+            .unwrap();
+    }
+    // The ABI is outside the tree's leaves (like code, by hash), so the
+    // startup check passes; serving it checks the hash.
+    let chain = open(dir.path());
+    let error = chain.contract_with_abi(&contract).unwrap_err();
+    assert!(
+        error.to_string().contains("does not match its hash"),
+        "{error}"
+    );
 }

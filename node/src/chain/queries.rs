@@ -66,4 +66,33 @@ impl Chain {
     pub fn contract(&self, address: &Address) -> anyhow::Result<Option<ContractInfo>> {
         self.store.snapshot().contract(address)
     }
+
+    /// A contract's record and the ABI its deploy gave, read from one
+    /// snapshot. The ABI's bytes must hash to what the record (under the
+    /// state root) says.
+    pub fn contract_with_abi(
+        &self,
+        address: &Address,
+    ) -> anyhow::Result<Option<(ContractInfo, Option<Vec<u8>>)>> {
+        let snapshot = self.store.snapshot();
+        let Some(info) = snapshot.contract(address)? else {
+            return Ok(None);
+        };
+        let Some(abi_hash) = info.abi_hash else {
+            return Ok(Some((info, None)));
+        };
+        let abi = snapshot.abi(&abi_hash)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "the ABI {} of contract {address} is missing from the database",
+                hex::encode(abi_hash)
+            )
+        })?;
+        if cairn_vm::blake2b_256(&abi) != abi_hash {
+            anyhow::bail!(
+                "the stored ABI {} of contract {address} does not match its hash",
+                hex::encode(abi_hash)
+            );
+        }
+        Ok(Some((info, Some(abi))))
+    }
 }

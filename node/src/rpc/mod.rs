@@ -302,19 +302,17 @@ impl CairnApiServer for Rpc {
         let address = parse_address(&address)?;
         let chain = Arc::clone(&self.chain);
         self.blocking(move || {
-            let Some(info) = chain.contract(&address).map_err(internal)? else {
+            let Some((info, abi)) = chain.contract_with_abi(&address).map_err(internal)? else {
                 return Ok(None);
             };
-            let abi = chain
-                .store()
-                .abi(&info.code_hash)
-                .map_err(internal)?
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            // Admission let only JSON in.
+            let abi = abi.and_then(|bytes| serde_json::from_slice(&bytes).ok());
             Ok(Some(ContractView {
                 address: address.to_string(),
                 code_hash: hex::encode(info.code_hash),
                 deployer: info.deployer.to_string(),
                 deployed_at: info.deployed_at,
+                abi_hash: info.abi_hash.map(hex::encode),
                 abi,
             }))
         })

@@ -13,8 +13,9 @@ pub struct Changes {
     pub storage: BTreeMap<Address, BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
     pub accounts: BTreeMap<Address, Account>,
     pub contracts: BTreeMap<Address, ContractInfo>,
-    /// Code first stored by this block.
+    /// Code first stored by this block, by code hash.
     pub code: BTreeMap<Hash, Vec<u8>>,
+    /// ABIs first stored by this block, by ABI hash.
     pub abis: BTreeMap<Hash, Vec<u8>>,
 }
 

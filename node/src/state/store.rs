@@ -58,6 +58,12 @@ pub const COLUMN_FAMILIES: [&str; 13] = [
 
 const META_GENESIS: &[u8] = b"genesis";
 const META_HEAD: &[u8] = b"head";
+const META_FORMAT: &[u8] = b"format";
+
+/// The layout of the records this code reads and writes. A database of
+/// another format is refused at open, not misread. Format 1 (no `format`
+/// key) kept ABIs by code hash outside the state root.
+const FORMAT: u32 = 2;
 
 /// Everything one block changes, written at once by [`Store::commit`].
 #[derive(Debug, Default)]
@@ -70,6 +76,7 @@ pub struct BlockWrites {
     pub accounts: Vec<(Address, Account)>,
     pub contracts: Vec<(Address, ContractInfo)>,
     pub code: Vec<(Hash, Vec<u8>)>,
+    /// ABIs by their hash ([`crate::state::ContractInfo::abi_hash`]).
     pub abis: Vec<(Hash, Vec<u8>)>,
     pub tree: NodeBatch,
     pub head: Head,
@@ -142,6 +149,17 @@ impl Store {
                     hex::encode(genesis_hash)
                 );
             }
+            let format = self
+                .get(CF_META, META_FORMAT)?
+                .map(|bytes| decode::<u32>(&bytes, "format"))
+                .transpose()?
+                .unwrap_or(1);
+            if format != FORMAT {
+                bail!(
+                    "the database at {} is in format {format}, written by another version of Cairn; this node reads format {FORMAT}: move the data directory away and let the node resync from its peers",
+                    self.db.path().display()
+                );
+            }
             return self.head();
         }
         // Version 0 of the tree is the empty genesis state.
@@ -154,6 +172,7 @@ impl Store {
         };
         let mut write = WriteBatch::default();
         write.put_cf(&self.cf(CF_META), META_GENESIS, genesis_hash.encode());
+        write.put_cf(&self.cf(CF_META), META_FORMAT, FORMAT.encode());
         write.put_cf(&self.cf(CF_META), META_HEAD, head.encode());
         self.put_tree(&mut write, &batch)?;
         self.write(write)?;
@@ -212,6 +231,7 @@ impl Store {
         self.get(CF_CODE, hash)
     }
 
+    /// An ABI by its hash.
     pub fn abi(&self, hash: &Hash) -> anyhow::Result<Option<Vec<u8>>> {
         self.get(CF_ABI, hash)
     }
@@ -431,6 +451,7 @@ impl StateSnapshot<'_> {
         self.get(CF_CODE, hash)
     }
 
+    /// An ABI by its hash.
     pub fn abi(&self, hash: &Hash) -> anyhow::Result<Option<Vec<u8>>> {
         self.get(CF_ABI, hash)
     }
@@ -535,6 +556,21 @@ mod tests {
         assert!(store.undecided(1, 0).unwrap().is_empty());
         assert!(store.undecided(1, 1).unwrap().is_empty());
         assert_eq!(store.undecided(2, 0).unwrap(), vec![b"d".to_vec()]);
+    }
+
+    #[test]
+    fn a_database_of_another_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.init_genesis([1; 32], 0).unwrap();
+            // What a database of the first format looks like.
+            store.db.delete_cf(&store.cf(CF_META), META_FORMAT).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let error = store.init_genesis([1; 32], 0).unwrap_err().to_string();
+        assert!(error.contains("format 1"), "{error}");
+        assert!(error.contains("resync"), "{error}");
     }
 
     #[test]
