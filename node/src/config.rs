@@ -14,6 +14,7 @@ use crate::keys;
 use crate::net::gossip::GossipLimits;
 use crate::rpc::RpcLimits;
 use crate::rpc::pool::PoolLimits;
+use crate::state::{DEFAULT_TREE_VERSIONS_KEPT, StoreOptions};
 
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -37,6 +38,33 @@ pub struct NodeConfig {
     pub metrics: MetricsSection,
     #[serde(default)]
     pub mempool: MempoolSection,
+    #[serde(default)]
+    pub state: StateSection,
+}
+
+/// How the database keeps the state tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateSection {
+    /// Versions of the state tree kept (the head's included, at least 2);
+    /// older nodes are deleted as blocks commit. 0 keeps every version.
+    pub tree_versions_kept: u64,
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        StateSection {
+            tree_versions_kept: DEFAULT_TREE_VERSIONS_KEPT,
+        }
+    }
+}
+
+impl StateSection {
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            tree_versions_kept: (self.tree_versions_kept > 0).then_some(self.tree_versions_kept),
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -285,6 +313,7 @@ impl NodeConfig {
                 listen: Some(format!("{host}:{}", port(3)?).parse()?),
             },
             mempool: MempoolSection::default(),
+            state: StateSection::default(),
         })
     }
 

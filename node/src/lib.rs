@@ -30,9 +30,9 @@
 //! net        -> chain, types
 //! consensus  -> net, chain, types
 //! rpc        -> net, chain, types
-//! config     -> rpc, net, chain, types
+//! config     -> rpc, net, chain, state, types
 //! node       -> config, rpc, consensus, net, chain, metrics, types
-//! test_utils -> chain, metrics, types
+//! test_utils -> chain, state, metrics, types
 //! ```
 //!
 //! Everything deterministic, the part every node must compute identically,

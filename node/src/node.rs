@@ -146,6 +146,7 @@ fn chain_config(config: &NodeConfig, data: &Path) -> ChainConfig {
             max_bytes: config.mempool.max_bytes,
         },
         verify_state_on_start: config.verify_state_on_start,
+        store: config.state.store_options(),
     }
 }
 

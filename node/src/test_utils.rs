@@ -17,6 +17,7 @@ use crate::chain::mempool::MempoolLimits;
 use crate::chain::{Chain, ChainConfig, ValidatorKey};
 use crate::genesis::{ChainParams, Genesis, GenesisValidator};
 use crate::metrics::Metrics;
+use crate::state::StoreOptions;
 use crate::types::{Action, Address, Block, Hash, SignedTransaction, Transaction, TxError};
 
 /// The `counter` example contract and its ABI.
@@ -121,6 +122,7 @@ pub fn config(dir: &Path, artifact_cache: Option<PathBuf>) -> ChainConfig {
         artifact_cache,
         mempool: MempoolLimits::default(),
         verify_state_on_start: true,
+        store: StoreOptions::default(),
     }
 }
 

@@ -42,7 +42,7 @@ pub use verify::{InvalidBlock, MAX_CLOCK_DRIFT_MS};
 use crate::execution::{BlockExecution, Executor};
 use crate::genesis::{ChainParams, Genesis};
 use crate::metrics::Metrics;
-use crate::state::{Head, Store};
+use crate::state::{Head, Store, StoreOptions};
 use crate::types::Hash;
 use mempool::{Mempool, MempoolLimits};
 
@@ -56,6 +56,8 @@ pub struct ChainConfig {
     /// Rebuild the state root from every record at startup and compare it
     /// with the committed one (reads the whole state).
     pub verify_state_on_start: bool,
+    /// How the store keeps the state tree (pruning).
+    pub store: StoreOptions,
 }
 
 /// A committed block, announced to RPC waiters and the gossip layer.

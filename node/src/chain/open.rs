@@ -20,7 +20,7 @@ impl Chain {
     /// what it holds is consistent before anything runs on it.
     pub fn open(genesis: Genesis, config: &ChainConfig, metrics: Metrics) -> anyhow::Result<Self> {
         genesis.validate()?;
-        let store = Store::open(&config.db_path)?;
+        let store = Store::open_with(&config.db_path, config.store)?;
         let genesis_hash = genesis.hash();
         let head = store.init_genesis(genesis_hash, genesis.genesis_time_ms)?;
         let vm = Vm::new(VmConfig {

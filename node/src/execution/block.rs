@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_vm::{BlockInfo, Vm};
-use jmt::storage::NodeBatch;
 use parity_scale_codec::Encode;
 
 use super::admission::check_transaction;
@@ -53,8 +52,8 @@ pub struct BlockExecution {
     pub bytes: Bytes,
     pub receipts: Vec<Receipt>,
     pub changes: Changes,
-    /// The state tree's new nodes.
-    pub tree: NodeBatch,
+    /// The state tree's new nodes, and those they replace.
+    pub tree: state::tree::TreeWrites,
 }
 
 impl BlockExecution {

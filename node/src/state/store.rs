@@ -7,12 +7,20 @@
 //! of those values in a Jellyfish Merkle tree (`jmt_nodes`, `jmt_values`)
 //! whose root is the state root ([`super::tree`]). Both are written by the
 //! same batch.
+//!
+//! The tree keeps every version it is given, so a commit also prunes: the
+//! nodes and values that no longer belong to the last
+//! [`StoreOptions::tree_versions_kept`] versions are deleted in the same
+//! batch, through an index of what each version made stale
+//! (`jmt_stale`). Nothing else reads old versions: queries read the flat
+//! records through a RocksDB snapshot, executions and the startup checks
+//! read the tree at the head, and syncing peers replay blocks.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
 use parity_scale_codec::{Decode, Encode};
 use rocksdb::{
@@ -21,7 +29,7 @@ use rocksdb::{
 };
 
 use super::records::{Account, ContractInfo, Head, StateWrite, TxLocation, state_key};
-use super::tree::{self, LeafKind};
+use super::tree::{self, LeafKind, TreeWrites};
 use crate::types::{Address, Block, Hash, Receipt, decode_exact};
 
 type Db = DBWithThreadMode<MultiThreaded>;
@@ -39,8 +47,11 @@ pub(crate) const CF_JMT_NODES: &str = "jmt_nodes";
 pub(crate) const CF_JMT_VALUES: &str = "jmt_values";
 pub(crate) const CF_META: &str = "meta";
 pub(crate) const CF_UNDECIDED: &str = "undecided";
+/// What each tree version made stale: `stale_since (u64 BE) ++ kind ++
+/// key`, for pruning.
+pub(crate) const CF_JMT_STALE: &str = "jmt_stale";
 
-pub const COLUMN_FAMILIES: [&str; 13] = [
+pub const COLUMN_FAMILIES: [&str; 14] = [
     CF_BLOCKS,
     CF_BLOCK_INDEX,
     CF_CERTIFICATES,
@@ -54,16 +65,50 @@ pub const COLUMN_FAMILIES: [&str; 13] = [
     CF_JMT_VALUES,
     CF_META,
     CF_UNDECIDED,
+    CF_JMT_STALE,
 ];
 
 const META_GENESIS: &[u8] = b"genesis";
 const META_HEAD: &[u8] = b"head";
 const META_FORMAT: &[u8] = b"format";
+/// Versions of the tree below this one are pruned.
+const META_PRUNED_BELOW: &[u8] = b"tree_pruned_below";
 
 /// The layout of the records this code reads and writes. A database of
 /// another format is refused at open, not misread. Format 1 (no `format`
 /// key) kept ABIs by code hash outside the state root.
 const FORMAT: u32 = 2;
+
+/// A stale tree node (by its borsh key) or value (by its `jmt_values` key).
+const STALE_NODE: u8 = 0;
+const STALE_VALUE: u8 = 1;
+
+/// Roots of old versions deleted by one commit at most: a database that
+/// turns pruning on late catches up over several blocks.
+const MAX_ROOTS_PRUNED_PER_COMMIT: u64 = 10_000;
+
+/// How the store keeps the state tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The tree versions kept readable, the head's included; older nodes
+    /// and values are deleted as blocks commit. `None` keeps every version
+    /// (an archive).
+    pub tree_versions_kept: Option<u64>,
+}
+
+/// Ample for anything that reads the tree near the head.
+pub const DEFAULT_TREE_VERSIONS_KEPT: u64 = 100;
+/// The head and its parent: a commit prunes only what earlier commits
+/// indexed, never what its own batch is writing.
+pub const MIN_TREE_VERSIONS_KEPT: u64 = 2;
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            tree_versions_kept: Some(DEFAULT_TREE_VERSIONS_KEPT),
+        }
+    }
+}
 
 /// Everything one block changes, written at once by [`Store::commit`].
 #[derive(Debug, Default)]
@@ -78,7 +123,7 @@ pub struct BlockWrites {
     pub code: Vec<(Hash, Vec<u8>)>,
     /// ABIs by their hash ([`crate::state::ContractInfo::abi_hash`]).
     pub abis: Vec<(Hash, Vec<u8>)>,
-    pub tree: NodeBatch,
+    pub tree: TreeWrites,
     pub head: Head,
 }
 
@@ -86,6 +131,7 @@ pub struct BlockWrites {
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Db>,
+    options: StoreOptions,
 }
 
 impl std::fmt::Debug for Store {
@@ -105,7 +151,21 @@ fn decode<T: Decode>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
 }
 
 impl Store {
+    /// Opens (or creates) the database at `path` with the default options.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: StoreOptions) -> anyhow::Result<Self> {
+        if options
+            .tree_versions_kept
+            .is_some_and(|kept| kept < MIN_TREE_VERSIONS_KEPT)
+        {
+            bail!(
+                "the store must keep at least {MIN_TREE_VERSIONS_KEPT} versions of the state tree"
+            );
+        }
+        let store_options = options;
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
@@ -118,7 +178,10 @@ impl Store {
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = Db::open_cf_descriptors(&options, path, families)
             .with_context(|| format!("opening the database at {}", path.display()))?;
-        Ok(Store { db: Arc::new(db) })
+        Ok(Store {
+            db: Arc::new(db),
+            options: store_options,
+        })
     }
 
     fn cf(&self, name: &str) -> Arc<BoundColumnFamily<'_>> {
@@ -323,6 +386,9 @@ impl Store {
             batch.put_cf(&self.cf(CF_ABI), hash, abi);
         }
         self.put_tree(&mut batch, &writes.tree)?;
+        if let Some(kept) = self.options.tree_versions_kept {
+            self.prune_tree(&mut batch, head.height, kept)?;
+        }
         batch.put_cf(&self.cf(CF_META), META_HEAD, head.encode());
         // Proposals of this height and below can never be needed again.
         let end = undecided_prefix(head.height.saturating_add(1), 0);
@@ -330,15 +396,114 @@ impl Store {
         self.write(batch)
     }
 
-    fn put_tree(&self, batch: &mut WriteBatch, tree: &NodeBatch) -> anyhow::Result<()> {
+    /// The tree's new nodes and values, and the index of what they make
+    /// stale.
+    fn put_tree(&self, batch: &mut WriteBatch, tree: &TreeWrites) -> anyhow::Result<()> {
         let nodes = self.cf(CF_JMT_NODES);
-        for (key, node) in tree.nodes() {
+        for (key, node) in tree.nodes.nodes() {
             batch.put_cf(&nodes, borsh::to_vec(key)?, borsh::to_vec(node)?);
         }
-        let values = self.cf(CF_JMT_VALUES);
-        for ((version, key_hash), value) in tree.values() {
-            batch.put_cf(&values, tree_value_key(key_hash, *version), value.encode());
+        let stale = self.cf(CF_JMT_STALE);
+        for index in &tree.stale {
+            let key = borsh::to_vec(&index.node_key)?;
+            batch.put_cf(
+                &stale,
+                stale_key(index.stale_since_version, STALE_NODE, &key),
+                [],
+            );
         }
+        let values = self.cf(CF_JMT_VALUES);
+        for ((version, key_hash), value) in tree.nodes.values() {
+            batch.put_cf(&values, tree_value_key(key_hash, *version), value.encode());
+            // The key's earlier value is read by versions before this one
+            // only; a deletion's marker, once no version before it is
+            // kept, by nobody.
+            if let Some(earlier) = self.value_version_before(key_hash, *version)? {
+                batch.put_cf(
+                    &stale,
+                    stale_key(*version, STALE_VALUE, &tree_value_key(key_hash, earlier)),
+                    [],
+                );
+            }
+            if value.is_none() {
+                batch.put_cf(
+                    &stale,
+                    stale_key(*version, STALE_VALUE, &tree_value_key(key_hash, *version)),
+                    [],
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The latest version below `version` at which `key_hash` has a value
+    /// entry (or a deletion marker).
+    fn value_version_before(
+        &self,
+        key_hash: &KeyHash,
+        version: Version,
+    ) -> anyhow::Result<Option<Version>> {
+        let Some(before) = version.checked_sub(1) else {
+            return Ok(None);
+        };
+        let mut iter = self.db.raw_iterator_cf(&self.cf(CF_JMT_VALUES));
+        iter.seek_for_prev(tree_value_key(key_hash, before));
+        iter.status()?;
+        Ok(match iter.key() {
+            Some(key) if key.len() == 40 && key.starts_with(&key_hash.0) => {
+                Some(u64::from_be_bytes(key[32..].try_into()?))
+            }
+            _ => None,
+        })
+    }
+
+    /// Deletes, in `batch`, every tree node and value that only versions
+    /// older than the last `kept` up to `version` read.
+    fn prune_tree(
+        &self,
+        batch: &mut WriteBatch,
+        version: Version,
+        kept: u64,
+    ) -> anyhow::Result<()> {
+        // Versions oldest..=version stay readable.
+        let Some(oldest) = (version + 1).checked_sub(kept) else {
+            return Ok(());
+        };
+        let pruned_below = self
+            .get(CF_META, META_PRUNED_BELOW)?
+            .map(|bytes| decode::<u64>(&bytes, "pruning mark"))
+            .transpose()?
+            .unwrap_or(0);
+        if oldest <= pruned_below {
+            return Ok(());
+        }
+        // What became stale at a version up to `oldest` is in no version
+        // from `oldest` on.
+        let (from, to) = (stale_prefix(pruned_below), stale_prefix(oldest + 1));
+        let stale = self.cf(CF_JMT_STALE);
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(from.to_vec());
+        options.set_iterate_upper_bound(to.to_vec());
+        let (nodes, values) = (self.cf(CF_JMT_NODES), self.cf(CF_JMT_VALUES));
+        for item in self
+            .db
+            .iterator_cf_opt(&stale, options, IteratorMode::Start)
+        {
+            let (key, _) = item?;
+            match key.get(8) {
+                Some(&STALE_NODE) => batch.delete_cf(&nodes, &key[9..]),
+                Some(&STALE_VALUE) => batch.delete_cf(&values, &key[9..]),
+                _ => bail!("corrupt stale tree index entry in the database"),
+            }
+        }
+        batch.delete_range_cf(&stale, from, to);
+        // A version that changed nothing copied its parent's root without
+        // marking it stale: old roots go by version.
+        let roots_from = pruned_below.max(oldest.saturating_sub(MAX_ROOTS_PRUNED_PER_COMMIT));
+        for old in roots_from..oldest {
+            batch.delete_cf(&nodes, root_node_key(old)?);
+        }
+        batch.put_cf(&self.cf(CF_META), META_PRUNED_BELOW, oldest.encode());
         Ok(())
     }
 
@@ -361,6 +526,31 @@ fn undecided_prefix(height: u64, round: u32) -> [u8; 12] {
     prefix[..8].copy_from_slice(&height.to_be_bytes());
     prefix[8..].copy_from_slice(&round.to_be_bytes());
     prefix
+}
+
+/// The stored key of `version`'s root node. jmt keeps the constructor of a
+/// root's `NodeKey` to itself; its borsh form is the version, then an empty
+/// nibble path (no nibbles, no bytes), which decoding checks (and a test
+/// against the roots jmt writes).
+fn root_node_key(version: Version) -> anyhow::Result<Vec<u8>> {
+    let bytes = borsh::to_vec(&(version, 0u64, Vec::<u8>::new()))?;
+    let key: NodeKey = borsh::from_slice(&bytes).context("encoding a root's tree key")?;
+    if key.version() != version || !key.nibble_path().is_empty() {
+        bail!("jmt's tree keys changed their encoding");
+    }
+    Ok(bytes)
+}
+
+fn stale_prefix(since: Version) -> [u8; 8] {
+    since.to_be_bytes()
+}
+
+fn stale_key(since: Version, kind: u8, key: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(9 + key.len());
+    bytes.extend_from_slice(&stale_prefix(since));
+    bytes.push(kind);
+    bytes.extend_from_slice(key);
+    bytes
 }
 
 fn tree_value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
@@ -456,9 +646,11 @@ impl StateSnapshot<'_> {
         self.get(CF_ABI, hash)
     }
 
-    /// The state tree, read at versions up to this snapshot's head. Tree
-    /// nodes are written once per version and never removed, so reading
-    /// them from the live database sees what the snapshot would.
+    /// The state tree, read at this snapshot's head. Tree nodes are
+    /// written once per version and removed only when that version falls
+    /// out of the kept window, so reading them from the live database sees
+    /// what the snapshot would while the head is kept (commits, which
+    /// prune, are serialised with the executions that read the tree).
     pub(crate) fn tree_reader(&self) -> TreeStore<'_> {
         self.store.tree_reader()
     }
@@ -556,6 +748,180 @@ mod tests {
         assert!(store.undecided(1, 0).unwrap().is_empty());
         assert!(store.undecided(1, 1).unwrap().is_empty());
         assert_eq!(store.undecided(2, 0).unwrap(), vec![b"d".to_vec()]);
+    }
+
+    use crate::state::{Account, Changes};
+
+    /// Commits blocks `from..=to` that overwrite the same records: sixteen
+    /// accounts, and a storage entry deleted and written again. Every
+    /// fourth block changes nothing.
+    fn overwrite(store: &Store, from: u64, to: u64) {
+        for version in from..=to {
+            let mut changes = Changes::default();
+            if version % 4 != 0 {
+                for seed in 0..16u8 {
+                    changes
+                        .accounts
+                        .insert(Address([seed; 32]), Account { nonce: version });
+                }
+                let value = (version % 4 != 1).then(|| version.to_le_bytes().to_vec());
+                changes
+                    .storage
+                    .entry(Address([99; 32]))
+                    .or_default()
+                    .insert(b"key".to_vec(), value);
+            }
+            let (root, tree) = tree::apply(&store.tree_reader(), &changes, version).unwrap();
+            let head = Head {
+                height: version,
+                state_root: root,
+                ..store.head().unwrap()
+            };
+            let state = changes
+                .storage
+                .into_iter()
+                .flat_map(|(contract, entries)| {
+                    entries
+                        .into_iter()
+                        .map(move |(key, value)| ((contract, key), value))
+                })
+                .collect();
+            store
+                .commit(BlockWrites {
+                    state,
+                    accounts: changes.accounts.into_iter().collect(),
+                    tree,
+                    head,
+                    ..BlockWrites::default()
+                })
+                .unwrap();
+        }
+    }
+
+    /// Entries of the tree's column families: what pruning keeps bounded.
+    fn tree_entries(store: &Store) -> usize {
+        [CF_JMT_NODES, CF_JMT_VALUES, CF_JMT_STALE]
+            .iter()
+            .map(|cf| {
+                store
+                    .db
+                    .iterator_cf(&store.cf(cf), IteratorMode::Start)
+                    .count()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn the_tree_stops_growing_under_overwrites_and_its_head_still_checks() {
+        let kept = 8;
+        let (pruned_dir, archive_dir) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let pruned = Store::open_with(
+            pruned_dir.path(),
+            StoreOptions {
+                tree_versions_kept: Some(kept),
+            },
+        )
+        .unwrap();
+        let archive = Store::open_with(
+            archive_dir.path(),
+            StoreOptions {
+                tree_versions_kept: None,
+            },
+        )
+        .unwrap();
+        for store in [&pruned, &archive] {
+            store.init_genesis([1; 32], 0).unwrap();
+        }
+
+        overwrite(&pruned, 1, 52);
+        overwrite(&archive, 1, 52);
+        let (pruned_at_52, archive_at_52) = (tree_entries(&pruned), tree_entries(&archive));
+        overwrite(&pruned, 53, 100);
+        overwrite(&archive, 53, 100);
+        // Same records, same point of the pattern: the pruned tree is the
+        // same size; the archive kept every version.
+        assert_eq!(tree_entries(&pruned), pruned_at_52);
+        assert!(
+            tree_entries(&archive) > archive_at_52 + 200,
+            "{} then {}",
+            archive_at_52,
+            tree_entries(&archive)
+        );
+        assert_eq!(
+            pruned.head().unwrap().state_root,
+            archive.head().unwrap().state_root
+        );
+
+        // The kept versions read whole, the head proves every record, and
+        // what fell out of the window is gone.
+        let reader = pruned.tree_reader();
+        let tree = jmt::JellyfishMerkleTree::<_, tree::TreeHasher>::new(&reader);
+        let oldest = 100 + 1 - kept;
+        for version in oldest..=100 {
+            let root = tree.get_root_hash(version).unwrap();
+            let expected =
+                jmt::JellyfishMerkleTree::<_, tree::TreeHasher>::new(&archive.tree_reader())
+                    .get_root_hash(version)
+                    .unwrap();
+            assert_eq!(root, expected, "version {version}");
+            for seed in 0..16u8 {
+                let key = LeafKind::Account.key_hash(&[seed; 32]);
+                assert_eq!(
+                    tree.get(key, version).unwrap(),
+                    jmt::JellyfishMerkleTree::<_, tree::TreeHasher>::new(&archive.tree_reader())
+                        .get(key, version)
+                        .unwrap(),
+                    "version {version}"
+                );
+            }
+        }
+        assert!(tree.get_root_hash(oldest - 1).is_err());
+        let snapshot = pruned.snapshot();
+        let mut leaves = Vec::new();
+        snapshot
+            .for_each_state_leaf(|key, value| leaves.push((key, value)))
+            .unwrap();
+        assert_eq!(leaves.len(), 17);
+        tree::check_rebuilt_root(&snapshot.head().unwrap(), &leaves).unwrap();
+        tree::check_stored_root(&reader, &pruned.head().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn root_keys_are_the_ones_jmt_writes() {
+        let (_, genesis) = tree::empty().unwrap();
+        let mut changes = Changes::default();
+        changes
+            .accounts
+            .insert(Address([1; 32]), Account { nonce: 1 });
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.init_genesis([1; 32], 0).unwrap();
+        let (_, seven) = tree::apply(&store.tree_reader(), &changes, 1).unwrap();
+        for (version, writes) in [(0, genesis), (1, seven)] {
+            let roots: Vec<_> = writes
+                .nodes
+                .nodes()
+                .keys()
+                .filter(|key| key.nibble_path().is_empty())
+                .map(|key| borsh::to_vec(key).unwrap())
+                .collect();
+            assert_eq!(roots, [root_node_key(version).unwrap()]);
+        }
+    }
+
+    #[test]
+    fn a_store_keeps_at_least_two_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = Store::open_with(
+            dir.path(),
+            StoreOptions {
+                tree_versions_kept: Some(1),
+            },
+        )
+        .err()
+        .unwrap();
+        assert!(error.to_string().contains("at least 2"), "{error}");
     }
 
     #[test]

@@ -4,13 +4,14 @@
 //! The tree's leaves are keyed by `blake2b(kind ++ flat key)` and hold the
 //! blake2b of the record's value, so the tree stays small while committing
 //! to every byte of state. A block updates only the leaves it changed. The
-//! tree's nodes live in the store ([`super::Store::tree_reader`]); this
-//! module only hashes, so it also rebuilds a root from scratch in memory.
+//! tree's nodes live in the store ([`super::Store::tree_reader`]), which
+//! prunes the nodes a version made stale once that version is old enough
+//! ([`TreeWrites::stale`]); this module only hashes and checks.
 
 use anyhow::{Context, bail};
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use cairn_vm::blake2b_256;
-use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
+use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, StaleNodeIndexBatch, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
 use parity_scale_codec::Encode;
 
@@ -92,25 +93,46 @@ pub fn updates(changes: &Changes) -> Vec<(KeyHash, Option<OwnedValue>)> {
     updates
 }
 
+/// What one version of the tree writes: its new nodes and values, and the
+/// nodes it replaced, which the store deletes once no version it keeps
+/// reads them.
+#[derive(Debug, Clone, Default)]
+pub struct TreeWrites {
+    pub nodes: NodeBatch,
+    pub stale: StaleNodeIndexBatch,
+}
+
 /// Version 0 of the tree, the empty genesis state: its root and its nodes.
-pub fn empty() -> anyhow::Result<(Hash, NodeBatch)> {
+pub fn empty() -> anyhow::Result<(Hash, TreeWrites)> {
     let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&ScratchTree);
     let (root, batch) = tree.put_value_set(std::iter::empty(), 0)?;
-    Ok((root.0, batch.node_batch))
+    Ok((
+        root.0,
+        TreeWrites {
+            nodes: batch.node_batch,
+            stale: batch.stale_node_index_batch,
+        },
+    ))
 }
 
 /// Applies a block's changes to the tree in `reader` as `version` (the
-/// block's height): the new root and the nodes to store with the block.
+/// block's height): the new root and what to store with the block.
 pub fn apply(
     reader: &impl TreeReader,
     changes: &Changes,
     version: Version,
-) -> anyhow::Result<(Hash, NodeBatch)> {
+) -> anyhow::Result<(Hash, TreeWrites)> {
     let tree = JellyfishMerkleTree::<_, TreeHasher>::new(reader);
     let (root, update) = tree
         .put_value_set(updates(changes), version)
         .context("updating the state tree")?;
-    Ok((root.0, update.node_batch))
+    Ok((
+        root.0,
+        TreeWrites {
+            nodes: update.node_batch,
+            stale: update.stale_node_index_batch,
+        },
+    ))
 }
 
 /// The stored tree's root at the head's height must be the committed root.
@@ -193,7 +215,7 @@ mod tests {
             .or_default()
             .insert(vec![7], Some(vec![8]));
         let (_, genesis) = empty().unwrap();
-        let reader = NodesInMemory(genesis);
+        let reader = NodesInMemory(genesis.nodes);
         let (root, _) = apply(&reader, &changes, 1).unwrap();
         let leaves: Vec<_> = updates(&changes)
             .into_iter()
