@@ -403,3 +403,44 @@ fn a_stored_abi_that_does_not_match_its_hash_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn records_removed_or_added_behind_the_tree_are_refused_at_start() {
+    for (tamper, expected) in [
+        ("remove", "removed behind the tree's back"),
+        ("add", "does not match its root"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let chain = open(dir.path());
+            let alice = user(2);
+            submit(&chain, &deploy(&alice, 0, 100)).unwrap();
+            commit_next(&chain);
+        }
+        {
+            let db = rocksdb::DB::open_cf(
+                &rocksdb::Options::default(),
+                dir.path().join("db"),
+                cairn_node::state::COLUMN_FAMILIES,
+            )
+            .unwrap();
+            let cf = db.cf_handle("state").unwrap();
+            if tamper == "remove" {
+                let (key, _) = db
+                    .iterator_cf(cf, rocksdb::IteratorMode::Start)
+                    .next()
+                    .unwrap()
+                    .unwrap();
+                db.delete_cf(cf, key).unwrap();
+            } else {
+                db.put_cf(cf, [9u8; 40], b"extra").unwrap();
+            }
+        }
+        let error =
+            Chain::open(genesis(), &config(dir.path(), None), Metrics::default()).unwrap_err();
+        assert!(
+            format!("{error:#}").contains(expected),
+            "{tamper}: {error:#}"
+        );
+    }
+}

@@ -3,15 +3,66 @@
 //! them. Receipts are what the transactions did, roots are what any store
 //! reproduces, and nothing is written until the block is committed.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::Arc;
 
 use cairn_node::execution::{BlockExecution, ExecError, Executor, Mode, NextBlock};
 use cairn_node::genesis::Genesis;
-use cairn_node::state::{Head, Store, tree};
+use cairn_node::state::{BlockWrites, Changes, Head, Store, tree};
 use cairn_node::test_utils::*;
 use cairn_node::types::{Address, SignedTransaction, TxError, contract_address};
 use cairn_vm::{Vm, VmConfig};
 use parity_scale_codec::{Decode, Encode};
+
+/// The system allocator, counting what each thread has allocated and not
+/// freed, and its peak: how much memory a check holds at once.
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn track(delta: isize) {
+    // Not while the thread's locals are being torn down.
+    let _ = LIVE.try_with(|live| {
+        live.set(live.get() + delta);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+    });
+}
+
+// SAFETY: every call goes to the system allocator unchanged; the counting
+// touches only constant-initialised thread locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on.
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() {
+            track(isize::try_from(layout.size()).unwrap_or(isize::MAX));
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(pointer, layout) };
+        track(-isize::try_from(layout.size()).unwrap_or(isize::MAX));
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The most memory this thread held at once while running `work`, above
+/// what it held before.
+fn peak_bytes<T>(work: impl FnOnce() -> T) -> (T, usize) {
+    let start = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(start));
+    let result = work();
+    let peak = PEAK.with(Cell::get) - start;
+    (result, usize::try_from(peak).unwrap_or(0))
+}
 
 /// A store initialised for [`genesis`], its VM, in a directory of its own.
 struct Node {
@@ -72,7 +123,10 @@ impl Node {
         let snapshot = self.store.snapshot();
         let mut leaves = Vec::new();
         snapshot
-            .for_each_state_leaf(|key, value| leaves.push((key, value)))
+            .for_each_state_leaf(|key, value| {
+                leaves.push((key, value));
+                Ok(())
+            })
             .unwrap();
         tree::check_rebuilt_root(&snapshot.head().unwrap(), &leaves).unwrap();
     }
@@ -210,4 +264,63 @@ fn a_transaction_that_does_not_apply_is_left_out_when_building_and_refused_when_
     }
     // Nothing was written by any of it.
     assert_eq!(node.head().height, 0);
+}
+
+#[test]
+fn the_startup_check_holds_one_record_at_a_time_however_large_the_state() {
+    const RECORDS: usize = 10_000;
+    let node = Node::new();
+    let mut changes = Changes::default();
+    let entries = changes.storage.entry(Address([7; 32])).or_default();
+    for index in 0..RECORDS {
+        entries.insert(
+            u32::try_from(index).unwrap().to_be_bytes().to_vec(),
+            Some(vec![0xab; 32]),
+        );
+    }
+    let (root, tree) = tree::apply(&node.store.snapshot().tree_reader(), &changes, 1).unwrap();
+    let state = changes
+        .storage
+        .into_iter()
+        .flat_map(|(contract, entries)| {
+            entries
+                .into_iter()
+                .map(move |(key, value)| ((contract, key), value))
+        })
+        .collect();
+    node.store
+        .commit(BlockWrites {
+            state,
+            tree,
+            head: Head {
+                height: 1,
+                state_root: root,
+                ..node.head()
+            },
+            ..BlockWrites::default()
+        })
+        .unwrap();
+
+    let snapshot = node.store.snapshot();
+    let (checked, streaming) = peak_bytes(|| snapshot.check_records().unwrap());
+    assert_eq!(checked, u64::try_from(RECORDS).unwrap());
+    // The way it was: every leaf in memory, and a tree rebuilt from them.
+    let (_, in_memory) = peak_bytes(|| {
+        let mut leaves = Vec::new();
+        snapshot
+            .for_each_state_leaf(|key, value| {
+                leaves.push((key, value));
+                Ok(())
+            })
+            .unwrap();
+        tree::check_rebuilt_root(&snapshot.head().unwrap(), &leaves).unwrap();
+    });
+    println!(
+        "peak memory checking {RECORDS} records: {streaming} B one at a time, {in_memory} B all at once"
+    );
+    assert!(streaming < 256 * 1024, "{streaming} B");
+    assert!(
+        in_memory > 20 * streaming,
+        "{in_memory} B against {streaming} B"
+    );
 }

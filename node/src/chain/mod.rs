@@ -53,8 +53,8 @@ pub struct ChainConfig {
     /// The VM's on-disk artifact cache.
     pub artifact_cache: Option<PathBuf>,
     pub mempool: MempoolLimits,
-    /// Rebuild the state root from every record at startup and compare it
-    /// with the committed one (reads the whole state).
+    /// Check every record against the committed state root at startup
+    /// (reads the whole state).
     pub verify_state_on_start: bool,
     /// How the store keeps the state tree (pruning).
     pub store: StoreOptions,

@@ -23,6 +23,6 @@ pub use changes::Changes;
 pub use records::{Account, ContractInfo, Head, StateWrite, TxLocation};
 pub use store::{
     BlockWrites, COLUMN_FAMILIES, DEFAULT_TREE_VERSIONS_KEPT, MIN_TREE_VERSIONS_KEPT,
-    StateSnapshot, Store, StoreOptions,
+    StateSnapshot, Store, StoreOptions, TreeStore,
 };
 pub use view::{PendingDeploy, View};

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use cairn_vm::blake2b_256;
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, StaleNodeIndexBatch, TreeReader};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
 use parity_scale_codec::Encode;
 
 use super::changes::Changes;
@@ -148,6 +148,69 @@ pub fn check_stored_root(reader: &impl TreeReader, head: &Head) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+/// Checks the flat records, streamed one by one, against the committed
+/// root: each record's leaf is proven against the root (a Merkle proof
+/// from the stored tree), and the tree holds as many leaves as there are
+/// records, so no record was changed, added or removed behind the tree's
+/// back. Memory stays that of one proof, however large the state.
+pub struct RecordCheck<'a, R: TreeReader> {
+    tree: JellyfishMerkleTree<'a, R, TreeHasher>,
+    head: Head,
+    records: u64,
+}
+
+impl<R: TreeReader> std::fmt::Debug for RecordCheck<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordCheck")
+            .field("head", &self.head)
+            .field("records", &self.records)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, R: TreeReader> RecordCheck<'a, R> {
+    pub fn new(reader: &'a R, head: Head) -> Self {
+        RecordCheck {
+            tree: JellyfishMerkleTree::new(reader),
+            head,
+            records: 0,
+        }
+    }
+
+    /// One record, as its leaf: its key hash and [`leaf_value`].
+    pub fn record(&mut self, key: KeyHash, value: &[u8]) -> anyhow::Result<()> {
+        let (_, proof) = self
+            .tree
+            .get_with_proof(key, self.head.height)
+            .context("reading the state tree")?;
+        proof
+            .verify_existence(RootHash(self.head.state_root), key, value)
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "the state does not match its root at height {}: the record of key hash {} is not in the tree ({error}); refusing to run",
+                    self.head.height,
+                    hex::encode(key.0)
+                )
+            })?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// After the last record: the tree must have no leaf without one.
+    /// Returns the number of records.
+    pub fn finish(self) -> anyhow::Result<u64> {
+        let leaves = self.tree.get_leaf_count(self.head.height)?;
+        if u64::try_from(leaves).ok() != Some(self.records) {
+            bail!(
+                "the state tree has {leaves} leaves at height {} but the state has {} records: some were removed behind the tree's back; refusing to run",
+                self.head.height,
+                self.records
+            );
+        }
+        Ok(self.records)
+    }
 }
 
 /// The root rebuilt in memory from every flat record's leaf must be the
