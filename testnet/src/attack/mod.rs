@@ -1,0 +1,536 @@
+//! The client side of Cairn's adversary: floods a local network through
+//! its nodes' JSON-RPC while an honest client sends transactions, and
+//! measures what consensus and the honest client went through.
+//!
+//! The floods ([`Attack`]):
+//!
+//! - **queries**: JSON-RPC batches of maximum-gas queries (a hash chain
+//!   that only gas stops), on many connections at once;
+//! - **gapped**: signed, valid transactions that can never execute, each
+//!   sender's nonces starting past a gap, optionally with the largest
+//!   input a call may carry;
+//! - **oversized**: transactions over the size limit, and request bodies
+//!   over the server's.
+//!
+//! Every attack is bounded in time, requests and bytes ([`Budget`]), aims
+//! only at loopback addresses ([`Target::new`] refuses anything else) and
+//! stops by itself. Its [`Report`] has the heights each node finalized
+//! during the attack, what the flood's requests got back, and the honest
+//! client's inclusion latency (p50, p99) and the heights it waited.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use cairn_testnet::attack::{self, Attack, Budget, Setup, Target};
+//!
+//! let target = Target::new(&["http://127.0.0.1:26652".to_owned()], "cairn-testnet")?;
+//! let setup = Setup::deploy(&target).await?;
+//! let report = attack::run(
+//!     &target,
+//!     &setup,
+//!     &Attack::Queries { connections: 32, batch: 16 },
+//!     &Budget::seconds(30),
+//! )
+//! .await?;
+//! println!("{}", attack::Report::table(&[report]));
+//! # Ok(())
+//! # }
+//! ```
+
+mod floods;
+mod honest;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cairn_client::Client;
+use cairn_client::api::{ReceiptView, codes};
+use cairn_types::{Action, Address, PrivateKey, SignedTransaction, Transaction};
+use parity_scale_codec::Encode;
+
+pub use honest::HonestReport;
+
+const HASHER: &[u8] = include_bytes!("../../../contracts-sdk/testdata/hasher.wasm");
+const COUNTER: &[u8] = include_bytes!("../../../contracts-sdk/testdata/counter.wasm");
+
+/// The gas limit of the setup's deploys.
+const DEPLOY_GAS: u64 = 2_000_000_000;
+/// The gas limit of an honest call.
+pub(crate) const CALL_GAS: u64 = 100_000_000;
+/// How long one request may take before it counts as a transport failure.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long, after the flood, honest transactions still pending are waited
+/// for before they count as not included.
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// The nodes under attack: their RPC URLs, all on loopback.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub urls: Vec<String>,
+    pub chain_id: String,
+    clients: Vec<Client>,
+}
+
+impl Target {
+    /// Refuses any URL whose host is not a loopback address: these floods
+    /// are for local networks only.
+    pub fn new(urls: &[String], chain_id: &str) -> anyhow::Result<Self> {
+        if urls.is_empty() {
+            bail!("no node to aim at");
+        }
+        let mut clients = Vec::new();
+        for url in urls {
+            let host = url
+                .strip_prefix("http://")
+                .and_then(|rest| rest.rsplit_once(':'))
+                .map(|(host, _)| host.trim_start_matches('[').trim_end_matches(']'))
+                .with_context(|| format!("{url} is not http://host:port"))?;
+            let ip: IpAddr = host
+                .parse()
+                .with_context(|| format!("{url}: the host must be a loopback IP address"))?;
+            if !ip.is_loopback() {
+                bail!("{url} is not on loopback: attacks run against local networks only");
+            }
+            clients.push(Client::with_timeout(url, REQUEST_TIMEOUT)?);
+        }
+        Ok(Target {
+            urls: urls.to_vec(),
+            chain_id: chain_id.to_owned(),
+            clients,
+        })
+    }
+
+    pub(crate) fn client(&self, index: usize) -> &Client {
+        &self.clients[index % self.clients.len()]
+    }
+
+    pub(crate) fn nodes(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// A transaction of the target's chain. Everything this module sends is
+    /// signed here, through `cairn-types`, so a change of the transaction
+    /// format changes it in one place.
+    pub(crate) fn sign(
+        &self,
+        key: &PrivateKey,
+        nonce: u64,
+        gas_limit: u64,
+        action: Action,
+    ) -> SignedTransaction {
+        Transaction {
+            chain_id: self.chain_id.clone(),
+            sender: cairn_types::keys::address(key),
+            nonce,
+            gas_limit,
+            action,
+        }
+        .sign(key)
+    }
+
+    /// Each node's height, or `None` for a node that does not answer.
+    pub async fn heights(&self) -> Vec<Option<u64>> {
+        let mut heights = Vec::new();
+        for client in &self.clients {
+            heights.push(client.status().await.ok().map(|status| status.height));
+        }
+        heights
+    }
+}
+
+/// The contracts the attacks use, deployed once per network, and the
+/// chain's gas bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    /// The `hasher` example: `hash_chain(seed, rounds)` runs until gas
+    /// ends, the heaviest query there is.
+    pub hasher: Address,
+    /// The `counter` example, which the honest client increments.
+    pub counter: Address,
+    /// The most gas a transaction may ask for: what the flood's
+    /// transactions ask, so that any size of them is admitted.
+    pub max_tx_gas: u64,
+}
+
+impl Setup {
+    /// Deploys both contracts from a fresh key through the first node.
+    pub async fn deploy(target: &Target) -> anyhow::Result<Setup> {
+        let key = cairn_types::keys::generate();
+        let sender = cairn_types::keys::address(&key);
+        let deploys = [(HASHER, Vec::new()), (COUNTER, u64::MAX.encode())];
+        let mut addresses = Vec::new();
+        for (nonce, (code, init_input)) in (0u64..).zip(deploys) {
+            let tx = target.sign(
+                &key,
+                nonce,
+                DEPLOY_GAS,
+                Action::Deploy {
+                    code: code.to_vec(),
+                    abi: Vec::new(),
+                    init_input,
+                },
+            );
+            let client = target.client(0);
+            client.submit(&tx).await?;
+            let receipt = client
+                .wait_for_receipt(&tx.hash(), SETTLE, Duration::from_millis(100))
+                .await?;
+            if receipt.status != 0 {
+                bail!(
+                    "deploying the attack's contracts failed: {}",
+                    receipt.status_name
+                );
+            }
+            addresses.push(cairn_types::contract_address(&sender, nonce));
+        }
+        Ok(Setup {
+            hasher: addresses[0],
+            counter: addresses[1],
+            max_tx_gas: target.client(0).status().await?.params.max_tx_gas,
+        })
+    }
+}
+
+/// A flood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attack {
+    /// Batches of `batch` maximum-gas queries, on `connections`
+    /// connections, spread over the nodes.
+    Queries { connections: usize, batch: usize },
+    /// Batches of `batch` valid transactions whose nonces start past a gap,
+    /// so that none can ever execute; each carries a call input of
+    /// `input_bytes`.
+    Gapped {
+        connections: usize,
+        batch: usize,
+        input_bytes: usize,
+    },
+    /// Transactions just over the size limit, and request bodies over the
+    /// server's limit, alternately.
+    Oversized { connections: usize },
+}
+
+impl Attack {
+    pub fn name(&self) -> String {
+        match self {
+            Attack::Queries { connections, batch } => {
+                format!("query flood ({connections} connections, batches of {batch})")
+            }
+            Attack::Gapped {
+                connections,
+                batch,
+                input_bytes,
+            } => format!(
+                "gapped transactions ({connections} connections, batches of {batch}, {input_bytes} B inputs)"
+            ),
+            Attack::Oversized { connections } => {
+                format!("oversized transactions ({connections} connections)")
+            }
+        }
+    }
+}
+
+/// How much an attack may do: it stops at whichever limit comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub duration: Duration,
+    pub max_requests: u64,
+    pub max_bytes: u64,
+    /// Honest accounts sending transactions meanwhile, one at a time each.
+    pub honest_accounts: usize,
+}
+
+impl Budget {
+    /// `seconds` of flood, at most a million requests and 4 GB.
+    pub fn seconds(seconds: u64) -> Self {
+        Budget {
+            duration: Duration::from_secs(seconds),
+            max_requests: 1_000_000,
+            max_bytes: 4 << 30,
+            honest_accounts: 4,
+        }
+    }
+}
+
+/// What an attack has spent, shared by its tasks.
+#[derive(Debug)]
+pub(crate) struct Spent {
+    budget: Budget,
+    deadline: Instant,
+    requests: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Spent {
+    fn new(budget: Budget) -> Self {
+        Spent {
+            budget,
+            deadline: Instant::now() + budget.duration,
+            requests: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn over(&self) -> bool {
+        Instant::now() >= self.deadline
+            || self.requests.load(Ordering::Relaxed) >= self.budget.max_requests
+            || self.bytes.load(Ordering::Relaxed) >= self.budget.max_bytes
+    }
+
+    /// Takes one request of `bytes` from the budget; false once it is spent.
+    pub(crate) fn take(&self, bytes: u64) -> bool {
+        if self.over() {
+            return false;
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        true
+    }
+}
+
+/// Counts of what the flood's calls got back, by kind.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcomes(pub BTreeMap<String, u64>);
+
+impl Outcomes {
+    pub(crate) fn add(&mut self, kind: impl Into<String>) {
+        *self.0.entry(kind.into()).or_default() += 1;
+    }
+
+    pub(crate) fn merge(&mut self, other: Outcomes) {
+        for (kind, count) in other.0 {
+            *self.0.entry(kind).or_default() += count;
+        }
+    }
+
+    pub fn get(&self, kind: &str) -> u64 {
+        self.0.get(kind).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+/// The kind of a failed call, for [`Outcomes`]: the node's error code by
+/// name (a refused transaction by the start of its reason), or how the
+/// transport failed.
+pub(crate) fn kind_of(error: &jsonrpsee::core::ClientError) -> String {
+    use jsonrpsee::core::ClientError;
+    match error {
+        ClientError::Call(object) => match object.code() {
+            codes::BUSY => "busy".into(),
+            codes::TX_REJECTED => {
+                let reason: String = object
+                    .message()
+                    .split(|c: char| c.is_ascii_digit() || c == ':' || c == ';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .chars()
+                    .take(40)
+                    .collect();
+                format!("refused: {reason}")
+            }
+            codes::INVALID_PARAMS => "invalid params".into(),
+            codes::INTERNAL | codes::QUERY_FAILED => "node error".into(),
+            other => format!("error {other}"),
+        },
+        ClientError::RequestTimeout => "timed out".into(),
+        ClientError::Transport(error) => {
+            let text = error.to_string();
+            if text.contains("413") || text.to_lowercase().contains("too large") {
+                "body too large".into()
+            } else {
+                // A body the node stopped reading ends in a closed
+                // connection.
+                let short: String = text.chars().take(48).collect();
+                format!("transport: {short}")
+            }
+        }
+        other => format!("client: {other}"),
+    }
+}
+
+/// One node's heights around the flood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeHeights {
+    pub url: String,
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+}
+
+impl NodeHeights {
+    /// Blocks the node finalized during the flood (0 if it stopped
+    /// answering).
+    pub fn finalized(&self) -> u64 {
+        match (self.before, self.after) {
+            (Some(before), Some(after)) => after.saturating_sub(before),
+            _ => 0,
+        }
+    }
+}
+
+/// What one attack did and what it cost consensus and the honest client.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub attack: String,
+    pub elapsed: Duration,
+    pub requests: u64,
+    pub bytes: u64,
+    pub outcomes: Outcomes,
+    pub heights: Vec<NodeHeights>,
+    pub honest: HonestReport,
+}
+
+impl Report {
+    /// A Markdown table of reports, one row each: what docs/BENCHMARKS.md
+    /// keeps.
+    pub fn table(reports: &[Report]) -> String {
+        let mut text = String::from(
+            "| attack | seconds | requests | MB sent | heights finalized (min of nodes) | honest included | honest p50 / p99 | heights waited (max) | what the flood got |\n|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for report in reports {
+            let finalized = report
+                .heights
+                .iter()
+                .map(NodeHeights::finalized)
+                .min()
+                .unwrap_or(0);
+            let outcomes = report
+                .outcomes
+                .0
+                .iter()
+                .map(|(kind, count)| format!("{kind} {count}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            #[allow(clippy::cast_precision_loss)]
+            let megabytes = report.bytes as f64 / 1e6;
+            text.push_str(&format!(
+                "| {} | {:.1} | {} | {:.1} | {} | {}/{} | {} / {} ms | {} | {} |\n",
+                report.attack,
+                report.elapsed.as_secs_f64(),
+                report.requests,
+                megabytes,
+                finalized,
+                report.honest.included(),
+                report.honest.sent,
+                report
+                    .honest
+                    .latency_percentile(50)
+                    .map_or(0, |d| d.as_millis()),
+                report
+                    .honest
+                    .latency_percentile(99)
+                    .map_or(0, |d| d.as_millis()),
+                report.honest.max_heights_waited().unwrap_or(0),
+                outcomes,
+            ));
+        }
+        text
+    }
+}
+
+/// Runs `attack` against `target` within `budget`, with an honest client
+/// sending transactions meanwhile; waits for the honest transactions still
+/// pending afterwards (at most a minute) and reports.
+pub async fn run(
+    target: &Target,
+    setup: &Setup,
+    attack: &Attack,
+    budget: &Budget,
+) -> anyhow::Result<Report> {
+    let spent = std::sync::Arc::new(Spent::new(*budget));
+    let before = target.heights().await;
+    let started = Instant::now();
+    let honest = tokio::spawn(honest::run(
+        target.clone(),
+        *setup,
+        budget.honest_accounts,
+        std::sync::Arc::clone(&spent),
+    ));
+    let outcomes = floods::run(target, setup, attack, &spent).await?;
+    let elapsed = started.elapsed();
+    let after = target.heights().await;
+    let honest = honest.await.context("the honest client failed")??;
+    Ok(Report {
+        attack: attack.name(),
+        elapsed,
+        requests: spent.requests.load(Ordering::Relaxed),
+        bytes: spent.bytes.load(Ordering::Relaxed),
+        outcomes,
+        heights: target
+            .urls
+            .iter()
+            .zip(before.into_iter().zip(after))
+            .map(|(url, (before, after))| NodeHeights {
+                url: url.clone(),
+                before,
+                after,
+            })
+            .collect(),
+        honest,
+    })
+}
+
+/// Polls `hash`'s receipt on `client` until it is there or `deadline`.
+pub(crate) async fn receipt_by(
+    client: &Client,
+    hash: &cairn_types::Hash,
+    deadline: Instant,
+) -> Option<ReceiptView> {
+    loop {
+        if let Ok(Some(receipt)) = client.receipt(hash).await {
+            return Some(receipt);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_targets_are_accepted() {
+        for url in [
+            "http://127.0.0.1:26657",
+            "http://127.3.2.1:1",
+            "http://[::1]:26657",
+        ] {
+            Target::new(&[url.to_owned()], "c").unwrap();
+        }
+        for url in [
+            "http://10.0.0.1:26657",
+            "http://8.8.8.8:80",
+            "http://example.com:80",
+            "http://localhost.evil:1",
+            "https://127.0.0.1",
+        ] {
+            assert!(Target::new(&[url.to_owned()], "c").is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_budget_stops_at_its_first_limit() {
+        let spent = Spent::new(Budget {
+            max_requests: 3,
+            ..Budget::seconds(60)
+        });
+        assert!(spent.take(10) && spent.take(10) && spent.take(10));
+        assert!(!spent.take(10));
+        let spent = Spent::new(Budget {
+            max_bytes: 25,
+            ..Budget::seconds(60)
+        });
+        assert!(spent.take(10) && spent.take(10) && spent.take(10));
+        assert!(!spent.take(1));
+        let spent = Spent::new(Budget::seconds(0));
+        assert!(!spent.take(1));
+    }
+}
