@@ -1,6 +1,7 @@
 //! The adversary's client side, short: four real node processes (started
-//! by `cairn-testnet up`) under each flood for a few seconds, with an
-//! honest client sending transactions meanwhile. Every node keeps
+//! by `cairn-testnet up`) under each flood for a few seconds, after as
+//! long without one (the baseline), with an honest client sending
+//! transactions meanwhile. Every node keeps
 //! finalizing and every honest transaction is included within a bounded
 //! number of heights; latencies are printed, never asserted.
 
@@ -94,6 +95,7 @@ async fn honest_users_and_consensus_get_through_client_floods() {
         ..Budget::seconds(FLOOD_SECONDS)
     };
     let attacks = [
+        (Attack::Nothing, budget(1)),
         (
             // More connections than the four nodes have query threads
             // and queue places (4 x (2 + 32)).
@@ -138,15 +140,16 @@ async fn honest_users_and_consensus_get_through_client_floods() {
 
     // What each flood got: the queries mostly "busy", the gapped ones
     // admitted (they are valid), the oversized ones refused at the door.
-    let queries = &reports[0].outcomes;
+    assert_eq!(reports[0].outcomes.total(), 0);
+    let queries = &reports[1].outcomes;
     assert!(queries.get("busy") > 0, "{queries:?}");
     assert_eq!(queries.get("node error"), 0, "{queries:?}");
     assert!(
-        reports[1].outcomes.get("accepted") > 0,
+        reports[2].outcomes.get("accepted") > 0,
         "{:?}",
-        reports[1].outcomes
+        reports[2].outcomes
     );
-    let oversized = &reports[3].outcomes;
+    let oversized = &reports[4].outcomes;
     assert_eq!(oversized.get("accepted"), 0, "{oversized:?}");
     assert!(oversized.total() > 0);
 

@@ -28,6 +28,12 @@ pub(super) async fn run(
         Attack::Queries { connections, .. }
         | Attack::Gapped { connections, .. }
         | Attack::Oversized { connections } => (*connections).max(1),
+        Attack::Nothing => {
+            while !spent.over() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            return Ok(Outcomes::default());
+        }
     };
     // A request still out when the flood ends holds it up at most this
     // long: the whole attack ends within twice its duration.
@@ -50,6 +56,7 @@ pub(super) async fn run(
                     batch, input_bytes, ..
                 } => gapped(&client, &target, &setup, batch, input_bytes, &spent).await,
                 Attack::Oversized { .. } => oversized(&client, index, &spent).await,
+                Attack::Nothing => Outcomes::default(),
             }
         }));
     }

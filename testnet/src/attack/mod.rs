@@ -210,6 +210,8 @@ pub enum Attack {
     /// Transactions just over the size limit, and request bodies over the
     /// server's limit, alternately.
     Oversized { connections: usize },
+    /// No flood: the honest client alone, the baseline of the others.
+    Nothing,
 }
 
 impl Attack {
@@ -228,6 +230,7 @@ impl Attack {
             Attack::Oversized { connections } => {
                 format!("oversized transactions ({connections} connections)")
             }
+            Attack::Nothing => "none (baseline)".into(),
         }
     }
 }
