@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
+use crate::background::BackgroundRuntime;
 use crate::chain::mempool::MempoolLimits;
 use crate::chain::{Chain, ChainConfig};
 use crate::config::{NodeConfig, resolve};
@@ -30,7 +31,7 @@ pub struct Node {
     pub rpc_address: SocketAddr,
     pub metrics_address: Option<SocketAddr>,
     rpc: jsonrpsee::server::ServerHandle,
-    rpc_runtime: rpc::RpcRuntime,
+    rpc_runtime: BackgroundRuntime,
     gossip: gossip::Gossip,
     consensus: consensus::ConsensusHandle,
     metrics_server: Option<tokio::task::JoinHandle<()>>,
@@ -85,7 +86,8 @@ impl Node {
             &rpc_limits,
         )
         .context("starting the RPC threads")?;
-        let rpc_runtime = rpc::RpcRuntime::start().context("starting the RPC runtime")?;
+        let rpc_runtime = BackgroundRuntime::start("rpc-io", rpc::RUNTIME_THREADS)
+            .context("starting the RPC runtime")?;
         let (rpc_address, rpc) =
             rpc::serve(service, config.rpc.listen, &rpc_limits, &rpc_runtime).await?;
         tracing::info!(address = %rpc_address, "JSON-RPC listening");

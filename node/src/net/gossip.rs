@@ -31,6 +31,7 @@ use libp2p::{Multiaddr, PeerId, Swarm, identify, identity, noise, tcp, yamux};
 use tokio::sync::{mpsc, watch};
 
 use super::NetworkStatus;
+use crate::background::BackgroundRuntime;
 use crate::chain::Chain;
 use crate::limits::MAX_TX_BYTES;
 use crate::types::TxError;
@@ -98,13 +99,16 @@ pub fn topic(chain_id: &str) -> IdentTopic {
     IdentTopic::new(format!("/cairn/{chain_id}/transactions/1"))
 }
 
-/// The running gossip task's handle.
+/// The running gossip task's handle. Dropping it stops the swarm.
 #[derive(Debug)]
 pub struct Gossip {
     pub local_peer_id: PeerId,
     /// The addresses the swarm listens on, once bound.
     pub listening: watch::Receiver<Vec<Multiaddr>>,
     pub task: tokio::task::JoinHandle<()>,
+    /// The swarm's own runtime: admitting what peers send (decoding,
+    /// checking signatures) never takes a thread consensus runs on.
+    _runtime: BackgroundRuntime,
 }
 
 fn build_swarm(
@@ -203,9 +207,11 @@ pub fn is_peer_fault(error: &TxError) -> bool {
     }
 }
 
-/// Starts the gossip swarm. Transactions sent on `outbound` (already
-/// admitted to this node's mempool) are published; transactions from peers
-/// are admitted to the mempool and relayed if valid.
+/// Starts the gossip swarm, on a runtime of its own whose thread runs
+/// below consensus in priority ([`crate::background`]). Transactions sent
+/// on `outbound` (already admitted to this node's mempool) are published;
+/// transactions from peers are admitted to the mempool and relayed if
+/// valid.
 pub async fn start(
     chain: Arc<Chain>,
     keypair: identity::Keypair,
@@ -214,24 +220,34 @@ pub async fn start(
     status: Arc<NetworkStatus>,
 ) -> anyhow::Result<Gossip> {
     let chain_id = chain.genesis().chain_id.clone();
-    let mut swarm = build_swarm(keypair, &chain_id, &config.limits)?;
+    let runtime = BackgroundRuntime::start("gossip", 1).context("starting the gossip runtime")?;
+    let handle = runtime
+        .handle()
+        .context("the gossip runtime is shut down")?
+        .clone();
     let topic = topic(&chain_id);
-    swarm
-        .behaviour_mut()
-        .gossipsub
-        .subscribe(&topic)
-        .context("subscribing to the transaction topic")?;
-    swarm
-        .listen_on(config.listen.clone())
-        .with_context(|| format!("listening for gossip on {}", config.listen))?;
-    for peer in &config.persistent_peers {
-        if let Some(id) = peer_of(peer) {
-            swarm.behaviour_mut().gossipsub.add_explicit_peer(&id);
+    let mut swarm = {
+        // Sockets belong to the runtime they are made in.
+        let _context = handle.enter();
+        let mut swarm = build_swarm(keypair, &chain_id, &config.limits)?;
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .context("subscribing to the transaction topic")?;
+        swarm
+            .listen_on(config.listen.clone())
+            .with_context(|| format!("listening for gossip on {}", config.listen))?;
+        for peer in &config.persistent_peers {
+            if let Some(id) = peer_of(peer) {
+                swarm.behaviour_mut().gossipsub.add_explicit_peer(&id);
+            }
         }
-    }
+        swarm
+    };
     let local_peer_id = *swarm.local_peer_id();
     let (listening_tx, listening) = watch::channel(Vec::new());
-    let task = tokio::spawn(async move {
+    let task = handle.spawn(async move {
         let mut connected: HashSet<PeerId> = HashSet::new();
         let mut connections = 0usize;
         let mut redial = tokio::time::interval(REDIAL_INTERVAL);
@@ -314,5 +330,6 @@ pub async fn start(
         local_peer_id,
         listening,
         task,
+        _runtime: runtime,
     })
 }

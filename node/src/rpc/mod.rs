@@ -5,7 +5,7 @@
 //!
 //! Clients are strangers: requests are bounded in size, batches in length,
 //! connections in number, and RPC shares no threads with consensus. The
-//! server runs on a tokio runtime of its own ([`RpcRuntime`]), and every
+//! server runs on a tokio runtime of its own ([`BackgroundRuntime`]), and every
 //! request's blocking work on one of RPC's own thread pools ([`pool`]),
 //! never on the blocking pool where consensus builds and commits blocks;
 //! all of them run at a lower scheduling priority than consensus.
@@ -30,6 +30,7 @@ use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::mpsc;
 
+use crate::background::BackgroundRuntime;
 use crate::chain::{Chain, now_ms};
 use crate::limits::MAX_TX_BYTES;
 use crate::net::NetworkStatus;
@@ -345,44 +346,14 @@ const MAX_REQUEST_BYTES: u32 = 2 * (MAX_TX_BYTES as u32) + 64 * 1024;
 
 /// Worker threads of the RPC runtime: enough to parse requests and answer
 /// lookups; the heavy work is on the pools.
-const RUNTIME_THREADS: usize = 2;
-
-/// The tokio runtime the RPC server runs on, apart from the one consensus
-/// and gossip run on; its threads run at a lower priority. Shut down (in
-/// the background: it may be dropped inside another runtime) when dropped.
-#[derive(Debug)]
-pub struct RpcRuntime(Option<tokio::runtime::Runtime>);
-
-impl RpcRuntime {
-    pub fn start() -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(RUNTIME_THREADS)
-            .thread_name("cairn-rpc-io")
-            .on_thread_start(pool::lower_priority)
-            .enable_all()
-            .build()?;
-        Ok(RpcRuntime(Some(runtime)))
-    }
-
-    fn handle(&self) -> Option<&tokio::runtime::Handle> {
-        self.0.as_ref().map(tokio::runtime::Runtime::handle)
-    }
-}
-
-impl Drop for RpcRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
+pub const RUNTIME_THREADS: usize = 2;
 
 /// Serves `rpc` on `address`, on `runtime`, until the handle is stopped.
 pub async fn serve(
     rpc: Rpc,
     address: SocketAddr,
     limits: &RpcLimits,
-    runtime: &RpcRuntime,
+    runtime: &BackgroundRuntime,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     let handle = runtime
         .handle()

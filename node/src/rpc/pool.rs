@@ -71,7 +71,7 @@ impl WorkPool {
                 .name(format!("cairn-{name}-{index}"))
                 .spawn(move || {
                     if background {
-                        lower_priority();
+                        crate::background::lower_priority();
                     }
                     work(&receiver);
                 })?;
@@ -146,26 +146,6 @@ fn work(receiver: &Mutex<Receiver<Job>>) {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
     }
 }
-
-/// Niceness of background threads: below everything else the node runs,
-/// above nothing that matters.
-#[cfg(target_os = "linux")]
-const BACKGROUND_NICE: libc::c_int = 10;
-
-/// Lowers the calling thread's priority. On Linux `setpriority` with
-/// `PRIO_PROCESS` and id 0 applies to the calling thread alone.
-#[cfg(target_os = "linux")]
-pub(crate) fn lower_priority() {
-    // SAFETY: setpriority reads no memory of ours; raising one's own nice
-    // value needs no privilege. A failure only leaves the priority as is.
-    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
-    if result != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower an RPC thread's priority");
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn lower_priority() {}
 
 #[cfg(test)]
 mod tests {
