@@ -13,6 +13,7 @@
 mod app;
 pub mod codec;
 pub mod context;
+mod proposer;
 pub mod signing;
 pub mod streaming;
 
