@@ -19,6 +19,9 @@ pub struct Metrics {
     pub mempool_size: Gauge,
     pub gossip_peers: Gauge,
     pub rejected_transactions: Counter,
+    /// Transactions a proposer dropped because the VM failed on them (the
+    /// node's fault, not the transaction's).
+    pub build_dropped_transactions: Counter,
 }
 
 impl Default for Metrics {
@@ -32,6 +35,7 @@ impl Default for Metrics {
             mempool_size: Gauge::default(),
             gossip_peers: Gauge::default(),
             rejected_transactions: Counter::default(),
+            build_dropped_transactions: Counter::default(),
         }
     }
 }
@@ -76,6 +80,12 @@ impl Metrics {
                 "rejected_transactions",
                 "Transactions refused by the mempool, from clients or peers",
                 metrics.rejected_transactions.clone(),
+            );
+            registry.register(
+                "build_dropped_transactions",
+                "Transactions dropped from the mempool because the VM failed on them while \
+                 building a block",
+                metrics.build_dropped_transactions.clone(),
             );
         });
         metrics

@@ -301,3 +301,44 @@ fn an_idle_chain_has_nothing_to_propose_and_empty_blocks_still_advance() {
     assert_eq!(block.transactions.len(), 2);
     assert!(!a.has_pending_transactions());
 }
+
+/// A `VmError` (the node's fault, not the contract's) while building a
+/// block leaves out the one transaction that hit it: the proposer keeps
+/// building, and the transaction leaves the mempool.
+#[test]
+fn a_transaction_that_fails_the_vm_is_dropped_from_the_block_being_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = open(dir.path());
+    let alice = user(2);
+    submit(&chain, &deploy(&alice, 0, 1_000)).unwrap();
+    submit(&chain, &deploy(&alice, 1, 1_000)).unwrap();
+    assert_eq!(commit_next(&chain), 2);
+    let (broken, healthy) = (
+        contract_address(&address(&alice), 0),
+        contract_address(&address(&alice), 1),
+    );
+
+    chain.store().fail_storage_reads_of(Some(broken));
+    let bob = user(3);
+    let poison = call(&alice, 2, broken, "increment", 1u64.encode());
+    let fine = call(&bob, 0, healthy, "increment", 1u64.encode());
+    submit(&chain, &poison).unwrap();
+    submit(&chain, &fine).unwrap();
+
+    let height = chain.head().height + 1;
+    let built = chain
+        .build(height, &proposer(), SystemTime::now())
+        .expect("the proposer still builds a block");
+    let block = Block::decode(&mut &built.bytes[..]).unwrap();
+    assert_eq!(
+        block
+            .transactions
+            .iter()
+            .map(|tx| tx.hash())
+            .collect::<Vec<_>>(),
+        [fine.hash()]
+    );
+    chain.commit(height, &built.hash, b"certificate").unwrap();
+    assert_eq!(chain.mempool_len(), 0, "the failing transaction is gone");
+    assert_eq!(chain.metrics().build_dropped_transactions.get(), 1);
+}

@@ -118,7 +118,9 @@ impl Chain {
                 Err(ExecError::InvalidTransaction { index, error }) => {
                     return Err(InvalidBlock::InvalidTransaction { index, error }.into());
                 }
-                Err(ExecError::Local(error)) => return Err(local(error)),
+                Err(ExecError::Local(error) | ExecError::TransactionFailed { error, .. }) => {
+                    return Err(local(error));
+                }
             };
         check_execution(header, &executed.block.header)?;
         debug_assert_eq!(executed.block.hash(), hash);

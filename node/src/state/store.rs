@@ -79,6 +79,63 @@ pub struct BlockWrites {
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Db>,
+    faults: Arc<StoreFaults>,
+}
+
+/// Failures a test makes the store report (feature `test-utils`), to drive
+/// the node's recovery paths through the real database: writes that fail,
+/// and reads of one contract's storage that fail (which the VM reports as a
+/// `VmError`, the node's fault).
+#[derive(Debug, Default)]
+struct StoreFaults {
+    failing_writes: std::sync::atomic::AtomicU32,
+    failing_contract: std::sync::Mutex<Option<Address>>,
+}
+
+impl StoreFaults {
+    fn take_write_failure(&self) -> anyhow::Result<()> {
+        use std::sync::atomic::Ordering;
+        let failing =
+            self.failing_writes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                });
+        if failing.is_ok() {
+            bail!("writing to the database: injected failure");
+        }
+        Ok(())
+    }
+
+    fn check_contract_read(&self, contract: &Address) -> anyhow::Result<()> {
+        let failing = *self
+            .failing_contract
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if failing == Some(*contract) {
+            bail!("reading contract storage: injected failure");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "test-utils")]
+impl Store {
+    /// Makes the next `count` writes (block commits and stored proposals)
+    /// fail, as a full or failing disk would.
+    pub fn fail_next_writes(&self, count: u32) {
+        self.faults
+            .failing_writes
+            .store(count, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes every read of `contract`'s storage fail (or none, with `None`).
+    pub fn fail_storage_reads_of(&self, contract: Option<Address>) {
+        *self
+            .faults
+            .failing_contract
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = contract;
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -111,7 +168,10 @@ impl Store {
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = Db::open_cf_descriptors(&options, path, families)
             .with_context(|| format!("opening the database at {}", path.display()))?;
-        Ok(Store { db: Arc::new(db) })
+        Ok(Store {
+            db: Arc::new(db),
+            faults: Arc::default(),
+        })
     }
 
     fn cf(&self, name: &str) -> Arc<BoundColumnFamily<'_>> {
@@ -244,6 +304,7 @@ impl Store {
         }
         let mut key = prefix.to_vec();
         key.extend_from_slice(&sequence.to_be_bytes());
+        self.faults.take_write_failure()?;
         self.db.put_cf(&self.cf(CF_UNDECIDED), key, record)?;
         Ok(())
     }
@@ -323,6 +384,7 @@ impl Store {
     }
 
     fn write(&self, batch: WriteBatch) -> anyhow::Result<()> {
+        self.faults.take_write_failure()?;
         let mut options = WriteOptions::default();
         // A committed block survives power loss, not only a killed process.
         options.set_sync(true);
@@ -443,6 +505,7 @@ impl StateSnapshot<'_> {
     }
 
     pub fn storage(&self, contract: &Address, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        self.store.faults.check_contract_read(contract)?;
         self.get(CF_STATE, &state_key(contract, key))
     }
 
@@ -456,6 +519,7 @@ impl StateSnapshot<'_> {
         forward: bool,
         mut visit: impl FnMut(&[u8], &[u8]) -> bool,
     ) -> anyhow::Result<()> {
+        self.store.faults.check_contract_read(contract)?;
         let mut options = ReadOptions::default();
         options.set_snapshot(&self.snapshot);
         let cf = self.store.cf(CF_STATE);
