@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers of `lib.rs`'s docs, bottom first.
 const LAYERS: &[&[&str]] = &[
-    &["limits", "types", "genesis", "keys", "abi"],
+    &["limits", "types", "genesis", "keys", "abi", "faults"],
     &["metrics"],
     &["state"],
     &["execution"],

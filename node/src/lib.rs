@@ -8,7 +8,7 @@
 //!
 //! | layer | what it owns |
 //! |---|---|
-//! | [`types`], [`limits`], [`genesis`], [`keys`], [`abi`] | chain types and their encodings, limits, the genesis file, keys, the contract ABI |
+//! | [`types`], [`limits`], [`genesis`], [`keys`], [`abi`], [`faults`] | chain types and their encodings, limits, the genesis file, keys, the contract ABI; the faults tests inject into real node processes |
 //! | [`metrics`] | the node's Prometheus metrics |
 //! | [`state`] | RocksDB ([`state::Store`]), the view the VM's `Storage` reads ([`state::View`]), and the state root with its checks ([`state::tree`]) |
 //! | [`execution`] | a block's state transition: transactions through the VM on a snapshot, to receipts, changes and the new root; the stateless admission check |
@@ -20,7 +20,7 @@
 //! | [`node`] | assembly: opens the chain and starts gossip, RPC, metrics and consensus |
 //!
 //! What each layer imports (the `types` layer is `types`, `limits`,
-//! `genesis`, `keys` and `abi`):
+//! `genesis`, `keys`, `abi` and `faults`):
 //!
 //! ```text
 //! metrics    -> types
@@ -51,6 +51,7 @@ pub mod chain;
 pub mod config;
 pub mod consensus;
 pub mod execution;
+pub mod faults;
 pub mod genesis;
 pub mod keys;
 pub mod limits;

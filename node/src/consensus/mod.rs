@@ -13,6 +13,7 @@
 mod app;
 pub mod codec;
 pub mod context;
+pub mod guard;
 mod proposer;
 pub mod signing;
 pub mod streaming;
@@ -41,6 +42,7 @@ use crate::genesis::Genesis;
 use crate::net::NetworkStatus;
 use codec::WireCodec;
 use context::{CairnContext, Validator, ValidatorAddress, ValidatorSet};
+use guard::SignGuard;
 use signing::{ChainTag, SignatureVerifier, ValidatorSigner};
 
 /// What consensus takes from the node's configuration.
@@ -57,7 +59,8 @@ pub struct ConsensusConfig {
     /// With nothing to include, a proposer waits up to this long before it
     /// proposes an empty block.
     pub max_idle_block_interval: Duration,
-    /// Where the write-ahead log is kept.
+    /// Where the write-ahead log, and the record of what this validator
+    /// signed, are kept.
     pub wal_dir: PathBuf,
 }
 
@@ -70,6 +73,8 @@ pub struct ConsensusParams {
     pub listen: Multiaddr,
     pub persistent_peers: Vec<Multiaddr>,
     pub wal_file: PathBuf,
+    /// What this validator signed at its highest height ([`guard`]).
+    pub signed_file: PathBuf,
     pub timeouts: LinearTimeouts,
     pub target_block_time: Duration,
     pub max_idle_block_interval: Duration,
@@ -114,6 +119,7 @@ impl ConsensusParams {
             listen: config.listen.clone(),
             persistent_peers: config.persistent_peers.clone(),
             wal_file: config.wal_dir.join("consensus.wal"),
+            signed_file: config.wal_dir.join("signed_state"),
             timeouts: timeouts(config.max_idle_block_interval),
             target_block_time: config.target_block_time,
             max_idle_block_interval: config.max_idle_block_interval,
@@ -216,7 +222,7 @@ pub async fn start<H: ConsensusHost>(
     host: Arc<H>,
     params: ConsensusParams,
 ) -> anyhow::Result<ConsensusHandle> {
-    let signer = ValidatorSigner::new(params.key.clone(), params.chain);
+    let mut signer = ValidatorSigner::new(params.key.clone(), params.chain);
     let verifier = SignatureVerifier::new(params.chain, &params.validators);
     let address = signer.address();
     let is_validator = params
@@ -226,6 +232,15 @@ pub async fn start<H: ConsensusHost>(
         .any(|validator| validator.address == address);
     let keypair = crate::keys::libp2p_keypair(&params.key);
     let peer_id = keypair.public().to_peer_id();
+
+    if let Some(parent) = params.wal_file.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    if is_validator {
+        let guard = SignGuard::open(&params.signed_file)?;
+        signer = signer.with_guard(Arc::new(guard));
+    }
 
     let identity = if is_validator {
         let proof = signer
@@ -248,10 +263,6 @@ pub async fn start<H: ConsensusHost>(
     };
 
     let config = engine_config(&params);
-    if let Some(parent) = params.wal_file.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
     let (channels, engine) = malachitebft_app_channel::start_engine(
         CairnContext,
         config,
