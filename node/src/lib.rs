@@ -28,7 +28,7 @@
 //! execution  -> state, types
 //! chain      -> execution, state, metrics, types
 //! net        -> chain, types
-//! consensus  -> net, chain, types
+//! consensus  -> net, chain, metrics, types
 //! rpc        -> net, chain, types
 //! config     -> chain, types
 //! node       -> config, rpc, consensus, net, chain, metrics, types

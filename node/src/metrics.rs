@@ -114,6 +114,51 @@ impl Metrics {
     }
 }
 
+/// What the consensus application loop refuses and does, under
+/// `cairn_consensus_`.
+#[derive(Debug, Clone, Default)]
+pub struct ConsensusMetrics {
+    /// Proposal stream messages refused before they were kept: from a
+    /// non-validator, for another proposer, out of range, malformed.
+    pub refused_stream_messages: Counter,
+    /// Complete proposals refused before execution: not from the round's
+    /// proposer, badly signed, a second value for a round, too far ahead.
+    pub refused_proposals: Counter,
+    /// Proposals executed to decide a vote.
+    pub executed_proposals: Counter,
+    /// Commits that failed and were retried.
+    pub commit_retries: Counter,
+}
+
+impl ConsensusMetrics {
+    pub fn register(registry: &SharedRegistry) -> Self {
+        let metrics = ConsensusMetrics::default();
+        registry.with_prefix("cairn_consensus", |registry| {
+            registry.register(
+                "refused_stream_messages",
+                "Proposal stream messages refused before they were kept",
+                metrics.refused_stream_messages.clone(),
+            );
+            registry.register(
+                "refused_proposals",
+                "Complete proposals refused before execution",
+                metrics.refused_proposals.clone(),
+            );
+            registry.register(
+                "executed_proposals",
+                "Proposals executed to decide a vote",
+                metrics.executed_proposals.clone(),
+            );
+            registry.register(
+                "commit_retries",
+                "Commits of a decided block that failed and were retried",
+                metrics.commit_retries.clone(),
+            );
+        });
+        metrics
+    }
+}
+
 /// The text exposition of every registered metric, for `GET /metrics`.
 pub fn export() -> String {
     let mut text = String::new();

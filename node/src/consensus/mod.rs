@@ -19,7 +19,7 @@ pub mod signing;
 pub mod streaming;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -27,7 +27,7 @@ use bytesize::ByteSize;
 use libp2p::Multiaddr;
 use malachitebft_app_channel::app::config::{
     ConsensusConfig as EngineConsensusConfig, NodeConfig as EngineConfigTrait, P2pConfig,
-    ValueSyncConfig,
+    PubSubMaxSizePerTopic, ValueSyncConfig,
 };
 use malachitebft_app_channel::app::types::codec::Codec;
 use malachitebft_app_channel::app::types::core::LinearTimeouts;
@@ -39,6 +39,7 @@ use malachitebft_signing_ed25519::PrivateKey;
 
 use crate::chain::ConsensusHost;
 use crate::genesis::Genesis;
+use crate::metrics::ConsensusMetrics;
 use crate::net::NetworkStatus;
 use codec::WireCodec;
 use context::{CairnContext, Validator, ValidatorAddress, ValidatorSet};
@@ -79,6 +80,7 @@ pub struct ConsensusParams {
     pub target_block_time: Duration,
     pub max_idle_block_interval: Duration,
     pub network: Arc<NetworkStatus>,
+    pub metrics: ConsensusMetrics,
 }
 
 impl std::fmt::Debug for ConsensusParams {
@@ -99,6 +101,7 @@ impl ConsensusParams {
         genesis: &Genesis,
         key: PrivateKey,
         network: Arc<NetworkStatus>,
+        metrics: ConsensusMetrics,
     ) -> anyhow::Result<Self> {
         let validators = genesis
             .validators
@@ -124,6 +127,7 @@ impl ConsensusParams {
             target_block_time: config.target_block_time,
             max_idle_block_interval: config.max_idle_block_interval,
             network,
+            metrics,
         })
     }
 }
@@ -176,8 +180,15 @@ fn engine_config(params: &ConsensusParams) -> EngineConfig {
             p2p: P2pConfig {
                 listen_addr: params.listen.clone(),
                 persistent_peers: params.persistent_peers.clone(),
-                // A proposal part is at most one chunk plus framing.
                 pubsub_max_size: ByteSize::mib(1),
+                // What gossipsub relays before Cairn sees it is at most this
+                // large: a proposal part is one chunk plus framing; votes and
+                // proposals are a few hundred bytes.
+                pubsub_max_size_per_topic: PubSubMaxSizePerTopic {
+                    proposal_parts: Some(ByteSize::b(streaming::CHUNK_BYTES as u64 + 4096)),
+                    consensus: Some(ByteSize::kib(64)),
+                    liveness: None,
+                },
                 rpc_max_size: response_limit,
                 ..P2pConfig::default()
             },
@@ -196,7 +207,7 @@ fn engine_config(params: &ConsensusParams) -> EngineConfig {
 /// A running consensus engine and its application loop.
 pub struct ConsensusHandle {
     engine: EngineHandle,
-    app: tokio::task::JoinHandle<()>,
+    app: tokio::task::JoinHandle<anyhow::Result<()>>,
     status: tokio::task::JoinHandle<()>,
 }
 
@@ -207,6 +218,18 @@ impl std::fmt::Debug for ConsensusHandle {
 }
 
 impl ConsensusHandle {
+    /// Waits until the application loop stops by itself, which it does
+    /// only on a failure it must not work around (a decided block that
+    /// cannot be committed); returns why. The node should then stop: a
+    /// restart resumes from the WAL.
+    pub async fn failed(&mut self) -> anyhow::Error {
+        match (&mut self.app).await {
+            Ok(Ok(())) => anyhow::anyhow!("the consensus application loop stopped"),
+            Ok(Err(error)) => error,
+            Err(error) => anyhow::anyhow!("the consensus application loop failed: {error}"),
+        }
+    }
+
     /// Stops the engine and the application loop. Committed blocks are
     /// already on disk and the WAL is flushed as it is written.
     pub async fn stop(self) {
@@ -286,23 +309,24 @@ pub async fn start<H: ConsensusHost>(
         channels.net_requests.clone(),
         Arc::clone(&params.network),
     ));
-    let app = app::App {
+    let app = app::App::new(
         host,
-        signer: is_validator.then_some(signer),
-        verifier,
-        validators: params.validators,
-        timeouts: params.timeouts,
-        target_block_time: params.target_block_time,
-        max_idle_block_interval: params.max_idle_block_interval,
-        streams: Default::default(),
-        future: Vec::new(),
-        known_parts: Arc::new(Mutex::new(Default::default())),
-        stream_nonce: 0,
-    };
+        app::AppParts {
+            signer: is_validator.then_some(signer),
+            verifier,
+            validators: params.validators,
+            timeouts: params.timeouts,
+            target_block_time: params.target_block_time,
+            max_idle_block_interval: params.max_idle_block_interval,
+            metrics: params.metrics,
+        },
+    );
     let app = tokio::spawn(async move {
-        if let Err(error) = app.run(channels).await {
+        let result = app.run(channels).await;
+        if let Err(error) = &result {
             tracing::error!("consensus application loop: {error:#}");
         }
+        result
     });
     Ok(ConsensusHandle {
         engine,

@@ -20,5 +20,5 @@ mod view;
 
 pub use changes::Changes;
 pub use records::{Account, ContractInfo, Head, StateWrite, TxLocation};
-pub use store::{BlockWrites, COLUMN_FAMILIES, StateSnapshot, Store};
+pub use store::{BlockWrites, COLUMN_FAMILIES, MAX_UNDECIDED_PER_ROUND, StateSnapshot, Store};
 pub use view::{PendingDeploy, View};

@@ -56,6 +56,11 @@ pub const COLUMN_FAMILIES: [&str; 13] = [
     CF_UNDECIDED,
 ];
 
+/// Undecided proposals kept per height and round: the round's proposal,
+/// this node's own, a synced block, with room to spare. Consensus keeps one
+/// per source; this bounds what a bug there could write.
+pub const MAX_UNDECIDED_PER_ROUND: u32 = 8;
+
 const META_GENESIS: &[u8] = b"genesis";
 const META_HEAD: &[u8] = b"head";
 
@@ -283,6 +288,10 @@ impl Store {
         }
     }
 
+    /// Stores an undecided proposal's record, durably (synced) before it
+    /// returns: consensus may vote for the block as soon as it hears of
+    /// it, and must find it again after a crash. At most
+    /// [`MAX_UNDECIDED_PER_ROUND`] records per height and round.
     pub fn store_undecided(&self, height: u64, round: u32, record: &[u8]) -> anyhow::Result<()> {
         // Records of one round keep their arrival order through a sequence
         // number: the next free one after the last stored.
@@ -302,23 +311,35 @@ impl Store {
                 .checked_add(1)
                 .ok_or_else(|| anyhow!("too many proposals"))?;
         }
+        if sequence >= MAX_UNDECIDED_PER_ROUND {
+            bail!("{sequence} proposals are stored for height {height}, round {round} already");
+        }
         let mut key = prefix.to_vec();
         key.extend_from_slice(&sequence.to_be_bytes());
-        self.faults.take_write_failure()?;
-        self.db.put_cf(&self.cf(CF_UNDECIDED), key, record)?;
-        Ok(())
+        let mut batch = WriteBatch::default();
+        batch.put_cf(&self.cf(CF_UNDECIDED), key, record);
+        self.write(batch)
     }
 
+    /// The records of `height` and `round`, in the order they were stored.
     pub fn undecided(&self, height: u64, round: u32) -> anyhow::Result<Vec<Vec<u8>>> {
-        let prefix = undecided_prefix(height, round);
+        self.undecided_with_prefix(&undecided_prefix(height, round))
+    }
+
+    /// Every record of `height`, by round, then in the order stored.
+    pub fn undecided_at(&self, height: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        self.undecided_with_prefix(&height.to_be_bytes())
+    }
+
+    fn undecided_with_prefix(&self, prefix: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
         let mut records = Vec::new();
         let iter = self.db.iterator_cf(
             &self.cf(CF_UNDECIDED),
-            IteratorMode::From(&prefix, Direction::Forward),
+            IteratorMode::From(prefix, Direction::Forward),
         );
         for item in iter {
             let (key, value) = item?;
-            if !key.starts_with(&prefix) {
+            if !key.starts_with(prefix) {
                 break;
             }
             records.push(value.to_vec());
@@ -587,6 +608,10 @@ mod tests {
             vec![b"a".to_vec(), b"b".to_vec()]
         );
         assert_eq!(store.undecided(1, 1).unwrap(), vec![b"c".to_vec()]);
+        assert_eq!(
+            store.undecided_at(1).unwrap(),
+            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+        );
 
         let mut head = store.head().unwrap();
         head.height = 1;
@@ -599,6 +624,18 @@ mod tests {
         assert!(store.undecided(1, 0).unwrap().is_empty());
         assert!(store.undecided(1, 1).unwrap().is_empty());
         assert_eq!(store.undecided(2, 0).unwrap(), vec![b"d".to_vec()]);
+    }
+
+    #[test]
+    fn undecided_records_are_bounded_per_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.init_genesis([1; 32], 0).unwrap();
+        for _ in 0..MAX_UNDECIDED_PER_ROUND {
+            store.store_undecided(1, 0, b"r").unwrap();
+        }
+        assert!(store.store_undecided(1, 0, b"r").is_err());
+        store.store_undecided(1, 1, b"r").unwrap();
     }
 
     #[test]
