@@ -1,11 +1,14 @@
 //! Malachite BFT consensus, embedded through its channel interface.
 //!
-//! Start reading at [`start`]: it builds Cairn's context ([`context`]),
-//! signing ([`signing`]) and wire codec ([`codec`]), starts Malachite's
-//! engine (its own libp2p swarm, WAL and block sync), and runs the
-//! application loop ([`app`]) that answers the engine from the chain through
-//! the [`ConsensusHost`](crate::chain::ConsensusHost) boundary, which the
-//! chain declares and implements.
+//! Start reading at [`start`]: it builds Cairn's context ([`context`], with
+//! the proposer schedule of `proposer`), signing ([`signing`], behind the
+//! [`guard`] that never signs two different votes for one height and round)
+//! and wire codec ([`codec`]), starts Malachite's engine (its own libp2p
+//! swarm, WAL and block sync), and runs the application loop (`app`) that
+//! answers the engine from the chain through the
+//! [`ConsensusHost`](crate::chain::ConsensusHost) boundary, which the chain
+//! declares and implements. Proposal streams are reassembled by
+//! [`streaming`], from validators only.
 //!
 //! It takes its settings as a [`ConsensusConfig`], which the node builds from
 //! its configuration file; it knows nothing of the node that runs it.
