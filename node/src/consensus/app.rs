@@ -492,7 +492,7 @@ impl<H: ConsensusHost> App<H> {
             proposal.height > next || proposal.round.as_i64() > self.round_at(next).as_i64();
         if ahead {
             let base = self.round_at(proposal.height).as_i64().max(0);
-            let in_reach = proposal.height.0 <= next.0 + MAX_HEIGHTS_AHEAD
+            let in_reach = proposal.height.0 <= next.0.saturating_add(MAX_HEIGHTS_AHEAD)
                 && proposal.round.as_i64() <= base + MAX_ROUNDS_AHEAD;
             if !in_reach {
                 return refuse(&self.metrics, "too far ahead");
