@@ -29,6 +29,9 @@ pub struct Metrics {
     pub mempool_size: Gauge,
     pub gossip_peers: Gauge,
     pub rejected_transactions: Counter,
+    /// Transactions a proposer dropped because the VM failed on them (the
+    /// node's fault, not the transaction's).
+    pub build_dropped_transactions: Counter,
 }
 
 impl Default for Metrics {
@@ -42,6 +45,7 @@ impl Default for Metrics {
             mempool_size: Gauge::default(),
             gossip_peers: Gauge::default(),
             rejected_transactions: Counter::default(),
+            build_dropped_transactions: Counter::default(),
         }
     }
 }
@@ -87,6 +91,12 @@ impl Metrics {
                 "Transactions refused by the mempool, from clients or peers",
                 metrics.rejected_transactions.clone(),
             );
+            registry.register(
+                "build_dropped_transactions",
+                "Transactions dropped from the mempool because the VM failed on them while \
+                 building a block",
+                metrics.build_dropped_transactions.clone(),
+            );
         });
         metrics
     }
@@ -111,6 +121,51 @@ impl Metrics {
         }
         self.mempool_size
             .set(i64::try_from(mempool).unwrap_or(i64::MAX));
+    }
+}
+
+/// What the consensus application loop refuses and does, under
+/// `cairn_consensus_`.
+#[derive(Debug, Clone, Default)]
+pub struct ConsensusMetrics {
+    /// Proposal stream messages refused before they were kept: from a
+    /// non-validator, for another proposer, out of range, malformed.
+    pub refused_stream_messages: Counter,
+    /// Complete proposals refused before execution: not from the round's
+    /// proposer, badly signed, a second value for a round, too far ahead.
+    pub refused_proposals: Counter,
+    /// Proposals executed to decide a vote.
+    pub executed_proposals: Counter,
+    /// Commits that failed and were retried.
+    pub commit_retries: Counter,
+}
+
+impl ConsensusMetrics {
+    pub fn register(registry: &SharedRegistry) -> Self {
+        let metrics = ConsensusMetrics::default();
+        registry.with_prefix("cairn_consensus", |registry| {
+            registry.register(
+                "refused_stream_messages",
+                "Proposal stream messages refused before they were kept",
+                metrics.refused_stream_messages.clone(),
+            );
+            registry.register(
+                "refused_proposals",
+                "Complete proposals refused before execution",
+                metrics.refused_proposals.clone(),
+            );
+            registry.register(
+                "executed_proposals",
+                "Proposals executed to decide a vote",
+                metrics.executed_proposals.clone(),
+            );
+            registry.register(
+                "commit_retries",
+                "Commits of a decided block that failed and were retried",
+                metrics.commit_retries.clone(),
+            );
+        });
+        metrics
     }
 }
 

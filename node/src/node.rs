@@ -16,7 +16,7 @@ use crate::chain::{Chain, ChainConfig};
 use crate::config::{NodeConfig, resolve};
 use crate::consensus::{self, ConsensusConfig};
 use crate::genesis::Genesis;
-use crate::metrics::Metrics;
+use crate::metrics::{ConsensusMetrics, Metrics};
 use crate::net::NetworkStatus;
 use crate::net::gossip::{self, GossipConfig};
 use crate::{keys, rpc};
@@ -49,6 +49,7 @@ impl Node {
         let registry = malachitebft_app_channel::app::metrics::SharedRegistry::global()
             .with_moniker(config.moniker.clone());
         let metrics = Metrics::register(&registry);
+        let consensus_metrics = ConsensusMetrics::register(&registry);
         let chain_config = chain_config(&config, &data);
         let chain = {
             let genesis = genesis.clone();
@@ -108,6 +109,7 @@ impl Node {
                 &genesis,
                 keys::consensus_key(&key),
                 Arc::clone(&network),
+                consensus_metrics,
             )?,
         )
         .await?;
@@ -122,6 +124,12 @@ impl Node {
             consensus,
             metrics_server,
         })
+    }
+
+    /// Waits until consensus stops by itself, on a failure it must not work
+    /// around; returns why.
+    pub async fn consensus_failed(&mut self) -> anyhow::Error {
+        self.consensus.failed().await
     }
 
     /// Stops every part; committed state is already on disk.
@@ -175,23 +183,30 @@ fn consensus_config(config: &NodeConfig, data: &Path) -> ConsensusConfig {
 
 /// Runs the node in `home` until SIGINT or SIGTERM, then stops it: what
 /// `cairn-node run` and `cairn-testnet run-node` do, on a runtime of their
-/// own.
+/// own. If consensus stops by itself (a decided block that cannot be
+/// committed), the node stops too, with the error.
 pub fn run_until_signal(home: &Path) -> anyhow::Result<()> {
     crate::init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let node = Node::start(home).await?;
+        let mut node = Node::start(home).await?;
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
+        let failure = tokio::select! {
+            _ = tokio::signal::ctrl_c() => None,
+            _ = terminate.recv() => None,
+            error = node.consensus_failed() => Some(error),
+        };
         tracing::info!("shutting down");
         node.stop().await;
-        anyhow::Ok(())
+        match failure {
+            // A non-zero exit: whatever supervises the node restarts it, and
+            // consensus resumes from its write-ahead log.
+            Some(error) => Err(error.context("consensus stopped")),
+            None => anyhow::Ok(()),
+        }
     })
 }
 

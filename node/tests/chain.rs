@@ -444,3 +444,107 @@ fn records_removed_or_added_behind_the_tree_are_refused_at_start() {
         );
     }
 }
+
+/// A `VmError` (the node's fault, not the contract's) while building a
+/// block leaves out the one transaction that hit it: the proposer keeps
+/// building, and the transaction leaves the mempool.
+#[test]
+fn a_transaction_that_fails_the_vm_is_dropped_from_the_block_being_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = open(dir.path());
+    let alice = user(2);
+    submit(&chain, &deploy(&alice, 0, 1_000)).unwrap();
+    submit(&chain, &deploy(&alice, 1, 1_000)).unwrap();
+    assert_eq!(commit_next(&chain), 2);
+    let (broken, healthy) = (
+        contract_address(&address(&alice), 0),
+        contract_address(&address(&alice), 1),
+    );
+
+    chain.store().fail_storage_reads_of(Some(broken));
+    let bob = user(3);
+    let poison = call(&alice, 2, broken, "increment", 1u64.encode());
+    let fine = call(&bob, 0, healthy, "increment", 1u64.encode());
+    submit(&chain, &poison).unwrap();
+    submit(&chain, &fine).unwrap();
+
+    let height = chain.head().height + 1;
+    let built = chain
+        .build(height, &proposer(), SystemTime::now())
+        .expect("the proposer still builds a block");
+    let block = Block::decode(&mut &built.bytes[..]).unwrap();
+    assert_eq!(
+        block
+            .transactions
+            .iter()
+            .map(|tx| tx.hash())
+            .collect::<Vec<_>>(),
+        [fine.hash()]
+    );
+    chain.commit(height, &built.hash, b"certificate").unwrap();
+    assert_eq!(chain.mempool_len(), 0, "the failing transaction is gone");
+    assert_eq!(chain.metrics().build_dropped_transactions.get(), 1);
+}
+
+/// "Certified is final": a decided block is judged by the chain's rules
+/// only, not by who proposed it or by this node's clock, which decide only
+/// this node's votes.
+#[test]
+fn a_certified_block_is_judged_by_the_chains_rules_alone() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open(a_dir.path()), open(b_dir.path()));
+    submit(&a, &deploy(&user(2), 0, 100)).unwrap();
+    let far_ahead = SystemTime::now() + Duration::from_secs(3_600);
+    let someone_else = [7; 32];
+    let built = a.build(1, &someone_else, far_ahead).unwrap();
+
+    // As a proposal, refused twice over.
+    assert!(matches!(
+        b.verify(1, &proposer(), &built.bytes),
+        Err(BlockRejected::Invalid(InvalidBlock::WrongProposer { .. }))
+    ));
+    assert!(matches!(
+        b.verify(1, &someone_else, &built.bytes),
+        Err(BlockRejected::Invalid(
+            InvalidBlock::TimeAheadOfClock { .. }
+        ))
+    ));
+    // Certified, it is executed, and commits to the proposer's state.
+    assert_eq!(
+        b.verify_certified(1, &built.bytes).unwrap().hash,
+        built.hash
+    );
+    a.commit(1, &built.hash, b"certificate").unwrap();
+    b.commit(1, &built.hash, b"certificate").unwrap();
+    assert_eq!(a.head(), b.head());
+
+    // The chain's own rules still hold for a certified block.
+    let mut block =
+        Block::decode(&mut &a.build(2, &proposer(), SystemTime::now()).unwrap().bytes[..]).unwrap();
+    block.header.parent = [9; 32];
+    assert!(matches!(
+        b.verify_certified(2, &block.encode()),
+        Err(BlockRejected::Invalid(InvalidBlock::WrongParent { .. }))
+    ));
+}
+
+/// A commit whose write fails keeps the executed block: the same commit
+/// succeeds once the store does.
+#[test]
+fn a_failed_commit_can_be_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = open(dir.path());
+    submit(&chain, &deploy(&user(2), 0, 100)).unwrap();
+    let built = chain.build(1, &proposer(), SystemTime::now()).unwrap();
+    chain.store().fail_next_writes(1);
+    assert!(chain.commit(1, &built.hash, b"certificate").is_err());
+    assert_eq!(chain.head().height, 0);
+    chain.commit(1, &built.hash, b"certificate").unwrap();
+    assert_eq!(chain.head().block_hash, built.hash);
+    assert!(chain.store().block(1).unwrap().is_some());
+    // A block never executed here asks to be verified first.
+    assert!(matches!(
+        chain.commit(2, &[1; 32], b"certificate"),
+        Err(cairn_node::chain::CommitError::NotExecuted(_))
+    ));
+}

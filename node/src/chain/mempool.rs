@@ -200,6 +200,24 @@ impl Mempool {
         selected
     }
 
+    /// Removes one transaction (one that cannot be executed here); the
+    /// sender's later nonces stay, waiting for this nonce again. Returns
+    /// whether it was there.
+    pub fn remove(&mut self, hash: &Hash) -> bool {
+        let Some((sender, nonce)) = self.by_hash.remove(hash) else {
+            return false;
+        };
+        if let Some(queue) = self.senders.get_mut(&sender) {
+            if let Some(pending) = queue.by_nonce.remove(&nonce) {
+                self.bytes -= pending.bytes;
+            }
+            if queue.by_nonce.is_empty() {
+                self.senders.remove(&sender);
+            }
+        }
+        true
+    }
+
     /// After a commit: the senders' new committed nonces; their
     /// transactions below them are done (included, or replaced by another
     /// with the same nonce) and leave.

@@ -35,9 +35,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cairn_vm::Vm;
 use tokio::sync::broadcast;
 
+pub use commit::CommitError;
 pub use host::{BlockHash, BlockRejected, ConsensusHost, ExecutedBlock, ValidatorKey};
 pub use queries::Queried;
-pub use verify::{InvalidBlock, MAX_CLOCK_DRIFT_MS};
+pub use verify::{BlockSource, InvalidBlock, MAX_CLOCK_DRIFT_MS};
 
 use crate::execution::{BlockExecution, Executor};
 use crate::genesis::{ChainParams, Genesis};
@@ -98,7 +99,7 @@ impl std::fmt::Debug for Chain {
 
 /// This node's clock, in milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    system_time_ms(SystemTime::now())
+    system_time_ms(crate::faults::now())
 }
 
 fn system_time_ms(time: SystemTime) -> u64 {

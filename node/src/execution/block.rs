@@ -29,6 +29,10 @@ pub enum ExecError {
     /// invalid.
     #[error("transaction {index}: {error}")]
     InvalidTransaction { index: usize, error: TxError },
+    /// This node failed (storage, engine) on transaction `index`: the
+    /// block may be fine. A proposer leaves that transaction out.
+    #[error("transaction {index}: {error:#}")]
+    TransactionFailed { index: usize, error: anyhow::Error },
     /// This node failed (storage, engine): the block may be fine.
     #[error(transparent)]
     Local(#[from] anyhow::Error),
@@ -176,7 +180,8 @@ impl<'a> Executor<'a> {
             updated.nonce += 1;
             changes.accounts.insert(sender, updated);
             let receipt =
-                execute_transaction(self.vm, snapshot, &mut changes, &tx, intrinsic, block_info)?;
+                execute_transaction(self.vm, snapshot, &mut changes, &tx, intrinsic, block_info)
+                    .map_err(|error| ExecError::TransactionFailed { index, error })?;
             gas_used += receipt.gas_used;
             receipts.push(receipt);
             included.push(Arc::unwrap_or_clone(tx));

@@ -22,7 +22,7 @@ mod view;
 pub use changes::Changes;
 pub use records::{Account, ContractInfo, Head, StateWrite, TxLocation};
 pub use store::{
-    BlockWrites, COLUMN_FAMILIES, DEFAULT_TREE_VERSIONS_KEPT, MIN_TREE_VERSIONS_KEPT,
-    StateSnapshot, Store, StoreOptions, TreeStore,
+    BlockWrites, COLUMN_FAMILIES, DEFAULT_TREE_VERSIONS_KEPT, MAX_UNDECIDED_PER_ROUND,
+    MIN_TREE_VERSIONS_KEPT, StateSnapshot, Store, StoreOptions, TreeStore,
 };
 pub use view::{PendingDeploy, View};

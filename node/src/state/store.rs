@@ -68,6 +68,11 @@ pub const COLUMN_FAMILIES: [&str; 14] = [
     CF_JMT_STALE,
 ];
 
+/// Undecided proposals kept per height and round: the round's proposal,
+/// this node's own, a synced block, with room to spare. Consensus keeps one
+/// per source; this bounds what a bug there could write.
+pub const MAX_UNDECIDED_PER_ROUND: u32 = 8;
+
 const META_GENESIS: &[u8] = b"genesis";
 const META_HEAD: &[u8] = b"head";
 const META_FORMAT: &[u8] = b"format";
@@ -132,6 +137,63 @@ pub struct BlockWrites {
 pub struct Store {
     db: Arc<Db>,
     options: StoreOptions,
+    faults: Arc<StoreFaults>,
+}
+
+/// Failures a test makes the store report (feature `test-utils`), to drive
+/// the node's recovery paths through the real database: writes that fail,
+/// and reads of one contract's storage that fail (which the VM reports as a
+/// `VmError`, the node's fault).
+#[derive(Debug, Default)]
+struct StoreFaults {
+    failing_writes: std::sync::atomic::AtomicU32,
+    failing_contract: std::sync::Mutex<Option<Address>>,
+}
+
+impl StoreFaults {
+    fn take_write_failure(&self) -> anyhow::Result<()> {
+        use std::sync::atomic::Ordering;
+        let failing =
+            self.failing_writes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                });
+        if failing.is_ok() {
+            bail!("writing to the database: injected failure");
+        }
+        Ok(())
+    }
+
+    fn check_contract_read(&self, contract: &Address) -> anyhow::Result<()> {
+        let failing = *self
+            .failing_contract
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if failing == Some(*contract) {
+            bail!("reading contract storage: injected failure");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "test-utils")]
+impl Store {
+    /// Makes the next `count` writes (block commits and stored proposals)
+    /// fail, as a full or failing disk would.
+    pub fn fail_next_writes(&self, count: u32) {
+        self.faults
+            .failing_writes
+            .store(count, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes every read of `contract`'s storage fail (or none, with `None`).
+    pub fn fail_storage_reads_of(&self, contract: Option<Address>) {
+        *self
+            .faults
+            .failing_contract
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = contract;
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -181,6 +243,7 @@ impl Store {
         Ok(Store {
             db: Arc::new(db),
             options: store_options,
+            faults: Arc::default(),
         })
     }
 
@@ -306,6 +369,10 @@ impl Store {
         }
     }
 
+    /// Stores an undecided proposal's record, durably (synced) before it
+    /// returns: consensus may vote for the block as soon as it hears of
+    /// it, and must find it again after a crash. At most
+    /// [`MAX_UNDECIDED_PER_ROUND`] records per height and round.
     pub fn store_undecided(&self, height: u64, round: u32, record: &[u8]) -> anyhow::Result<()> {
         // Records of one round keep their arrival order through a sequence
         // number: the next free one after the last stored.
@@ -325,22 +392,35 @@ impl Store {
                 .checked_add(1)
                 .ok_or_else(|| anyhow!("too many proposals"))?;
         }
+        if sequence >= MAX_UNDECIDED_PER_ROUND {
+            bail!("{sequence} proposals are stored for height {height}, round {round} already");
+        }
         let mut key = prefix.to_vec();
         key.extend_from_slice(&sequence.to_be_bytes());
-        self.db.put_cf(&self.cf(CF_UNDECIDED), key, record)?;
-        Ok(())
+        let mut batch = WriteBatch::default();
+        batch.put_cf(&self.cf(CF_UNDECIDED), key, record);
+        self.write(batch)
     }
 
+    /// The records of `height` and `round`, in the order they were stored.
     pub fn undecided(&self, height: u64, round: u32) -> anyhow::Result<Vec<Vec<u8>>> {
-        let prefix = undecided_prefix(height, round);
+        self.undecided_with_prefix(&undecided_prefix(height, round))
+    }
+
+    /// Every record of `height`, by round, then in the order stored.
+    pub fn undecided_at(&self, height: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        self.undecided_with_prefix(&height.to_be_bytes())
+    }
+
+    fn undecided_with_prefix(&self, prefix: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
         let mut records = Vec::new();
         let iter = self.db.iterator_cf(
             &self.cf(CF_UNDECIDED),
-            IteratorMode::From(&prefix, Direction::Forward),
+            IteratorMode::From(prefix, Direction::Forward),
         );
         for item in iter {
             let (key, value) = item?;
-            if !key.starts_with(&prefix) {
+            if !key.starts_with(prefix) {
                 break;
             }
             records.push(value.to_vec());
@@ -508,6 +588,7 @@ impl Store {
     }
 
     fn write(&self, batch: WriteBatch) -> anyhow::Result<()> {
+        self.faults.take_write_failure()?;
         let mut options = WriteOptions::default();
         // A committed block survives power loss, not only a killed process.
         options.set_sync(true);
@@ -656,6 +737,7 @@ impl StateSnapshot<'_> {
     }
 
     pub fn storage(&self, contract: &Address, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        self.store.faults.check_contract_read(contract)?;
         self.get(CF_STATE, &state_key(contract, key))
     }
 
@@ -669,6 +751,7 @@ impl StateSnapshot<'_> {
         forward: bool,
         mut visit: impl FnMut(&[u8], &[u8]) -> bool,
     ) -> anyhow::Result<()> {
+        self.store.faults.check_contract_read(contract)?;
         let mut options = ReadOptions::default();
         options.set_snapshot(&self.snapshot);
         let cf = self.store.cf(CF_STATE);
@@ -747,6 +830,10 @@ mod tests {
             vec![b"a".to_vec(), b"b".to_vec()]
         );
         assert_eq!(store.undecided(1, 1).unwrap(), vec![b"c".to_vec()]);
+        assert_eq!(
+            store.undecided_at(1).unwrap(),
+            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+        );
 
         let mut head = store.head().unwrap();
         head.height = 1;
@@ -942,6 +1029,18 @@ mod tests {
         let error = store.init_genesis([1; 32], 0).unwrap_err().to_string();
         assert!(error.contains("format 1"), "{error}");
         assert!(error.contains("resync"), "{error}");
+    }
+
+    #[test]
+    fn undecided_records_are_bounded_per_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.init_genesis([1; 32], 0).unwrap();
+        for _ in 0..MAX_UNDECIDED_PER_ROUND {
+            store.store_undecided(1, 0, b"r").unwrap();
+        }
+        assert!(store.store_undecided(1, 0, b"r").is_err());
+        store.store_undecided(1, 1, b"r").unwrap();
     }
 
     #[test]

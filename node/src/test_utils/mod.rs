@@ -6,6 +6,13 @@
 //! Most tests run on [`TEST_CHAIN`] through the free functions; a caller
 //! that needs a chain of its own (another chain id, another validator)
 //! describes it as a [`TestChain`].
+//!
+//! For tests of whole nodes: [`local_net`] runs a network of real
+//! `cairn-node` processes (with the fault switches of [`crate::faults`]),
+//! and [`junk_peer`] joins its consensus network as an attacker.
+
+pub mod junk_peer;
+pub mod local_net;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -21,8 +28,8 @@ use crate::state::StoreOptions;
 use crate::types::{Action, Address, Block, Hash, SignedTransaction, Transaction, TxError};
 
 /// The `counter` example contract and its ABI.
-pub const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
-pub const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.abi.json");
+pub const COUNTER: &[u8] = include_bytes!("../../../contracts-sdk/testdata/counter.wasm");
+pub const COUNTER_ABI: &[u8] = include_bytes!("../../../contracts-sdk/testdata/counter.abi.json");
 pub const CHAIN_ID: &str = "cairn-test";
 
 /// The gas limit of [`deploy`]'s transactions.
