@@ -105,8 +105,10 @@ pub struct InstructionCosts {
 /// Costs charged at run time from an instruction's operand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DynamicCosts {
-    /// Per 64 KiB page requested by `memory.grow`, charged even if the grow
-    /// then fails: the engine zeroes and maps the pages.
+    /// Per 64 KiB page `memory.grow` adds, charged before it grows: the
+    /// engine maps the pages and the contract may then touch them. A grow
+    /// past the memory's maximum returns -1 and is not charged for pages it
+    /// cannot have.
     pub memory_grow_per_page: u64,
     /// Per byte moved by `memory.copy`, `memory.fill` and `memory.init`,
     /// charged before the copy (and so also when it then traps).

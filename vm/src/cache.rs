@@ -1,9 +1,10 @@
 //! The artifact cache: compiled modules in memory, bounded by bytes, and
 //! on disk, checked before they are trusted.
 //!
-//! Keys are blake2b-256 of the code hash, the schedule hash and the engine
-//! id (wasmer version, compiler, target), so a new schedule or engine never
-//! runs an artifact built for another.
+//! Keys are blake2b-256 of the code hash, the schedule hash, the gas
+//! meter's instrumentation version and the engine id (wasmer version,
+//! compiler, target), so a new schedule, meter or engine never runs an
+//! artifact built for another.
 //!
 //! On disk, an artifact file is `MAGIC`, the blake2b-256 of the payload, the
 //! payload's length and the payload (wasmer's serialized module). Reading
@@ -32,10 +33,16 @@ const HEADER_BYTES: usize = MAGIC.len() + 32 + 8;
 pub struct ArtifactKey(pub [u8; 32]);
 
 impl ArtifactKey {
-    pub(crate) fn new(code: &CodeHash, schedule_hash: &[u8; 32], engine_id: &str) -> Self {
-        let mut material = Vec::with_capacity(64 + engine_id.len());
+    pub(crate) fn new(
+        code: &CodeHash,
+        schedule_hash: &[u8; 32],
+        instrumentation_version: u32,
+        engine_id: &str,
+    ) -> Self {
+        let mut material = Vec::with_capacity(68 + engine_id.len());
         material.extend_from_slice(&code.0);
         material.extend_from_slice(schedule_hash);
+        material.extend_from_slice(&instrumentation_version.to_le_bytes());
         material.extend_from_slice(engine_id.as_bytes());
         ArtifactKey(blake2b_256(&material))
     }
@@ -238,15 +245,16 @@ mod tests {
     }
 
     #[test]
-    fn keys_depend_on_code_schedule_and_engine() {
+    fn keys_depend_on_code_schedule_instrumentation_and_engine() {
         let code = CodeHash([1; 32]);
-        let key = ArtifactKey::new(&code, &[2; 32], "engine");
-        assert_eq!(key, ArtifactKey::new(&code, &[2; 32], "engine"));
+        let key = ArtifactKey::new(&code, &[2; 32], 5, "engine");
+        assert_eq!(key, ArtifactKey::new(&code, &[2; 32], 5, "engine"));
         assert_ne!(
             key,
-            ArtifactKey::new(&CodeHash([3; 32]), &[2; 32], "engine")
+            ArtifactKey::new(&CodeHash([3; 32]), &[2; 32], 5, "engine")
         );
-        assert_ne!(key, ArtifactKey::new(&code, &[4; 32], "engine"));
-        assert_ne!(key, ArtifactKey::new(&code, &[2; 32], "other engine"));
+        assert_ne!(key, ArtifactKey::new(&code, &[4; 32], 5, "engine"));
+        assert_ne!(key, ArtifactKey::new(&code, &[2; 32], 6, "engine"));
+        assert_ne!(key, ArtifactKey::new(&code, &[2; 32], 5, "other engine"));
     }
 }

@@ -210,7 +210,12 @@ impl Vm {
 
 impl VmInner {
     fn key(&self, code_hash: &CodeHash) -> ArtifactKey {
-        ArtifactKey::new(code_hash, &self.schedule_hash, &self.engine_id)
+        ArtifactKey::new(
+            code_hash,
+            &self.schedule_hash,
+            cairn_gas_meter::INSTRUMENTATION_VERSION,
+            &self.engine_id,
+        )
     }
 
     fn meter(&self, wasm: &[u8]) -> Result<Vec<u8>, PrepareError> {

@@ -342,8 +342,7 @@ pub fn check_gas_against_schedule(wasm: &[u8], entries: &[String]) {
         if outcome.status == Status::Trap(TrapCode::StackOverflow) {
             continue;
         }
-        // `memory.grow` is charged per requested page before it runs, even
-        // when it then fails, so a few huge requests add up past any limit.
+        // Grown pages and copied bytes can add up past any limit.
         if count > call.gas_limit {
             assert_eq!(
                 outcome.status,
