@@ -32,7 +32,9 @@
 //! contract's own traps.
 //!
 //! Start reading at [`instrument`]; the costs live in [`Schedule`]. [`naive`]
-//! counts the same schedule per instruction, as an oracle for tests.
+//! counts the same schedule per instruction, as an oracle for tests. What
+//! creating an instance costs ([`InstantiationCosts`]) is in the schedule
+//! too, but the VM charges it, before it creates the instance.
 //!
 //! ```
 //! use cairn_gas_meter::{instrument, Schedule};
@@ -52,7 +54,8 @@ mod schedule;
 pub use error::Error;
 pub use instrument::instrument;
 pub use schedule::{
-    DynamicCosts, HostCosts, InstructionCosts, SCHEDULE_VERSION, Schedule, StackLimits,
+    DynamicCosts, HostCosts, InstanceShape, InstantiationCosts, InstructionCosts, SCHEDULE_VERSION,
+    Schedule, StackLimits,
 };
 
 /// Version of what [`instrument`] writes. Bump it whenever the same module

@@ -7,10 +7,11 @@
 //! artifact built for another.
 //!
 //! On disk, an artifact file is `MAGIC`, the blake2b-256 of the payload, the
-//! payload's length and the payload (wasmer's serialized module). Reading
-//! checks all three before the payload reaches wasmer's deserializer, which
-//! maps it as code without checks of its own; a file that fails is deleted
-//! and the module is compiled again. This protects against torn writes and
+//! payload's length and the payload: the module's instantiation gas (8
+//! bytes, little-endian) and wasmer's serialized module. Reading checks all
+//! three before the payload reaches wasmer's deserializer, which maps it as
+//! code without checks of its own; a file that fails is deleted and the
+//! module is compiled again. This protects against torn writes and
 //! corruption, not against someone who can write the node's data directory.
 
 use std::fs;
@@ -25,8 +26,10 @@ use crate::engine::{self, CompiledModule};
 use crate::error::VmError;
 use crate::types::{CodeHash, blake2b_256};
 
-const MAGIC: &[u8; 8] = b"CAIRNAF1";
+const MAGIC: &[u8; 8] = b"CAIRNAF2";
 const HEADER_BYTES: usize = MAGIC.len() + 32 + 8;
+/// The instantiation gas at the start of the payload.
+const GAS_BYTES: usize = 8;
 
 /// Identifies one compiled artifact.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -52,10 +55,19 @@ impl ArtifactKey {
     }
 }
 
-/// A compiled module and what it weighs in the cache.
+/// A compiled module and the gas every instance of it costs, which the
+/// call pays before the instance is created.
+#[derive(Clone, Debug)]
+pub(crate) struct Artifact {
+    pub module: CompiledModule,
+    /// `InstantiationCosts` of the module's `InstanceShape`, from validation.
+    pub instantiation_gas: u64,
+}
+
+/// An artifact and what it weighs in the cache.
 #[derive(Clone)]
 struct Cached {
-    module: CompiledModule,
+    artifact: Artifact,
     bytes: u64,
 }
 
@@ -123,38 +135,45 @@ impl ArtifactCache {
         }
     }
 
-    /// The module for `key`, from memory or disk, or `None`.
-    pub(crate) fn get(&self, key: &ArtifactKey) -> Result<Option<CompiledModule>, VmError> {
+    /// The artifact for `key`, from memory or disk, or `None`.
+    pub(crate) fn get(&self, key: &ArtifactKey) -> Result<Option<Artifact>, VmError> {
         if let Some(cached) = self.memory.get(key) {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Some(cached.module));
+            return Ok(Some(cached.artifact));
         }
         if let Some(dir) = &self.dir {
             let path = dir.join(key.file_name());
-            if let Some(payload) = self.read_checked(&path)? {
-                let module = engine::deserialize_checked(&payload)?;
+            if let Some(payload) = self.read_checked(&path)?
+                && let Some((gas, module)) = payload.split_first_chunk::<GAS_BYTES>()
+            {
+                let artifact = Artifact {
+                    module: engine::deserialize_checked(module)?,
+                    instantiation_gas: u64::from_le_bytes(*gas),
+                };
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
-                self.remember(*key, module.clone(), payload.len());
-                return Ok(Some(module));
+                self.remember(*key, artifact.clone(), payload.len());
+                return Ok(Some(artifact));
             }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         Ok(None)
     }
 
-    /// Keeps a freshly compiled module in memory and, if configured, on disk.
-    pub(crate) fn insert(&self, key: ArtifactKey, module: &CompiledModule) -> Result<(), VmError> {
-        let serialized = module.serialize()?;
+    /// Keeps a freshly compiled artifact in memory and, if configured, on
+    /// disk.
+    pub(crate) fn insert(&self, key: ArtifactKey, artifact: &Artifact) -> Result<(), VmError> {
+        let mut payload = artifact.instantiation_gas.to_le_bytes().to_vec();
+        payload.extend_from_slice(&artifact.module.serialize()?);
         if let Some(dir) = &self.dir {
-            write_atomically(&dir.join(key.file_name()), &serialized)?;
+            write_atomically(&dir.join(key.file_name()), &payload)?;
         }
-        self.remember(key, module.clone(), serialized.len());
+        self.remember(key, artifact.clone(), payload.len());
         Ok(())
     }
 
-    fn remember(&self, key: ArtifactKey, module: CompiledModule, bytes: usize) {
+    fn remember(&self, key: ArtifactKey, artifact: Artifact, bytes: usize) {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-        self.memory.insert(key, Cached { module, bytes });
+        self.memory.insert(key, Cached { artifact, bytes });
     }
 
     /// The payload of an artifact file if it exists and is intact; a damaged
@@ -170,7 +189,7 @@ impl ArtifactCache {
                 )));
             }
         };
-        match verify(&file) {
+        match verify(&file).filter(|payload| payload.len() > GAS_BYTES) {
             Some(payload) => Ok(Some(payload.to_vec())),
             None => {
                 self.corrupt_files.fetch_add(1, Ordering::Relaxed);
