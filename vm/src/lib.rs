@@ -80,7 +80,7 @@ mod vm;
 pub use cache::{ArtifactKey, CacheStats};
 pub use engine::{CompiledModule, WASM_STACK_BYTES};
 pub use error::{PrepareError, VmError};
-pub use storage::{Contracts, Entry, KeyRange, Order, Storage, StorageError};
+pub use storage::{Contracts, Entry, KeyRange, Order, RangeStep, Storage, StorageError};
 pub use types::{
     Address, BlockInfo, Call, CodeHash, Event, Outcome, Status, StorageWrite, TrapCode, blake2b_256,
 };

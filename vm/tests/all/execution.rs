@@ -176,13 +176,13 @@ fn deployed_code_missing_from_the_store_is_a_node_error() {
         fn get(&self, c: &Address, k: &[u8]) -> Result<Option<Vec<u8>>, cairn_vm::StorageError> {
             self.0.get(c, k)
         }
-        fn first_in_range(
+        fn seek(
             &self,
             c: &Address,
             r: &cairn_vm::KeyRange,
             o: cairn_vm::Order,
-        ) -> Result<Option<cairn_vm::Entry>, cairn_vm::StorageError> {
-            self.0.first_in_range(c, r, o)
+        ) -> Result<cairn_vm::RangeStep, cairn_vm::StorageError> {
+            self.0.seek(c, r, o)
         }
         fn set(&mut self, _: &Address, _: &[u8], _: &[u8]) -> Result<(), cairn_vm::StorageError> {
             unreachable!("the VM never writes to the embedder's store")
