@@ -17,7 +17,7 @@ use wasmparser::{
     FunctionBody, Operator, Parser, Payload, RecGroup, TableInit, TypeRef,
 };
 
-pub use rejection::{Feature, Reason, Rejection};
+pub use rejection::{Feature, LIMITS, Reason, Rejection, UNLISTED_LIMIT_CODE, rejection_codes};
 
 use cairn_gas_meter::InstanceShape;
 
