@@ -88,6 +88,10 @@ pub struct CacheStats {
     pub misses: u64,
     /// Disk files that failed the integrity check and were removed.
     pub corrupt_files: u64,
+    /// Artifacts of deployed code compiled during a call, because neither
+    /// memory nor disk had them (the disk copy missing or damaged). The
+    /// node pays the compile time; the call's gas is the same.
+    pub recompiled: u64,
     /// Artifacts in memory now, and their serialized bytes.
     pub memory_entries: u64,
     pub memory_bytes: u64,
@@ -100,6 +104,7 @@ pub(crate) struct ArtifactCache {
     disk_hits: AtomicU64,
     misses: AtomicU64,
     corrupt_files: AtomicU64,
+    recompiled: AtomicU64,
 }
 
 /// A typical artifact is a few hundred KiB; only sizes the shard count.
@@ -121,6 +126,7 @@ impl ArtifactCache {
             disk_hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             corrupt_files: AtomicU64::new(0),
+            recompiled: AtomicU64::new(0),
         })
     }
 
@@ -130,6 +136,7 @@ impl ArtifactCache {
             disk_hits: self.disk_hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             corrupt_files: self.corrupt_files.load(Ordering::Relaxed),
+            recompiled: self.recompiled.load(Ordering::Relaxed),
             memory_entries: u64::try_from(self.memory.len()).unwrap_or(u64::MAX),
             memory_bytes: self.memory.weight(),
         }
@@ -169,6 +176,11 @@ impl ArtifactCache {
         }
         self.remember(key, artifact.clone(), payload.len());
         Ok(())
+    }
+
+    /// Counts an artifact compiled during a call.
+    pub(crate) fn note_recompiled(&self) {
+        self.recompiled.fetch_add(1, Ordering::Relaxed);
     }
 
     fn remember(&self, key: ArtifactKey, artifact: Artifact, bytes: usize) {

@@ -247,8 +247,12 @@ impl VmInner {
         engine::compile(self.compile_threads, &metered).map_err(classify_compile_error)
     }
 
-    /// The artifact of deployed code: from the cache, or compiled from the
-    /// code store on a miss.
+    /// The artifact of deployed code: from memory, else from disk, where
+    /// deploying (`prepare`) put it. Only if the disk copy is missing or
+    /// damaged (or there is no disk cache) is it compiled again from the
+    /// code store, inside the call: that costs the node time, and the call
+    /// exactly the same gas, since nothing of the outcome depends on where
+    /// the artifact came from.
     pub(crate) fn artifact(
         &self,
         code_hash: &CodeHash,
@@ -277,6 +281,7 @@ impl VmInner {
             instantiation_gas: self.instantiation_gas(&summary),
         };
         self.cache.insert(key, &artifact)?;
+        self.cache.note_recompiled();
         Ok(artifact)
     }
 }
