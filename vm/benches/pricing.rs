@@ -77,6 +77,9 @@ struct Row {
     gas: u64,
     /// Nanoseconds per call, one per criterion sample.
     samples: Rc<RefCell<Vec<f64>>>,
+    /// Nanoseconds per baseline call, timed alternately with this row's
+    /// calls in the same samples: what is subtracted from them.
+    baseline_samples: Rc<RefCell<Vec<f64>>>,
 }
 
 impl Row {
@@ -93,12 +96,17 @@ impl Row {
     }
 
     fn median_nanos(&self) -> Option<f64> {
-        let mut samples = self.samples.borrow().clone();
-        if samples.is_empty() {
+        let samples = self.samples.borrow().clone();
+        (!samples.is_empty()).then(|| median(samples))
+    }
+
+    /// What the row's call adds to the baseline call timed beside it.
+    fn net_nanos(&self) -> Option<f64> {
+        let baseline = self.baseline_samples.borrow().clone();
+        if baseline.is_empty() {
             return None;
         }
-        samples.sort_by(f64::total_cmp);
-        Some(samples[samples.len() / 2])
+        Some(self.median_nanos()? - median(baseline))
     }
 }
 
@@ -126,6 +134,7 @@ fn main() {
             gas_limit,
             gas: 0,
             samples: Rc::default(),
+            baseline_samples: Rc::default(),
         });
     };
     let shapes: Vec<PricedShape> = std::iter::once(pricing_shapes::baseline())
@@ -182,19 +191,28 @@ fn main() {
         .configure_from_args();
     {
         let mut group = criterion.benchmark_group("pricing");
-        for row in &rows {
+        // Shapes come first, the baseline first of all.
+        let baseline = rows[0].call();
+        for row in &rows[1..] {
             let call = row.call();
-            let samples = Rc::clone(&row.samples);
+            let (samples, baseline_samples) =
+                (Rc::clone(&row.samples), Rc::clone(&row.baseline_samples));
             group.bench_function(&row.name, |bencher| {
                 bencher.iter_custom(|iterations| {
-                    let mut total = Duration::ZERO;
+                    // The baseline alternates with the call, so that drift
+                    // on a shared machine moves both alike.
+                    let (mut total, mut baseline_total) = (Duration::ZERO, Duration::ZERO);
                     for _ in 0..iterations {
+                        let start = Instant::now();
+                        black_box(execute(&vm, &state, black_box(&baseline)));
+                        baseline_total += start.elapsed();
                         let start = Instant::now();
                         black_box(execute(&vm, &state, black_box(&call)));
                         total += start.elapsed();
                     }
-                    let per_call = total.as_secs_f64() * 1e9 / iterations.max(1) as f64;
-                    samples.borrow_mut().push(per_call);
+                    let per_call = |total: Duration| total.as_secs_f64() * 1e9 / iterations as f64;
+                    samples.borrow_mut().push(per_call(total));
+                    baseline_samples.borrow_mut().push(per_call(baseline_total));
                     total
                 });
             });
@@ -212,22 +230,21 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn report(rows: &[Row]) {
     let find = |name: &str| rows.iter().find(|row| row.name == name);
-    let Some(baseline) = find("baseline") else {
-        println!("(the baseline was filtered out: no table)");
-        return;
-    };
-    let Some(base_nanos) = baseline.median_nanos() else {
-        return;
-    };
+    let baseline = &rows[0];
+    let base_nanos = median(
+        rows.iter()
+            .flat_map(|row| row.baseline_samples.borrow().clone())
+            .collect(),
+    );
     println!();
     println!(
-        "baseline call: {} gas, {:.1} µs (subtracted from every row)",
+        "baseline call: {} gas, {:.1} µs (timed beside every row and subtracted from it)",
         baseline.gas,
         base_nanos / 1e3
     );
     // Gas and nanoseconds a row adds to the baseline call.
     let net = |row: &Row| -> Option<(u64, f64)> {
-        let nanos = row.median_nanos()? - base_nanos;
+        let nanos = row.net_nanos()?;
         Some((row.gas.saturating_sub(baseline.gas), nanos.max(1.0)))
     };
     let rated: Vec<(&Row, u64, f64, f64)> = rows
