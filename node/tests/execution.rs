@@ -324,3 +324,77 @@ fn the_startup_check_holds_one_record_at_a_time_however_large_the_state() {
         "{in_memory} B against {streaming} B"
     );
 }
+
+/// One-byte keys: `fill` writes keys 0 to n-1 and 255, `remove` removes
+/// keys 0 to n-1 (n is the input's first byte), `first` opens an iterator
+/// over every key and takes one step, and outputs what `storage_next`
+/// returned.
+const ITERATING: &str = r#"(module
+  (import "cairn" "input_read" (func $input_read (param i32)))
+  (import "cairn" "storage_set" (func $set (param i32 i32 i32 i32)))
+  (import "cairn" "storage_remove" (func $remove (param i32 i32)))
+  (import "cairn" "storage_range" (func $range (param i32 i32 i32 i32 i32) (result i32)))
+  (import "cairn" "storage_next" (func $next (param i32 i32 i32 i32 i32) (result i64)))
+  (import "cairn" "output_write" (func $output (param i32 i32)))
+  (memory (export "memory") 1)
+  (func $keys (param $remove i32) (local $i i32)
+    (call $input_read (i32.const 0))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (i32.load8_u (i32.const 0))))
+        (i32.store8 (i32.const 16) (local.get $i))
+        (if (local.get $remove)
+          (then (call $remove (i32.const 16) (i32.const 1)))
+          (else (call $set (i32.const 16) (i32.const 1) (i32.const 16) (i32.const 1))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l))))
+  (func (export "fill")
+    (call $keys (i32.const 0))
+    (i32.store8 (i32.const 16) (i32.const 255))
+    (call $set (i32.const 16) (i32.const 1) (i32.const 16) (i32.const 1)))
+  (func (export "remove") (call $keys (i32.const 1)))
+  (func (export "first")
+    (i64.store (i32.const 32)
+      (call $next (call $range (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 6))
+                  (i32.const 64) (i32.const 16) (i32.const 80) (i32.const 16)))
+    (call $output (i32.const 32) (i32.const 8))))"#;
+
+#[test]
+fn iterating_past_keys_removed_earlier_in_the_block_is_charged_per_key() {
+    // The gas of one iterator step in a block where an earlier transaction
+    // removed the first `removed` of 64 committed keys.
+    let gas_of_first_step = |removed: u8| {
+        let node = Node::new();
+        let alice = user(2);
+        let contract = contract_address(&address(&alice), 0);
+        let deploy = sign(
+            &alice,
+            0,
+            DEPLOY_GAS,
+            cairn_node::types::Action::Deploy {
+                code: wat::parse_str(ITERATING).unwrap(),
+                abi: Vec::new(),
+                init_input: Vec::new(),
+            },
+        );
+        let fill = call(&alice, 1, contract, "fill", vec![64]);
+        let setup = node.execute(&[deploy, fill], Mode::Build).unwrap();
+        assert!(setup.receipts.iter().all(|receipt| receipt.is_ok()));
+        node.commit(setup);
+        let remove = call(&alice, 2, contract, "remove", vec![removed]);
+        let first = call(&alice, 3, contract, "first", Vec::new());
+        let block = node.execute(&[remove, first], Mode::Build).unwrap();
+        let receipt = &block.receipts[1];
+        assert!(receipt.is_ok(), "{receipt:?}");
+        // A one-byte key and a one-byte value (key 0, or key 255).
+        assert_eq!(receipt.output, ((1i64 << 32) | 1).to_le_bytes());
+        receipt.gas_used
+    };
+    let none_removed = gas_of_first_step(0);
+    let all_removed = gas_of_first_step(64);
+    assert_eq!(
+        all_removed - none_removed,
+        64 * cairn_vm::Schedule::default().host.storage_next,
+        "each removed key the step walked past is a step of its own"
+    );
+}

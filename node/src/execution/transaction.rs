@@ -79,8 +79,12 @@ pub(super) fn execute_transaction(
             let prepared = match vm.prepare(code) {
                 Ok(prepared) => prepared,
                 Err(PrepareError::Rejected(rejection)) => {
+                    // Only the fixed code goes into the receipt (and so the
+                    // receipts root): the text comes from the parser and
+                    // differs across library versions.
+                    tracing::debug!(code = rejection.code(), "deploy rejected: {rejection}");
                     receipt.status = STATUS_DEPLOY_REJECTED;
-                    receipt.output = rejection.to_string().into_bytes();
+                    receipt.output = rejection.code().to_le_bytes().to_vec();
                     return Ok(receipt);
                 }
                 Err(PrepareError::Vm(error)) => return Err(error.into()),
