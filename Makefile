@@ -62,8 +62,8 @@ fixtures: setup
 # chart (docs/benchmarks.svg). The VM's benches all build with Cranelift
 # (the compile baseline), so switching between them rebuilds nothing.
 bench: setup
-	$(CARGO) bench --locked -p cairn-vm --features bench-cranelift --bench vm --bench gas_calibration --bench compile_bounds --bench crypto --bench peers
-	$(CARGO) bench --locked -p cairn-node --bench storage --bench executor
+	$(CARGO) bench --locked -p cairn-vm --features bench-cranelift --bench vm --bench gas_calibration --bench pricing --bench compile_bounds --bench crypto --bench peers
+	$(CARGO) bench --locked -p cairn-node --bench storage --bench executor --bench durability
 	$(CARGO) build --locked --release -p cairn-node -p cairn-testnet
 	@scripts/bench-testnet.sh "$(CARGO_TARGET_DIR)/release"
 	@scripts/bench-report.py

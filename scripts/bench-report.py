@@ -41,6 +41,8 @@ FIGURES = [
     for n in [1, 10, 100]
 ] + [
     ("Node", "block of 100 token transfers vs the bare VM", "executor/node_block_of_100_transfers", "executor/vm_100_transfers"),
+    ("Durability", "a vote signed through the guard vs the bare signature", "durability/vote_guarded", "durability/vote_bare"),
+    ("Durability", "a 16 KiB proposal stored (synced) vs signed", "durability/proposal_stored", "durability/proposal_signed"),
 ]
 
 

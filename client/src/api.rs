@@ -18,9 +18,15 @@ use serde::{Deserialize, Serialize};
 pub mod codes {
     /// The transaction was refused; the message says why.
     pub const TX_REJECTED: i32 = 1;
-    /// A query could not run (no such contract is a status, not this).
+    /// A query could not run on this node (no such contract is a status,
+    /// not this); the message carries an error id for the node's log.
     pub const QUERY_FAILED: i32 = 2;
+    /// The node is at its limit for this kind of request (every thread
+    /// busy, the queue full): it refused at once; retry later or elsewhere.
+    pub const BUSY: i32 = 3;
     pub const INVALID_PARAMS: i32 = -32602;
+    /// The node failed internally; the message carries an error id for
+    /// the node's log, never the failure's text.
     pub const INTERNAL: i32 = -32603;
 }
 
@@ -138,7 +144,11 @@ pub struct ContractView {
     pub code_hash: String,
     pub deployer: String,
     pub deployed_at: u64,
-    /// The ABI given at deploy, if any.
+    /// blake2b-256 of the ABI given at deploy, which the contract's record
+    /// (under the state root) commits to.
+    #[serde(default)]
+    pub abi_hash: Option<String>,
+    /// The ABI this contract's deploy gave, if any.
     pub abi: Option<serde_json::Value>,
 }
 
@@ -182,7 +192,8 @@ pub trait CairnApi {
     #[method(name = "getReceipt")]
     async fn get_receipt(&self, hash: String) -> RpcResult<Option<ReceiptView>>;
 
-    /// Runs a method read-only on the latest committed state.
+    /// Runs a method read-only on the latest committed state, with at most
+    /// the node's query gas cap.
     #[method(name = "query")]
     async fn query(
         &self,

@@ -51,6 +51,13 @@ impl ClientError {
     pub fn is_rejected_transaction(&self) -> bool {
         matches!(self, ClientError::Rpc { code, .. } if *code == codes::TX_REJECTED)
     }
+
+    /// The node refused the request because it is at its limit for that
+    /// kind of request ([`codes::BUSY`]); the same request may succeed
+    /// later or on another node.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, ClientError::Rpc { code, .. } if *code == codes::BUSY)
+    }
 }
 
 impl From<jsonrpsee::core::ClientError> for ClientError {
@@ -144,7 +151,7 @@ impl Client {
     }
 
     /// Runs `method` read-only on the latest committed state; `gas_limit`
-    /// defaults to the chain's per-transaction maximum.
+    /// defaults to, and is capped at, the node's query gas cap.
     pub async fn query(
         &self,
         contract: &Address,

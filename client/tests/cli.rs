@@ -75,3 +75,80 @@ fn bad_amounts_are_refused_before_anything_is_sent() {
         assert!(stderr.contains("not an amount"), "{args:?}: {stderr}");
     }
 }
+
+/// An ABI whose one argument type nests far deeper than any stack could
+/// take unbounded.
+fn deep_abi() -> serde_json::Value {
+    serde_json::json!({
+        "contract": "Deep",
+        "methods": [{"name": "f", "args": [{"name": "x", "type": "Vec<".repeat(200_000)}]}],
+        "events": [],
+    })
+}
+
+#[test]
+fn a_deeply_nested_abi_file_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deep.abi.json");
+    std::fs::write(&file, deep_abi().to_string()).unwrap();
+    let contract = "00".repeat(32);
+    for command in ["query", "call"] {
+        let mut args = vec![
+            command,
+            &contract,
+            "f",
+            "[]",
+            "--abi",
+            file.to_str().unwrap(),
+        ];
+        if command == "call" {
+            args.extend(["--key", "unused.json"]);
+        }
+        let output = cairn(&args);
+        assert_eq!(output.status.code(), Some(1), "{command}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("nests more than 32"), "{command}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_deeply_nested_abi_from_the_node_is_refused_with_a_clear_error() {
+    use jsonrpsee::RpcModule;
+    use jsonrpsee::server::Server;
+    use jsonrpsee::types::ErrorObjectOwned;
+
+    // A node (a stand-in) serving a hostile ABI for every contract.
+    let server = Server::builder().build("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", server.local_addr().unwrap());
+    let mut module = RpcModule::new(());
+    module
+        .register_method(
+            "cairn_getContract",
+            |params, _, _| -> Result<serde_json::Value, ErrorObjectOwned> {
+                let (address,): (String,) = params.parse()?;
+                Ok(serde_json::json!({
+                    "address": address,
+                    "code_hash": "11".repeat(32),
+                    "deployer": "22".repeat(32),
+                    "deployed_at": 1,
+                    "abi_hash": "33".repeat(32),
+                    "abi": deep_abi(),
+                }))
+            },
+        )
+        .unwrap();
+    let handle = server.start(module);
+    let contract = "00".repeat(32);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["--rpc", &url, "query", &contract, "f"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    handle.stop().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nests more than 32"), "{stderr}");
+}

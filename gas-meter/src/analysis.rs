@@ -10,6 +10,9 @@ use wasmparser::{
 
 use crate::{Error, RESERVED_EXPORT_PREFIX, Schedule, supported_features};
 
+/// Pages of the largest 32-bit memory.
+const WASM32_MAX_PAGES: u64 = 65_536;
+
 /// Slots our injected code may push on top of a function's own operand
 /// stack (two operands of a comparison or addition).
 const INJECTED_STACK_SLOTS: u64 = 2;
@@ -28,6 +31,9 @@ pub(crate) struct ModuleInfo {
     /// Exported function indices, deduplicated and in ascending order; each
     /// gets a thunk.
     pub exported_funcs: Vec<u32>,
+    /// The most pages the module's memory can grow to (its declared maximum
+    /// lowered to the schedule's cap), or `None` without a memory.
+    pub memory_max_pages: Option<u64>,
 }
 
 impl ModuleInfo {
@@ -40,6 +46,7 @@ impl ModuleInfo {
             globals: 0,
             frame_costs: Vec::new(),
             exported_funcs: Vec::new(),
+            memory_max_pages: None,
         };
         let stack = &schedule.stack;
         // A frame costing more than the whole limit always overflows; capping
@@ -71,6 +78,11 @@ impl ModuleInfo {
                                     .push(clamp(u64::from(stack.host_frame) + params, cap));
                             }
                             TypeRef::Global(_) => info.globals += 1,
+                            // The meter does not cap an imported memory.
+                            TypeRef::Memory(memory) => {
+                                info.memory_max_pages =
+                                    Some(memory.maximum.unwrap_or(WASM32_MAX_PAGES));
+                            }
                             _ => {}
                         }
                     }
@@ -81,6 +93,13 @@ impl ModuleInfo {
                     }
                 }
                 Payload::GlobalSection(reader) => info.globals += reader.count(),
+                Payload::MemorySection(reader) => {
+                    for memory in reader.clone() {
+                        let limit = u64::from(schedule.max_memory_pages);
+                        info.memory_max_pages =
+                            Some(memory?.maximum.map_or(limit, |max| max.min(limit)));
+                    }
+                }
                 Payload::ExportSection(reader) => {
                     for export in reader.clone().into_iter_with_offsets() {
                         let (offset, export) = export?;

@@ -210,19 +210,18 @@ impl Instrumenter<'_> {
             .end();
         code.function(&charge);
 
-        for rate in [dynamic.bulk_memory_per_byte, dynamic.memory_grow_per_page] {
-            let mut function = Function::new([]);
-            function
-                .instructions()
-                .local_get(0)
-                .i64_extend_i32_u()
-                .i64_const(rate.cast_signed())
-                .i64_mul()
-                .call(injected.charge_fn)
-                .local_get(0)
-                .end();
-            code.function(&function);
-        }
+        let mut charge_bytes = Function::new([]);
+        charge_bytes
+            .instructions()
+            .local_get(0)
+            .i64_extend_i32_u()
+            .i64_const(dynamic.bulk_memory_per_byte.cast_signed())
+            .i64_mul()
+            .call(injected.charge_fn)
+            .local_get(0)
+            .end();
+        code.function(&charge_bytes);
+        code.function(&self.charge_pages());
 
         for &func in self.thunks.keys() {
             let cost = self.body.info.frame_costs[func as usize];
@@ -238,6 +237,36 @@ impl Instrumenter<'_> {
             sink.end();
             code.function(&function);
         }
+    }
+
+    /// The helper `memory.grow` calls with its operand: it charges per page
+    /// only a grow that can succeed (the memory's size plus the pages asked
+    /// for within its maximum); one past the maximum returns -1, and is not
+    /// charged for pages it cannot have.
+    fn charge_pages(&self) -> Function {
+        let injected = self.injected();
+        let rate = self.body.schedule.dynamic.memory_grow_per_page;
+        let mut function = Function::new([]);
+        let mut sink = function.instructions();
+        // Without a memory there is no `memory.grow` to call this.
+        if let Some(max_pages) = self.body.info.memory_max_pages {
+            sink.local_get(0)
+                .i64_extend_i32_u()
+                .memory_size(0)
+                .i64_extend_i32_u()
+                .i64_add()
+                .i64_const(max_pages.cast_signed())
+                .i64_le_u()
+                .if_(BlockType::Empty)
+                .local_get(0)
+                .i64_extend_i32_u()
+                .i64_const(rate.cast_signed())
+                .i64_mul()
+                .call(injected.charge_fn)
+                .end();
+        }
+        sink.local_get(0).end();
+        function
     }
 
     fn emit_missing(&mut self, module: &mut Module, id: SectionId) {

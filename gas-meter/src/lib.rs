@@ -14,9 +14,10 @@
 //!   parameters and declared locals (`frame_param`, `frame_local`), which
 //!   single-pass moves and zeroes at every entry however the function is
 //!   entered.
-//! - **Per-operand costs.** `memory.grow` pays per page and `memory.copy`,
-//!   `memory.fill` and `memory.init` pay per byte, through small injected
-//!   helpers that charge before the instruction runs.
+//! - **Per-operand costs.** `memory.grow` pays per page it will get (a grow
+//!   past the memory's maximum returns -1 and pays for none), and
+//!   `memory.copy`, `memory.fill` and `memory.init` pay per byte, through
+//!   small injected helpers that charge before the instruction runs.
 //! - **A deterministic stack-height limit.** Every call pays the callee's
 //!   frame cost (parameters + locals + maximum operand stack height + a fixed
 //!   overhead) into an exported `i32` global before the call and takes it back
@@ -31,7 +32,9 @@
 //! contract's own traps.
 //!
 //! Start reading at [`instrument`]; the costs live in [`Schedule`]. [`naive`]
-//! counts the same schedule per instruction, as an oracle for tests.
+//! counts the same schedule per instruction, as an oracle for tests. What
+//! creating an instance costs ([`InstantiationCosts`]) is in the schedule
+//! too, but the VM charges it, before it creates the instance.
 //!
 //! ```
 //! use cairn_gas_meter::{instrument, Schedule};
@@ -51,8 +54,16 @@ mod schedule;
 pub use error::Error;
 pub use instrument::instrument;
 pub use schedule::{
-    DynamicCosts, HostCosts, InstructionCosts, SCHEDULE_VERSION, Schedule, StackLimits,
+    DynamicCosts, HostCosts, InstanceShape, InstantiationCosts, InstructionCosts, SCHEDULE_VERSION,
+    Schedule, StackLimits,
 };
+
+/// Version of what [`instrument`] writes. Bump it whenever the same module
+/// and schedule would be instrumented differently (another helper, another
+/// way of charging): the VM names it in every artifact cache key, so code
+/// compiled from an older output is never run again. Version 2: a
+/// `memory.grow` past the maximum is not charged.
+pub const INSTRUMENTATION_VERSION: u32 = 2;
 
 /// Export name of the `i64` global holding the gas left (read as unsigned).
 pub const GAS_LEFT_EXPORT: &str = "__cairn_gas_left";

@@ -27,8 +27,9 @@ pub const COUNTER_EXPORT: &str = "naive_count";
 
 /// `wasm` with the naive counter added: an exported `i64` global
 /// ([`COUNTER_EXPORT`]) starting at zero that every instruction adds its cost
-/// to (and `memory.grow`, `memory.copy`, `memory.fill` and `memory.init`
-/// their per-page or per-byte part, read from the operand) before it runs.
+/// to (and `memory.copy`, `memory.fill` and `memory.init` their per-byte
+/// part, and `memory.grow` that can succeed its per-page part, read from
+/// the operand) before it runs.
 /// Every memory gets the schedule's page limit as its maximum, as the meter
 /// gives it, so a `memory.grow` past the limit fails in both.
 ///
@@ -42,13 +43,24 @@ pub fn instrument(wasm: &[u8], schedule: &Schedule) -> Result<Vec<u8>, Error> {
     let mut types = Vec::new();
     let mut body_params = Vec::new();
     let mut imported_globals = 0;
+    let mut memory_max_pages = None;
+    let limit = u64::from(schedule.max_memory_pages);
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         match payload? {
             wasmparser::Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
-                    if matches!(import?.ty, wasmparser::TypeRef::Global(_)) {
-                        imported_globals += 1;
+                    match import?.ty {
+                        wasmparser::TypeRef::Global(_) => imported_globals += 1,
+                        wasmparser::TypeRef::Memory(memory) => {
+                            memory_max_pages = Some(memory.maximum.unwrap_or(1 << 16));
+                        }
+                        _ => {}
                     }
+                }
+            }
+            wasmparser::Payload::MemorySection(reader) => {
+                for memory in reader {
+                    memory_max_pages = Some(memory?.maximum.map_or(limit, |max| max.min(limit)));
                 }
             }
             wasmparser::Payload::TypeSection(reader) => {
@@ -73,6 +85,7 @@ pub fn instrument(wasm: &[u8], schedule: &Schedule) -> Result<Vec<u8>, Error> {
     NaiveCounter {
         schedule,
         imported_globals,
+        memory_max_pages,
         counter: None,
         exported: false,
         body_params,
@@ -86,6 +99,8 @@ struct NaiveCounter<'a> {
     schedule: &'a Schedule,
     /// Imported globals come first in the global index space.
     imported_globals: u32,
+    /// What the memory may grow to, as the meter caps it.
+    memory_max_pages: Option<u64>,
     /// Index of the counter global, once the global section is written.
     counter: Option<u32>,
     exported: bool,
@@ -225,23 +240,42 @@ impl Reencode for NaiveCounter<'_> {
             let cost = costs.cost(&op).ok_or_else(|| {
                 ReencodeError::UserError(Error::unsupported(format!("{op:?}"), offset))
             })?;
-            let per_unit = match op {
-                Operator::MemoryGrow { .. } => Some(dynamic.memory_grow_per_page),
+            let mut sink = function.instructions();
+            match op {
+                // Pages are counted only when the grow can succeed.
+                Operator::MemoryGrow { .. } => {
+                    let max = self.memory_max_pages.unwrap_or(0).cast_signed();
+                    sink.local_tee(scratch)
+                        .i64_extend_i32_u()
+                        .memory_size(0)
+                        .i64_extend_i32_u()
+                        .i64_add()
+                        .i64_const(max)
+                        .i64_le_u()
+                        .if_(wasm_encoder::BlockType::Empty)
+                        .local_get(scratch)
+                        .i64_extend_i32_u()
+                        .i64_const(dynamic.memory_grow_per_page.cast_signed())
+                        .i64_mul()
+                        .global_get(counter)
+                        .i64_add()
+                        .global_set(counter)
+                        .end()
+                        .local_get(scratch);
+                }
                 Operator::MemoryCopy { .. }
                 | Operator::MemoryFill { .. }
-                | Operator::MemoryInit { .. } => Some(dynamic.bulk_memory_per_byte),
-                _ => None,
-            };
-            let mut sink = function.instructions();
-            if let Some(rate) = per_unit {
-                sink.local_tee(scratch)
-                    .i64_extend_i32_u()
-                    .i64_const(rate.cast_signed())
-                    .i64_mul()
-                    .global_get(counter)
-                    .i64_add()
-                    .global_set(counter)
-                    .local_get(scratch);
+                | Operator::MemoryInit { .. } => {
+                    sink.local_tee(scratch)
+                        .i64_extend_i32_u()
+                        .i64_const(dynamic.bulk_memory_per_byte.cast_signed())
+                        .i64_mul()
+                        .global_get(counter)
+                        .i64_add()
+                        .global_set(counter)
+                        .local_get(scratch);
+                }
+                _ => {}
             }
             sink.global_get(counter)
                 .i64_const(cost.cast_signed())

@@ -231,7 +231,7 @@ fn memory_copy_and_init_pay_per_byte() {
 }
 
 #[test]
-fn memory_grow_pays_per_page_and_stops_at_the_cap() {
+fn memory_grow_pays_per_page_granted_and_nothing_past_the_cap() {
     let wasm = metered(
         r#"(module (memory 1)
           (func (export "grow") (param i32) (result i32) local.get 0 memory.grow))"#,
@@ -241,12 +241,37 @@ fn memory_grow_pays_per_page_and_stops_at_the_cap() {
     let per_page = Schedule::default().dynamic.memory_grow_per_page;
     let head = entry(1, 0) + c().block + c().local + c().memory_grow;
     assert_eq!(grown.gas_used, head + 3 * per_page);
-    // 1 + 512 pages is over the default cap of 512: the grow fails, paid.
-    let refused = run(&wasm, "grow", &[512], u64::MAX);
-    assert_eq!(refused.end, End::Returned(vec![-1]));
-    assert_eq!(refused.gas_used, head + 512 * per_page);
     let to_the_cap = run(&wasm, "grow", &[511], u64::MAX);
     assert_eq!(to_the_cap.end, End::Returned(vec![1]));
+    assert_eq!(to_the_cap.gas_used, head + 511 * per_page);
+    // 1 + 512 pages is over the default cap of 512: the grow fails and
+    // pays for no page. With only the head's gas, it still returns -1.
+    for delta in [512, 0x7fff_ffff, -1] {
+        let refused = run(&wasm, "grow", &[delta], u64::MAX);
+        assert_eq!(refused.end, End::Returned(vec![-1]), "delta {delta}");
+        assert_eq!(refused.gas_used, head, "delta {delta}");
+        let just_enough = run(&wasm, "grow", &[delta], head);
+        assert_eq!(just_enough.end, End::Returned(vec![-1]), "delta {delta}");
+    }
+    // Short of the pages' gas: out of gas, before the memory grows.
+    let short = run(&wasm, "grow", &[3], head + 3 * per_page - 1);
+    assert_eq!(short.end, End::OutOfGas);
+}
+
+#[test]
+fn memory_grow_past_a_declared_maximum_is_not_charged() {
+    let wasm = metered(
+        r#"(module (memory 2 4)
+          (func (export "grow") (param i32) (result i32) local.get 0 memory.grow))"#,
+    );
+    let per_page = Schedule::default().dynamic.memory_grow_per_page;
+    let head = entry(1, 0) + c().block + c().local + c().memory_grow;
+    let to_the_maximum = run(&wasm, "grow", &[2], u64::MAX);
+    assert_eq!(to_the_maximum.end, End::Returned(vec![2]));
+    assert_eq!(to_the_maximum.gas_used, head + 2 * per_page);
+    let past_it = run(&wasm, "grow", &[3], u64::MAX);
+    assert_eq!(past_it.end, End::Returned(vec![-1]));
+    assert_eq!(past_it.gas_used, head);
 }
 
 #[test]

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::chain::mempool::MempoolLimits;
 use crate::genesis::{ChainParams, Genesis, GenesisAccount, GenesisValidator};
 use crate::keys;
+use crate::net::gossip::GossipLimits;
+use crate::rpc::RpcLimits;
+use crate::rpc::pool::PoolLimits;
+use crate::state::{DEFAULT_TREE_VERSIONS_KEPT, StoreOptions};
 use crate::types::Address;
 
 pub const CONFIG_FILE: &str = "config.toml";
@@ -30,12 +34,39 @@ pub struct NodeConfig {
     #[serde(default = "default_true")]
     pub verify_state_on_start: bool,
     pub consensus: ConsensusSection,
-    pub gossip: NetworkSection,
+    pub gossip: GossipSection,
     pub rpc: RpcSection,
     #[serde(default)]
     pub metrics: MetricsSection,
     #[serde(default)]
     pub mempool: MempoolSection,
+    #[serde(default)]
+    pub state: StateSection,
+}
+
+/// How the database keeps the state tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateSection {
+    /// Versions of the state tree kept (the head's included, at least 2);
+    /// older nodes are deleted as blocks commit. 0 keeps every version.
+    pub tree_versions_kept: u64,
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        StateSection {
+            tree_versions_kept: DEFAULT_TREE_VERSIONS_KEPT,
+        }
+    }
+}
+
+impl StateSection {
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            tree_versions_kept: (self.tree_versions_kept > 0).then_some(self.tree_versions_kept),
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -65,18 +96,158 @@ fn default_max_idle_block_interval_ms() -> u64 {
     2_000
 }
 
+/// The gossip swarm: a network section with connection limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NetworkSection {
+pub struct GossipSection {
     pub listen: Multiaddr,
     #[serde(default)]
     pub persistent_peers: Vec<Multiaddr>,
+    /// Connections with one peer.
+    #[serde(default = "gossip_defaults::per_peer")]
+    pub max_connections_per_peer: u32,
+    /// Established incoming connections.
+    #[serde(default = "gossip_defaults::incoming")]
+    pub max_incoming_connections: u32,
+    /// Established connections, both ways.
+    #[serde(default = "gossip_defaults::total")]
+    pub max_connections: u32,
 }
 
+mod gossip_defaults {
+    use crate::net::gossip::GossipLimits;
+
+    pub(super) fn per_peer() -> u32 {
+        GossipLimits::default().per_peer
+    }
+
+    pub(super) fn incoming() -> u32 {
+        GossipLimits::default().incoming
+    }
+
+    pub(super) fn total() -> u32 {
+        GossipLimits::default().total
+    }
+}
+
+impl GossipSection {
+    pub fn new(listen: Multiaddr) -> Self {
+        let limits = GossipLimits::default();
+        GossipSection {
+            listen,
+            persistent_peers: Vec::new(),
+            max_connections_per_peer: limits.per_peer,
+            max_incoming_connections: limits.incoming,
+            max_connections: limits.total,
+        }
+    }
+
+    pub fn limits(&self) -> GossipLimits {
+        GossipLimits {
+            per_peer: self.max_connections_per_peer,
+            incoming: self.max_incoming_connections,
+            total: self.max_connections,
+            ..GossipLimits::default()
+        }
+    }
+}
+
+/// JSON-RPC: where it listens and how much it serves at once. Every
+/// field but `listen` has a default (`RpcLimits::default`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RpcSection {
     pub listen: SocketAddr,
+    /// HTTP connections open at once.
+    #[serde(default = "rpc_defaults::max_connections")]
+    pub max_connections: u32,
+    /// Calls in one JSON-RPC batch.
+    #[serde(default = "rpc_defaults::max_batch")]
+    pub max_batch: u32,
+    /// Gas a query may use (default and cap of its `gas_limit`).
+    #[serde(default = "rpc_defaults::query_gas_limit")]
+    pub query_gas_limit: u64,
+    /// Threads running queries, at a lower priority than the rest of the
+    /// node, and queries waiting for one; more are refused as busy.
+    #[serde(default = "rpc_defaults::query_threads")]
+    pub query_threads: usize,
+    #[serde(default = "rpc_defaults::query_queue")]
+    pub query_queue: usize,
+    /// Threads for every other request that reads the database or admits
+    /// a transaction, and requests waiting for one.
+    #[serde(default = "rpc_defaults::request_threads")]
+    pub request_threads: usize,
+    #[serde(default = "rpc_defaults::request_queue")]
+    pub request_queue: usize,
+}
+
+mod rpc_defaults {
+    use crate::rpc::RpcLimits;
+
+    fn limits() -> RpcLimits {
+        RpcLimits::default()
+    }
+
+    pub(super) fn max_connections() -> u32 {
+        limits().max_connections
+    }
+
+    pub(super) fn max_batch() -> u32 {
+        limits().max_batch
+    }
+
+    pub(super) fn query_gas_limit() -> u64 {
+        limits().query_gas_limit
+    }
+
+    pub(super) fn query_threads() -> usize {
+        limits().queries.threads
+    }
+
+    pub(super) fn query_queue() -> usize {
+        limits().queries.queue
+    }
+
+    pub(super) fn request_threads() -> usize {
+        limits().requests.threads
+    }
+
+    pub(super) fn request_queue() -> usize {
+        limits().requests.queue
+    }
+}
+
+impl RpcSection {
+    /// Listening on `listen` with the default limits.
+    pub fn new(listen: SocketAddr) -> Self {
+        let limits = RpcLimits::default();
+        RpcSection {
+            listen,
+            max_connections: limits.max_connections,
+            max_batch: limits.max_batch,
+            query_gas_limit: limits.query_gas_limit,
+            query_threads: limits.queries.threads,
+            query_queue: limits.queries.queue,
+            request_threads: limits.requests.threads,
+            request_queue: limits.requests.queue,
+        }
+    }
+
+    pub fn limits(&self) -> RpcLimits {
+        RpcLimits {
+            max_connections: self.max_connections,
+            max_batch: self.max_batch,
+            query_gas_limit: self.query_gas_limit,
+            queries: PoolLimits {
+                threads: self.query_threads,
+                queue: self.query_queue,
+            },
+            requests: PoolLimits {
+                threads: self.request_threads,
+                queue: self.request_queue,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -161,17 +332,13 @@ impl NodeConfig {
                 target_block_time_ms: default_target_block_time_ms(),
                 max_idle_block_interval_ms: default_max_idle_block_interval_ms(),
             },
-            gossip: NetworkSection {
-                listen: format!("/ip4/{host}/tcp/{}", port(1)?).parse()?,
-                persistent_peers: Vec::new(),
-            },
-            rpc: RpcSection {
-                listen: format!("{host}:{}", port(2)?).parse()?,
-            },
+            gossip: GossipSection::new(format!("/ip4/{host}/tcp/{}", port(1)?).parse()?),
+            rpc: RpcSection::new(format!("{host}:{}", port(2)?).parse()?),
             metrics: MetricsSection {
                 listen: Some(format!("{host}:{}", port(3)?).parse()?),
             },
             mempool: MempoolSection::default(),
+            state: StateSection::default(),
         })
     }
 

@@ -8,7 +8,7 @@
 //!
 //! | layer | what it owns |
 //! |---|---|
-//! | [`types`], [`limits`], [`genesis`], [`keys`], [`abi`] | chain types and their encodings, limits, the genesis file, keys, the contract ABI |
+//! | [`types`], [`limits`], [`genesis`], [`keys`], [`abi`], [`background`], [`faults`] | chain types and their encodings, limits, the genesis file, keys, the contract ABI; the threads that yield to consensus; the faults tests inject into real node processes |
 //! | [`metrics`] | the node's Prometheus metrics |
 //! | [`state`] | RocksDB ([`state::Store`]), the view the VM's `Storage` reads ([`state::View`]), and the state root with its checks ([`state::tree`]) |
 //! | [`execution`] | a block's state transition: transactions through the VM on a snapshot, to receipts, changes and the new root; the stateless admission check |
@@ -20,7 +20,7 @@
 //! | [`node`] | assembly: opens the chain and starts gossip, RPC, metrics and consensus |
 //!
 //! What each layer imports (the `types` layer is `types`, `limits`,
-//! `genesis`, `keys` and `abi`):
+//! `genesis`, `keys`, `abi`, `background` and `faults`):
 //!
 //! ```text
 //! metrics    -> types
@@ -28,11 +28,11 @@
 //! execution  -> state, types
 //! chain      -> execution, state, metrics, types
 //! net        -> chain, types
-//! consensus  -> net, chain, types
+//! consensus  -> net, chain, metrics, types
 //! rpc        -> net, chain, types
-//! config     -> chain, types
+//! config     -> rpc, net, chain, state, types
 //! node       -> config, rpc, consensus, net, chain, metrics, types
-//! test_utils -> chain, metrics, types
+//! test_utils -> chain, state, metrics, types
 //! ```
 //!
 //! Everything deterministic, the part every node must compute identically,
@@ -47,10 +47,12 @@
 //! a block.
 
 pub mod abi;
+pub mod background;
 pub mod chain;
 pub mod config;
 pub mod consensus;
 pub mod execution;
+pub mod faults;
 pub mod genesis;
 pub mod keys;
 pub mod limits;

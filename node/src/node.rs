@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use crate::background::BackgroundRuntime;
 use crate::chain::{Chain, ChainConfig};
 use crate::config::{NodeConfig, resolve};
 use crate::consensus::{self, ConsensusConfig};
 use crate::genesis::Genesis;
-use crate::metrics::Metrics;
+use crate::metrics::{ConsensusMetrics, Metrics};
 use crate::net::NetworkStatus;
 use crate::net::gossip::{self, GossipConfig};
 use crate::{keys, rpc};
@@ -30,6 +30,7 @@ pub struct Node {
     pub rpc_address: SocketAddr,
     pub metrics_address: Option<SocketAddr>,
     rpc: jsonrpsee::server::ServerHandle,
+    rpc_runtime: BackgroundRuntime,
     gossip: gossip::Gossip,
     consensus: consensus::ConsensusHandle,
     metrics_server: Option<tokio::task::JoinHandle<()>>,
@@ -47,6 +48,7 @@ impl Node {
         let registry = malachitebft_app_channel::app::metrics::SharedRegistry::global()
             .with_moniker(config.moniker.clone());
         let metrics = Metrics::register(&registry);
+        let consensus_metrics = ConsensusMetrics::register(&registry);
         let chain_config = chain_config(&config, &data);
         let chain = {
             let genesis = genesis.clone();
@@ -75,21 +77,24 @@ impl Node {
         )
         .await?;
 
-        let (rpc_address, rpc) = rpc::serve(
-            rpc::Rpc {
-                chain: Arc::clone(&chain),
-                gossip: gossip_tx,
-                network: Arc::clone(&network),
-                moniker: config.moniker.clone(),
-            },
-            config.rpc.listen,
+        let rpc_limits = config.rpc.limits();
+        let service = rpc::Rpc::new(
+            Arc::clone(&chain),
+            gossip_tx,
+            Arc::clone(&network),
+            config.moniker.clone(),
+            &rpc_limits,
         )
-        .await?;
+        .context("starting the RPC threads")?;
+        let rpc_runtime = BackgroundRuntime::start("rpc-io", rpc::RUNTIME_THREADS)
+            .context("starting the RPC runtime")?;
+        let (rpc_address, rpc) =
+            rpc::serve(service, config.rpc.listen, &rpc_limits, &rpc_runtime).await?;
         tracing::info!(address = %rpc_address, "JSON-RPC listening");
 
         let (metrics_address, metrics_server) = match config.metrics.listen {
             Some(address) => {
-                let (bound, task) = serve_metrics(address).await?;
+                let (bound, task) = crate::metrics::serve(address).await?;
                 tracing::info!(address = %bound, "metrics listening");
                 (Some(bound), Some(task))
             }
@@ -103,6 +108,7 @@ impl Node {
                 &genesis,
                 keys::consensus_key(&key),
                 Arc::clone(&network),
+                consensus_metrics,
             )?,
         )
         .await?;
@@ -112,10 +118,17 @@ impl Node {
             rpc_address,
             metrics_address,
             rpc,
+            rpc_runtime,
             gossip,
             consensus,
             metrics_server,
         })
+    }
+
+    /// Waits until consensus stops by itself, on a failure it must not work
+    /// around; returns why.
+    pub async fn consensus_failed(&mut self) -> anyhow::Error {
+        self.consensus.failed().await
     }
 
     /// Stops every part; committed state is already on disk.
@@ -123,6 +136,7 @@ impl Node {
         self.consensus.stop().await;
         let _ = self.rpc.stop();
         self.rpc.stopped().await;
+        drop(self.rpc_runtime);
         self.gossip.task.abort();
         if let Some(task) = self.metrics_server {
             task.abort();
@@ -138,6 +152,7 @@ fn chain_config(config: &NodeConfig, data: &Path) -> ChainConfig {
         artifact_cache: Some(data.join("artifacts")),
         mempool: config.mempool.limits(),
         verify_state_on_start: config.verify_state_on_start,
+        store: config.state.store_options(),
     }
 }
 
@@ -145,6 +160,7 @@ fn gossip_config(config: &NodeConfig) -> GossipConfig {
     GossipConfig {
         listen: config.gossip.listen.clone(),
         persistent_peers: config.gossip.persistent_peers.clone(),
+        limits: config.gossip.limits(),
     }
 }
 
@@ -163,62 +179,31 @@ fn consensus_config(config: &NodeConfig, data: &Path) -> ConsensusConfig {
 
 /// Runs the node in `home` until SIGINT or SIGTERM, then stops it: what
 /// `cairn-node run` and `cairn-testnet run-node` do, on a runtime of their
-/// own.
+/// own. If consensus stops by itself (a decided block that cannot be
+/// committed), the node stops too, with the error.
 pub fn run_until_signal(home: &Path) -> anyhow::Result<()> {
     crate::init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let node = Node::start(home).await?;
+        let mut node = Node::start(home).await?;
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
+        let failure = tokio::select! {
+            _ = tokio::signal::ctrl_c() => None,
+            _ = terminate.recv() => None,
+            error = node.consensus_failed() => Some(error),
+        };
         tracing::info!("shutting down");
         node.stop().await;
-        anyhow::Ok(())
-    })
-}
-
-/// Serves `GET /metrics` in the Prometheus text format; anything else gets
-/// a 404. Requests are read with a size cap and a timeout.
-async fn serve_metrics(
-    address: SocketAddr,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("binding the metrics endpoint to {address}"))?;
-    let bound = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let mut request = vec![0u8; 4096];
-                let read =
-                    tokio::time::timeout(Duration::from_secs(5), stream.read(&mut request)).await;
-                let Ok(Ok(length)) = read else { return };
-                let line = String::from_utf8_lossy(&request[..length]);
-                let response = if line.starts_with("GET /metrics ") {
-                    let body = crate::metrics::export();
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                } else {
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_owned()
-                };
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
+        match failure {
+            // A non-zero exit: whatever supervises the node restarts it, and
+            // consensus resumes from its write-ahead log.
+            Some(error) => Err(error.context("consensus stopped")),
+            None => anyhow::Ok(()),
         }
-    });
-    Ok((bound, task))
+    })
 }
 
 #[cfg(test)]

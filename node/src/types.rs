@@ -56,6 +56,16 @@ mod tests {
     }
 
     #[test]
+    fn rejection_names_are_the_vms_rejection_codes() {
+        let vm: Vec<(u16, String)> = cairn_vm::validate::rejection_codes();
+        let names: Vec<(u16, String)> = cairn_types::rejection::REJECTION_NAMES
+            .iter()
+            .map(|(code, name)| (*code, (*name).to_owned()))
+            .collect();
+        assert_eq!(names, vm);
+    }
+
+    #[test]
     fn addresses_convert_to_the_vms_and_back() {
         let address = Address([9; 32]);
         assert_eq!(address.to_vm(), cairn_vm::Address([9; 32]));

@@ -4,18 +4,69 @@
 //! reproduces, fees are taken, burned and tipped as the rules say, and
 //! nothing is written until the block is committed.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::Arc;
 
 use cairn_node::execution::{BlockExecution, ExecError, Executor, Mode, NextBlock, genesis_state};
 use cairn_node::genesis::{ChainParams, Genesis, GenesisAccount};
 use cairn_node::keys::PrivateKey;
-use cairn_node::state::{Account, ChainState, Head, Store, tree};
+use cairn_node::state::{Account, BlockWrites, ChainState, Changes, Head, Store, tree};
 use cairn_node::test_utils::*;
 use cairn_node::types::{
     Action, Address, SignedTransaction, Transaction, TxError, contract_address,
 };
 use cairn_vm::{Vm, VmConfig};
 use parity_scale_codec::{Decode, Encode};
+
+/// The system allocator, counting what each thread has allocated and not
+/// freed, and its peak: how much memory a check holds at once.
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn track(delta: isize) {
+    // Not while the thread's locals are being torn down.
+    let _ = LIVE.try_with(|live| {
+        live.set(live.get() + delta);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+    });
+}
+
+// SAFETY: every call goes to the system allocator unchanged; the counting
+// touches only constant-initialised thread locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on.
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() {
+            track(isize::try_from(layout.size()).unwrap_or(isize::MAX));
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(pointer, layout) };
+        track(-isize::try_from(layout.size()).unwrap_or(isize::MAX));
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The most memory this thread held at once while running `work`, above
+/// what it held before.
+fn peak_bytes<T>(work: impl FnOnce() -> T) -> (T, usize) {
+    let start = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(start));
+    let result = work();
+    let peak = PEAK.with(Cell::get) - start;
+    (result, usize::try_from(peak).unwrap_or(0))
+}
 
 /// A store initialised for a genesis, its VM, in a directory of its own.
 struct Node {
@@ -131,7 +182,10 @@ impl Node {
         let snapshot = self.store.snapshot();
         let mut leaves = Vec::new();
         snapshot
-            .for_each_state_leaf(|key, value| leaves.push((key, value)))
+            .for_each_state_leaf(|key, value| {
+                leaves.push((key, value));
+                Ok(())
+            })
             .unwrap();
         tree::check_rebuilt_root(&snapshot.head().unwrap(), &leaves).unwrap();
     }
@@ -467,4 +521,139 @@ fn a_transaction_that_does_not_apply_is_left_out_when_building_and_refused_when_
     }
     // Nothing was written by any of it.
     assert_eq!(node.head().height, 0);
+}
+
+#[test]
+fn the_startup_check_holds_one_record_at_a_time_however_large_the_state() {
+    const RECORDS: usize = 10_000;
+    let node = Node::new();
+    // The genesis's funded accounts and its chain record.
+    let genesis_records = node.store.snapshot().check_records().unwrap();
+    let mut changes = Changes::default();
+    let entries = changes.storage.entry(Address([7; 32])).or_default();
+    for index in 0..RECORDS {
+        entries.insert(
+            u32::try_from(index).unwrap().to_be_bytes().to_vec(),
+            Some(vec![0xab; 32]),
+        );
+    }
+    let (root, tree) = tree::apply(&node.store.snapshot().tree_reader(), &changes, 1).unwrap();
+    let state = changes
+        .storage
+        .into_iter()
+        .flat_map(|(contract, entries)| {
+            entries
+                .into_iter()
+                .map(move |(key, value)| ((contract, key), value))
+        })
+        .collect();
+    node.store
+        .commit(BlockWrites {
+            state,
+            tree,
+            head: Head {
+                height: 1,
+                state_root: root,
+                ..node.head()
+            },
+            ..BlockWrites::default()
+        })
+        .unwrap();
+
+    let snapshot = node.store.snapshot();
+    let (checked, streaming) = peak_bytes(|| snapshot.check_records().unwrap());
+    assert_eq!(checked, u64::try_from(RECORDS).unwrap() + genesis_records);
+    // The way it was: every leaf in memory, and a tree rebuilt from them.
+    let (_, in_memory) = peak_bytes(|| {
+        let mut leaves = Vec::new();
+        snapshot
+            .for_each_state_leaf(|key, value| {
+                leaves.push((key, value));
+                Ok(())
+            })
+            .unwrap();
+        tree::check_rebuilt_root(&snapshot.head().unwrap(), &leaves).unwrap();
+    });
+    println!(
+        "peak memory checking {RECORDS} records: {streaming} B one at a time, {in_memory} B all at once"
+    );
+    assert!(streaming < 256 * 1024, "{streaming} B");
+    assert!(
+        in_memory > 20 * streaming,
+        "{in_memory} B against {streaming} B"
+    );
+}
+
+/// One-byte keys: `fill` writes keys 0 to n-1 and 255, `remove` removes
+/// keys 0 to n-1 (n is the input's first byte), `first` opens an iterator
+/// over every key and takes one step, and outputs what `storage_next`
+/// returned.
+const ITERATING: &str = r#"(module
+  (import "cairn" "input_read" (func $input_read (param i32)))
+  (import "cairn" "storage_set" (func $set (param i32 i32 i32 i32)))
+  (import "cairn" "storage_remove" (func $remove (param i32 i32)))
+  (import "cairn" "storage_range" (func $range (param i32 i32 i32 i32 i32) (result i32)))
+  (import "cairn" "storage_next" (func $next (param i32 i32 i32 i32 i32) (result i64)))
+  (import "cairn" "output_write" (func $output (param i32 i32)))
+  (memory (export "memory") 1)
+  (func $keys (param $remove i32) (local $i i32)
+    (call $input_read (i32.const 0))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (i32.load8_u (i32.const 0))))
+        (i32.store8 (i32.const 16) (local.get $i))
+        (if (local.get $remove)
+          (then (call $remove (i32.const 16) (i32.const 1)))
+          (else (call $set (i32.const 16) (i32.const 1) (i32.const 16) (i32.const 1))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l))))
+  (func (export "fill")
+    (call $keys (i32.const 0))
+    (i32.store8 (i32.const 16) (i32.const 255))
+    (call $set (i32.const 16) (i32.const 1) (i32.const 16) (i32.const 1)))
+  (func (export "remove") (call $keys (i32.const 1)))
+  (func (export "first")
+    (i64.store (i32.const 32)
+      (call $next (call $range (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 6))
+                  (i32.const 64) (i32.const 16) (i32.const 80) (i32.const 16)))
+    (call $output (i32.const 32) (i32.const 8))))"#;
+
+#[test]
+fn iterating_past_keys_removed_earlier_in_the_block_is_charged_per_key() {
+    // The gas of one iterator step in a block where an earlier transaction
+    // removed the first `removed` of 64 committed keys.
+    let gas_of_first_step = |removed: u8| {
+        let node = Node::new();
+        let alice = user(2);
+        let contract = contract_address(&address(&alice), 0);
+        let deploy = sign(
+            &alice,
+            0,
+            DEPLOY_GAS,
+            cairn_node::types::Action::Deploy {
+                code: wat::parse_str(ITERATING).unwrap(),
+                abi: Vec::new(),
+                init_input: Vec::new(),
+            },
+        );
+        let fill = call(&alice, 1, contract, "fill", vec![64]);
+        let setup = node.execute(&[deploy, fill], Mode::Build).unwrap();
+        assert!(setup.receipts.iter().all(|receipt| receipt.is_ok()));
+        node.commit(setup);
+        let remove = call(&alice, 2, contract, "remove", vec![removed]);
+        let first = call(&alice, 3, contract, "first", Vec::new());
+        let block = node.execute(&[remove, first], Mode::Build).unwrap();
+        let receipt = &block.receipts[1];
+        assert!(receipt.is_ok(), "{receipt:?}");
+        // A one-byte key and a one-byte value (key 0, or key 255).
+        assert_eq!(receipt.output, ((1i64 << 32) | 1).to_le_bytes());
+        receipt.gas_used
+    };
+    let none_removed = gas_of_first_step(0);
+    let all_removed = gas_of_first_step(64);
+    assert_eq!(
+        all_removed - none_removed,
+        64 * cairn_vm::Schedule::default().host.storage_next,
+        "each removed key the step walked past is a step of its own"
+    );
 }

@@ -375,12 +375,34 @@ async fn four_nodes_agree_survive_a_kill_and_refuse_bad_transactions() {
     );
     let hash = submit(&net.rpc[3], &tx).await;
     receipt_everywhere(&net, &[0, 1, 3], &hash).await;
-    wait_for_height(&net, &[0, 1, 3], before + 4).await;
+    wait_for_height(&net, &[0, 1, 3], before + 10).await;
 
-    // Restarted, it resumes from its own database and syncs the rest.
+    // Restarted, it resumes from its own database and syncs the rest,
+    // saying so in its status while it does, and not once caught up.
     net.start(2);
     let target = height(&net.rpc[0]).await.unwrap();
-    wait_for_height(&net, &[2], target).await;
+    let said_syncing = std::sync::atomic::AtomicBool::new(false);
+    wait_for(
+        &net,
+        &format!("node2 to sync to height {target}"),
+        || async {
+            let status = net.rpc[2].status().await.ok()?;
+            if status.syncing {
+                said_syncing.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            (status.height >= target).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        said_syncing.into_inner(),
+        "node2 caught up without ever saying it was syncing"
+    );
+    wait_for(&net, "node2 to say it is no longer syncing", || async {
+        let status = net.rpc[2].status().await.ok()?;
+        (!status.syncing).then_some(())
+    })
+    .await;
     receipt_everywhere(&net, &all, &hash).await;
     let agreed = assert_same_chain(&net, &all).await;
     assert!(agreed >= target, "agreed up to {agreed}, wanted {target}");

@@ -340,7 +340,7 @@ proptest! {
             node.check_supply();
             // The escrow holds exactly what its open native deals owe.
             let held = node.chain.query(&network.escrow, "held", &[], CALL_GAS).unwrap();
-            let held = u128::decode(&mut &held.output[..]).unwrap();
+            let held = u128::decode(&mut &held.outcome.output[..]).unwrap();
             let account = node.chain.store().snapshot().account(&network.escrow).unwrap();
             prop_assert_eq!(held, account.balance);
         }

@@ -49,6 +49,7 @@ pub mod genesis;
 pub mod hash;
 pub mod keys;
 pub mod limits;
+pub mod rejection;
 pub mod transaction;
 
 pub use address::{Address, contract_address};
@@ -57,4 +58,5 @@ pub use block::{Block, Event, Header, Receipt, STATUS_DEPLOY_REJECTED, merkle_ro
 pub use genesis::{ChainParams, Genesis, GenesisAccount, GenesisError, GenesisValidator};
 pub use hash::{Hash, blake2b_256, parse_hash};
 pub use keys::{KeyError, PrivateKey, PublicKey};
+pub use rejection::{rejection_code, rejection_name};
 pub use transaction::{Action, SignedTransaction, Transaction, TxError, decode_exact};

@@ -1,15 +1,17 @@
 //! The artifact cache: compiled modules in memory, bounded by bytes, and
 //! on disk, checked before they are trusted.
 //!
-//! Keys are blake2b-256 of the code hash, the schedule hash and the engine
-//! id (wasmer version, compiler, target), so a new schedule or engine never
-//! runs an artifact built for another.
+//! Keys are blake2b-256 of the code hash, the schedule hash, the gas
+//! meter's instrumentation version and the engine id (wasmer version,
+//! compiler, target), so a new schedule, meter or engine never runs an
+//! artifact built for another.
 //!
 //! On disk, an artifact file is `MAGIC`, the blake2b-256 of the payload, the
-//! payload's length and the payload (wasmer's serialized module). Reading
-//! checks all three before the payload reaches wasmer's deserializer, which
-//! maps it as code without checks of its own; a file that fails is deleted
-//! and the module is compiled again. This protects against torn writes and
+//! payload's length and the payload: the module's instantiation gas (8
+//! bytes, little-endian) and wasmer's serialized module. Reading checks all
+//! three before the payload reaches wasmer's deserializer, which maps it as
+//! code without checks of its own; a file that fails is deleted and the
+//! module is compiled again. This protects against torn writes and
 //! corruption, not against someone who can write the node's data directory.
 
 use std::fs;
@@ -24,18 +26,26 @@ use crate::engine::{self, CompiledModule};
 use crate::error::VmError;
 use crate::types::{CodeHash, blake2b_256};
 
-const MAGIC: &[u8; 8] = b"CAIRNAF1";
+const MAGIC: &[u8; 8] = b"CAIRNAF2";
 const HEADER_BYTES: usize = MAGIC.len() + 32 + 8;
+/// The instantiation gas at the start of the payload.
+const GAS_BYTES: usize = 8;
 
 /// Identifies one compiled artifact.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct ArtifactKey(pub [u8; 32]);
 
 impl ArtifactKey {
-    pub(crate) fn new(code: &CodeHash, schedule_hash: &[u8; 32], engine_id: &str) -> Self {
-        let mut material = Vec::with_capacity(64 + engine_id.len());
+    pub(crate) fn new(
+        code: &CodeHash,
+        schedule_hash: &[u8; 32],
+        instrumentation_version: u32,
+        engine_id: &str,
+    ) -> Self {
+        let mut material = Vec::with_capacity(68 + engine_id.len());
         material.extend_from_slice(&code.0);
         material.extend_from_slice(schedule_hash);
+        material.extend_from_slice(&instrumentation_version.to_le_bytes());
         material.extend_from_slice(engine_id.as_bytes());
         ArtifactKey(blake2b_256(&material))
     }
@@ -45,10 +55,19 @@ impl ArtifactKey {
     }
 }
 
-/// A compiled module and what it weighs in the cache.
+/// A compiled module and the gas every instance of it costs, which the
+/// call pays before the instance is created.
+#[derive(Clone, Debug)]
+pub(crate) struct Artifact {
+    pub module: CompiledModule,
+    /// `InstantiationCosts` of the module's `InstanceShape`, from validation.
+    pub instantiation_gas: u64,
+}
+
+/// An artifact and what it weighs in the cache.
 #[derive(Clone)]
 struct Cached {
-    module: CompiledModule,
+    artifact: Artifact,
     bytes: u64,
 }
 
@@ -69,6 +88,10 @@ pub struct CacheStats {
     pub misses: u64,
     /// Disk files that failed the integrity check and were removed.
     pub corrupt_files: u64,
+    /// Artifacts of deployed code compiled during a call, because neither
+    /// memory nor disk had them (the disk copy missing or damaged). The
+    /// node pays the compile time; the call's gas is the same.
+    pub recompiled: u64,
     /// Artifacts in memory now, and their serialized bytes.
     pub memory_entries: u64,
     pub memory_bytes: u64,
@@ -81,6 +104,7 @@ pub(crate) struct ArtifactCache {
     disk_hits: AtomicU64,
     misses: AtomicU64,
     corrupt_files: AtomicU64,
+    recompiled: AtomicU64,
 }
 
 /// A typical artifact is a few hundred KiB; only sizes the shard count.
@@ -102,6 +126,7 @@ impl ArtifactCache {
             disk_hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             corrupt_files: AtomicU64::new(0),
+            recompiled: AtomicU64::new(0),
         })
     }
 
@@ -111,43 +136,56 @@ impl ArtifactCache {
             disk_hits: self.disk_hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             corrupt_files: self.corrupt_files.load(Ordering::Relaxed),
+            recompiled: self.recompiled.load(Ordering::Relaxed),
             memory_entries: u64::try_from(self.memory.len()).unwrap_or(u64::MAX),
             memory_bytes: self.memory.weight(),
         }
     }
 
-    /// The module for `key`, from memory or disk, or `None`.
-    pub(crate) fn get(&self, key: &ArtifactKey) -> Result<Option<CompiledModule>, VmError> {
+    /// The artifact for `key`, from memory or disk, or `None`.
+    pub(crate) fn get(&self, key: &ArtifactKey) -> Result<Option<Artifact>, VmError> {
         if let Some(cached) = self.memory.get(key) {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Some(cached.module));
+            return Ok(Some(cached.artifact));
         }
         if let Some(dir) = &self.dir {
             let path = dir.join(key.file_name());
-            if let Some(payload) = self.read_checked(&path)? {
-                let module = engine::deserialize_checked(&payload)?;
+            if let Some(payload) = self.read_checked(&path)?
+                && let Some((gas, module)) = payload.split_first_chunk::<GAS_BYTES>()
+            {
+                let artifact = Artifact {
+                    module: engine::deserialize_checked(module)?,
+                    instantiation_gas: u64::from_le_bytes(*gas),
+                };
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
-                self.remember(*key, module.clone(), payload.len());
-                return Ok(Some(module));
+                self.remember(*key, artifact.clone(), payload.len());
+                return Ok(Some(artifact));
             }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         Ok(None)
     }
 
-    /// Keeps a freshly compiled module in memory and, if configured, on disk.
-    pub(crate) fn insert(&self, key: ArtifactKey, module: &CompiledModule) -> Result<(), VmError> {
-        let serialized = module.serialize()?;
+    /// Keeps a freshly compiled artifact in memory and, if configured, on
+    /// disk.
+    pub(crate) fn insert(&self, key: ArtifactKey, artifact: &Artifact) -> Result<(), VmError> {
+        let mut payload = artifact.instantiation_gas.to_le_bytes().to_vec();
+        payload.extend_from_slice(&artifact.module.serialize()?);
         if let Some(dir) = &self.dir {
-            write_atomically(&dir.join(key.file_name()), &serialized)?;
+            write_atomically(&dir.join(key.file_name()), &payload)?;
         }
-        self.remember(key, module.clone(), serialized.len());
+        self.remember(key, artifact.clone(), payload.len());
         Ok(())
     }
 
-    fn remember(&self, key: ArtifactKey, module: CompiledModule, bytes: usize) {
+    /// Counts an artifact compiled during a call.
+    pub(crate) fn note_recompiled(&self) {
+        self.recompiled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn remember(&self, key: ArtifactKey, artifact: Artifact, bytes: usize) {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-        self.memory.insert(key, Cached { module, bytes });
+        self.memory.insert(key, Cached { artifact, bytes });
     }
 
     /// The payload of an artifact file if it exists and is intact; a damaged
@@ -163,7 +201,7 @@ impl ArtifactCache {
                 )));
             }
         };
-        match verify(&file) {
+        match verify(&file).filter(|payload| payload.len() > GAS_BYTES) {
             Some(payload) => Ok(Some(payload.to_vec())),
             None => {
                 self.corrupt_files.fetch_add(1, Ordering::Relaxed);
@@ -238,15 +276,16 @@ mod tests {
     }
 
     #[test]
-    fn keys_depend_on_code_schedule_and_engine() {
+    fn keys_depend_on_code_schedule_instrumentation_and_engine() {
         let code = CodeHash([1; 32]);
-        let key = ArtifactKey::new(&code, &[2; 32], "engine");
-        assert_eq!(key, ArtifactKey::new(&code, &[2; 32], "engine"));
+        let key = ArtifactKey::new(&code, &[2; 32], 5, "engine");
+        assert_eq!(key, ArtifactKey::new(&code, &[2; 32], 5, "engine"));
         assert_ne!(
             key,
-            ArtifactKey::new(&CodeHash([3; 32]), &[2; 32], "engine")
+            ArtifactKey::new(&CodeHash([3; 32]), &[2; 32], 5, "engine")
         );
-        assert_ne!(key, ArtifactKey::new(&code, &[4; 32], "engine"));
-        assert_ne!(key, ArtifactKey::new(&code, &[2; 32], "other engine"));
+        assert_ne!(key, ArtifactKey::new(&code, &[4; 32], 5, "engine"));
+        assert_ne!(key, ArtifactKey::new(&code, &[2; 32], 6, "engine"));
+        assert_ne!(key, ArtifactKey::new(&code, &[2; 32], 5, "other engine"));
     }
 }

@@ -1,13 +1,16 @@
-//! Running one call frame: a fresh instance of the cached module in a fresh
-//! store, the gas limit set, the entry point called, and whatever happened
-//! turned into a [`Status`] (or, if it was the node's fault, a
-//! [`VmError`]).
+//! Running one call frame: the instance paid for, a fresh instance of the
+//! cached module in a fresh store, the gas left set, the entry point
+//! called, and whatever happened turned into a [`Status`] (or, if it was
+//! the node's fault, a [`VmError`]).
 
 use std::sync::Arc;
 
 use cairn_gas_meter::{GAS_LEFT_EXPORT, TRAP_EXPORT, TRAP_OUT_OF_GAS, TRAP_STACK_OVERFLOW};
-use wasmer::{FunctionEnv, Instance, RuntimeError, Store, TypedFunction, Value};
+use wasmer::{
+    ExternType, FunctionEnv, Instance, Module, RuntimeError, Store, TypedFunction, Value,
+};
 
+use crate::cache::Artifact;
 use crate::error::VmError;
 use crate::host::state::TxPtr;
 use crate::host::{HostEnv, HostTrap, imports};
@@ -45,12 +48,44 @@ impl FrameResult {
     }
 }
 
+/// Whether `module` exports `entry` as a function a call can enter
+/// (`() -> ()`).
+fn has_entry(module: &Module, entry: &str) -> bool {
+    module.exports().any(|export| {
+        export.name() == entry
+            && matches!(export.ty(), ExternType::Function(ty)
+                if ty.params().is_empty() && ty.results().is_empty())
+    })
+}
+
+/// The gas a frame has left once its instance is paid for, or `None` if
+/// its limit does not cover the instance. The one place a call pays for
+/// instantiation: before the engine creates anything, so a frame that
+/// cannot pay ends out of gas having cost the node no instance.
+fn pay_for_instance(gas_limit: u64, artifact: &Artifact) -> Option<u64> {
+    gas_limit.checked_sub(artifact.instantiation_gas)
+}
+
 pub(crate) fn run_frame(
     vm: &Arc<VmInner>,
     tx: TxPtr,
     frame: Frame,
 ) -> Result<FrameResult, VmError> {
-    let module = vm.module(&frame.code_hash, |hash| tx.with(|tx| tx.state.code(hash)))?;
+    let artifact = vm.artifact(&frame.code_hash, |hash| tx.with(|tx| tx.state.code(hash)))?;
+    let module = &artifact.module;
+    if !has_entry(module.module(), &frame.entry) {
+        return Ok(FrameResult::without_running(Status::Trap(
+            TrapCode::NoSuchEntry,
+        )));
+    }
+    let gas_limit = frame.gas_limit;
+    let Some(gas_left) = pay_for_instance(gas_limit, &artifact) else {
+        return Ok(FrameResult {
+            status: Status::OutOfGas,
+            gas_used: gas_limit,
+            output: Vec::new(),
+        });
+    };
     // The module's own engine: instances must live in its stores.
     let mut store = Store::new(module.engine().clone());
     let env = FunctionEnv::new(
@@ -93,8 +128,7 @@ pub(crate) fn run_frame(
         .get_global(TRAP_EXPORT)
         .map_err(|error| export_error("trap global", error))?
         .clone();
-    let gas_limit = frame.gas_limit;
-    gas.set(&mut store, Value::I64(gas_limit.cast_signed()))
+    gas.set(&mut store, Value::I64(gas_left.cast_signed()))
         .map_err(|error| VmError::Engine(format!("setting gas: {error}")))?;
     {
         let env = env.as_mut(&mut store);
@@ -102,15 +136,11 @@ pub(crate) fn run_frame(
         env.gas = Some(gas.clone());
     }
 
-    let entry: TypedFunction<(), ()> =
-        match instance.exports.get_typed_function(&store, &frame.entry) {
-            Ok(entry) => entry,
-            Err(_) => {
-                return Ok(FrameResult::without_running(Status::Trap(
-                    TrapCode::NoSuchEntry,
-                )));
-            }
-        };
+    // `has_entry` checked the export and its type.
+    let entry: TypedFunction<(), ()> = instance
+        .exports
+        .get_typed_function(&store, &frame.entry)
+        .map_err(|error| VmError::Engine(format!("entry point: {error}")))?;
     let result = entry.call(&mut store);
 
     let status = match result {

@@ -10,7 +10,8 @@
 //!    height limit.
 //! 3. `engine`: wasmer's single-pass compiler, then the artifact `cache`
 //!    (bytes-bounded in memory, integrity-checked on disk).
-//! 4. `execute` and [`host`]: a fresh instance per call, the host functions
+//! 4. `execute` and [`host`]: a fresh instance per call, paid for before it
+//!    is created ([`InstantiationCosts`]), the host functions
 //!    of docs/ABI.md, writes and value transfers into [`storage`] overlays
 //!    that commit only on success, and an [`Outcome`] that is identical on
 //!    every machine.
@@ -49,7 +50,7 @@
 //!             caller: Address([1; 32]),
 //!             entry: "store",
 //!             input: b"hello",
-//!             gas_limit: 1_000_000,
+//!             gas_limit: 10_000_000,
 //!             value: 0,
 //!             block: BlockInfo::default(),
 //!             read_only: false,
@@ -81,12 +82,12 @@ mod vm;
 pub use cache::{ArtifactKey, CacheStats};
 pub use engine::{CompiledModule, WASM_STACK_BYTES};
 pub use error::{PrepareError, VmError};
-pub use storage::{Accounts, Contracts, Entry, KeyRange, Order, Storage, StorageError};
+pub use storage::{Accounts, Contracts, Entry, KeyRange, Order, RangeStep, Storage, StorageError};
 pub use types::{
     Address, BlockInfo, Call, CodeHash, Event, Outcome, Status, StorageWrite, TrapCode, blake2b_256,
 };
 pub use validate::{Feature, Rejection};
 pub use vm::{Prepared, Vm, VmConfig};
 
-/// Re-exported so embedders and tools name the same schedule type.
-pub use cairn_gas_meter::Schedule;
+/// Re-exported so embedders and tools name the same schedule types.
+pub use cairn_gas_meter::{InstanceShape, InstantiationCosts, Schedule};

@@ -79,6 +79,20 @@ fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     }
 }
 
+/// What one seek into a range found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeStep {
+    /// The first live entry of the range.
+    Entry(Vec<u8>, Vec<u8>),
+    /// A key removed on top of the stored state (by a call's own writes, or
+    /// by an earlier transaction of the node's block), nearer than any live
+    /// entry: it hides what is stored under it. The VM charges it as a step
+    /// of the iterator and seeks again past it.
+    Removed(Vec<u8>),
+    /// Nothing left in the range.
+    End,
+}
+
 /// Contract key-value state. Each contract has its own key space; keys and
 /// values are bytes, compared bytewise.
 ///
@@ -89,15 +103,19 @@ pub trait Storage {
     /// The value stored under `key`, if any.
     fn get(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
 
-    /// The first entry of `range` in `order`: the smallest key for
-    /// ascending, the largest for descending. Iterators are built from this
-    /// one seek, so an implementation never loads a whole range.
-    fn first_in_range(
+    /// One seek into `range` in `order` (from the smallest key for
+    /// ascending, the largest for descending): the first live entry, or,
+    /// if it comes first, a key the implementation holds as removed on top
+    /// of its store ([`RangeStep::Removed`]). Iterators are built from these
+    /// seeks, and the VM charges each as one step (`storage_next`), so an
+    /// implementation must do a bounded amount of work per call: never
+    /// load a whole range, never walk past removed keys itself.
+    fn seek(
         &self,
         contract: &Address,
         range: &KeyRange,
         order: Order,
-    ) -> Result<Option<Entry>, StorageError>;
+    ) -> Result<RangeStep, StorageError>;
 
     /// Stores `value` under `key`.
     fn set(&mut self, contract: &Address, key: &[u8], value: &[u8]) -> Result<(), StorageError>;
@@ -139,12 +157,12 @@ pub trait Accounts {
 /// The view of the embedder's state that execution reads through.
 pub(crate) trait StateView {
     fn get(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
-    fn first_in_range(
+    fn seek(
         &self,
         contract: &Address,
         range: &KeyRange,
         order: Order,
-    ) -> Result<Option<Entry>, StorageError>;
+    ) -> Result<RangeStep, StorageError>;
     fn code_hash(&self, contract: &Address) -> Result<Option<CodeHash>, StorageError>;
     fn code(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, StorageError>;
     fn balance(&self, account: &Address) -> Result<u128, StorageError>;
@@ -154,13 +172,13 @@ impl<S: Storage + Contracts + Accounts> StateView for S {
     fn get(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         Storage::get(self, contract, key)
     }
-    fn first_in_range(
+    fn seek(
         &self,
         contract: &Address,
         range: &KeyRange,
         order: Order,
-    ) -> Result<Option<Entry>, StorageError> {
-        Storage::first_in_range(self, contract, range, order)
+    ) -> Result<RangeStep, StorageError> {
+        Storage::seek(self, contract, range, order)
     }
     fn code_hash(&self, contract: &Address) -> Result<Option<CodeHash>, StorageError> {
         Contracts::code_hash(self, contract)
@@ -191,17 +209,6 @@ pub(crate) struct InsufficientBalance;
 #[derive(Debug, Default)]
 pub(crate) struct Overlay {
     layers: Vec<Layer>,
-}
-
-/// What a step through a range found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// The next live entry.
-    Entry(Vec<u8>, Vec<u8>),
-    /// A removed key shadowing the store: move past it and step again.
-    Removed(Vec<u8>),
-    /// Nothing left in the range.
-    End,
 }
 
 impl Overlay {
@@ -336,33 +343,39 @@ impl Overlay {
         best
     }
 
-    /// One step of a merged range scan over the layers and the store.
+    /// One step of a merged range scan over the layers and the store: one
+    /// seek of the store, whose removed keys come back as the layers' do.
     pub(crate) fn step(
         &self,
         base: &dyn StateView,
         contract: &Address,
         range: &KeyRange,
         order: Order,
-    ) -> Result<Step, StorageError> {
+    ) -> Result<RangeStep, StorageError> {
         if range.is_empty() {
-            return Ok(Step::End);
+            return Ok(RangeStep::End);
         }
         let pending = self.first_pending(contract, range, order);
-        let stored = base.first_in_range(contract, range, order)?;
-        let take_pending = match (&pending, &stored) {
-            (None, None) => return Ok(Step::End),
+        let stored = base.seek(contract, range, order)?;
+        let stored_key = match &stored {
+            RangeStep::Entry(key, _) | RangeStep::Removed(key) => Some(key),
+            RangeStep::End => None,
+        };
+        let take_pending = match (&pending, stored_key) {
+            (None, None) => return Ok(RangeStep::End),
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some((pending_key, _)), Some((stored_key, _))) => match order {
+            (Some((pending_key, _)), Some(stored_key)) => match order {
                 Order::Ascending => *pending_key <= stored_key,
                 Order::Descending => *pending_key >= stored_key,
             },
         };
-        Ok(match (take_pending, pending, stored) {
-            (true, Some((key, Some(value))), _) => Step::Entry(key.clone(), value.clone()),
-            (true, Some((key, None)), _) => Step::Removed(key.clone()),
-            (_, _, Some((key, value))) => Step::Entry(key, value),
-            _ => Step::End,
+        Ok(match pending {
+            Some((key, Some(value))) if take_pending => {
+                RangeStep::Entry(key.clone(), value.clone())
+            }
+            Some((key, None)) if take_pending => RangeStep::Removed(key.clone()),
+            _ => stored,
         })
     }
 

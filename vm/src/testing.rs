@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::storage::{Accounts, Contracts, Entry, KeyRange, Order, Storage, StorageError};
+use crate::storage::{Accounts, Contracts, KeyRange, Order, RangeStep, Storage, StorageError};
 use crate::types::{Address, CodeHash, Outcome, StorageWrite};
 
 /// Contract storage, deployed code and balances in `BTreeMap`s.
@@ -89,17 +89,19 @@ impl Storage for MemoryStorage {
             .cloned())
     }
 
-    fn first_in_range(
+    fn seek(
         &self,
         contract: &Address,
         range: &KeyRange,
         order: Order,
-    ) -> Result<Option<Entry>, StorageError> {
+    ) -> Result<RangeStep, StorageError> {
         Ok(self
             .entries
             .get(contract)
             .and_then(|entries| range.first_in(entries, order))
-            .map(|(key, value)| (key.clone(), value.clone())))
+            .map_or(RangeStep::End, |(key, value)| {
+                RangeStep::Entry(key.clone(), value.clone())
+            }))
     }
 
     fn set(&mut self, contract: &Address, key: &[u8], value: &[u8]) -> Result<(), StorageError> {

@@ -9,7 +9,7 @@ use wasmer::{CompileError, Engine, Module};
 
 use crate::engine::CompiledModule;
 
-use crate::cache::{ArtifactCache, ArtifactKey, CacheStats};
+use crate::cache::{Artifact, ArtifactCache, ArtifactKey, CacheStats};
 use crate::engine;
 use crate::error::{PrepareError, VmError};
 use crate::execute::{Frame, run_frame};
@@ -49,6 +49,9 @@ impl Default for VmConfig {
 pub struct Prepared {
     pub code_hash: CodeHash,
     pub summary: ModuleSummary,
+    /// Gas every call of the code pays before its instance is created: the
+    /// schedule's `InstantiationCosts` of `summary.instance`.
+    pub instantiation_gas: u64,
 }
 
 /// The deterministic contract VM. Cheap to clone; clones share the artifact
@@ -106,11 +109,19 @@ impl Vm {
         let summary = validate::validate_contract(wasm)?;
         let code_hash = CodeHash::of(wasm);
         let key = self.inner.key(&code_hash);
+        let instantiation_gas = self.inner.instantiation_gas(&summary);
         if self.inner.cache.get(&key)?.is_none() {
-            let module = self.inner.compile(wasm)?;
-            self.inner.cache.insert(key, &module)?;
+            let artifact = Artifact {
+                module: self.inner.compile(wasm)?,
+                instantiation_gas,
+            };
+            self.inner.cache.insert(key, &artifact)?;
         }
-        Ok(Prepared { code_hash, summary })
+        Ok(Prepared {
+            code_hash,
+            summary,
+            instantiation_gas,
+        })
     }
 
     /// The cache key an artifact of `wasm` has under this VM's schedule and
@@ -228,7 +239,16 @@ impl Vm {
 
 impl VmInner {
     fn key(&self, code_hash: &CodeHash) -> ArtifactKey {
-        ArtifactKey::new(code_hash, &self.schedule_hash, &self.engine_id)
+        ArtifactKey::new(
+            code_hash,
+            &self.schedule_hash,
+            cairn_gas_meter::INSTRUMENTATION_VERSION,
+            &self.engine_id,
+        )
+    }
+
+    fn instantiation_gas(&self, summary: &ModuleSummary) -> u64 {
+        self.schedule.instantiation.cost(&summary.instance)
     }
 
     fn meter(&self, wasm: &[u8]) -> Result<Vec<u8>, PrepareError> {
@@ -245,21 +265,25 @@ impl VmInner {
         engine::compile(self.compile_threads, &metered).map_err(classify_compile_error)
     }
 
-    /// The compiled module for deployed code: from the cache, or compiled
-    /// from the code store on a miss.
-    pub(crate) fn module(
+    /// The artifact of deployed code: from memory, else from disk, where
+    /// deploying (`prepare`) put it. Only if the disk copy is missing or
+    /// damaged (or there is no disk cache) is it compiled again from the
+    /// code store, inside the call: that costs the node time, and the call
+    /// exactly the same gas, since nothing of the outcome depends on where
+    /// the artifact came from.
+    pub(crate) fn artifact(
         &self,
         code_hash: &CodeHash,
         load_code: impl FnOnce(&CodeHash) -> Result<Option<Vec<u8>>, StorageError>,
-    ) -> Result<CompiledModule, VmError> {
+    ) -> Result<Artifact, VmError> {
         let key = self.key(code_hash);
-        if let Some(module) = self.cache.get(&key)? {
-            return Ok(module);
+        if let Some(artifact) = self.cache.get(&key)? {
+            return Ok(artifact);
         }
         let wasm = load_code(code_hash)?.ok_or(VmError::MissingCode(*code_hash))?;
         // Deployed code was accepted once; if it no longer is, the node's
         // rules changed under it, which is the node's problem.
-        validate::validate_contract(&wasm).map_err(|rejection| {
+        let summary = validate::validate_contract(&wasm).map_err(|rejection| {
             VmError::Engine(format!(
                 "deployed code {code_hash} no longer validates: {rejection}"
             ))
@@ -270,8 +294,13 @@ impl VmInner {
                 "deployed code {code_hash} no longer compiles: {rejection}"
             )),
         })?;
-        self.cache.insert(key, &module)?;
-        Ok(module)
+        let artifact = Artifact {
+            module,
+            instantiation_gas: self.instantiation_gas(&summary),
+        };
+        self.cache.insert(key, &artifact)?;
+        self.cache.note_recompiled();
+        Ok(artifact)
     }
 }
 

@@ -115,8 +115,17 @@ fn ensure_target_installed() -> Result<()> {
     Ok(())
 }
 
-/// Flags that make the build reproducible: paths that end up in the code
-/// (panic locations) are rewritten to fixed ones.
+/// A contract's stack: 64 KiB (one wasm page) instead of Rust's default
+/// 1 MiB. A contract, with no recursion to speak of, uses a few KiB of it,
+/// while every page of initial memory is one a call can touch, and is
+/// priced as such (`InstantiationCosts::memory_page`); Stylus contracts are
+/// built with 32 KiB for the same reason. The stack sits below the data, so
+/// running out of it traps (`memory_out_of_bounds`) instead of overwriting
+/// anything.
+const STACK_BYTES: u32 = 64 * 1024;
+
+/// Flags that make the build reproducible (paths that end up in the code,
+/// panic locations, are rewritten to fixed ones) and set the stack size.
 fn rustflags(package: &Package) -> String {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -132,6 +141,7 @@ fn rustflags(package: &Package) -> String {
         "--remap-path-prefix={}=/build",
         package.workspace_root.display()
     ));
+    flags.push(format!("-Clink-arg=-zstack-size={STACK_BYTES}"));
     flags.join("\x1f")
 }
 

@@ -254,6 +254,7 @@ fn try_differential(u: &mut Unstructured<'_>) -> Result<()> {
     prepare(vm, &contract.wasm);
     let metered = cairn_gas_meter::instrument(&contract.wasm, vm.schedule())
         .expect("an accepted contract meters");
+    let instance = reference::instantiation_gas(&contract.wasm, &vm.schedule().instantiation);
     let mut vm_state = MemoryStorage::new();
     vm_state.deploy(CONTRACT, &contract.wasm);
     seed_storage(u, &mut vm_state, &[CONTRACT])?;
@@ -272,7 +273,13 @@ fn try_differential(u: &mut Unstructured<'_>) -> Result<()> {
             read_only: u.ratio(1, 4)?,
         };
         let on_vm = execute_call(vm, &call, &vm_state);
-        let on_reference = reference::run(&metered, &call, &reference_state, &vm.schedule().host);
+        let on_reference = reference::run(
+            &metered,
+            &call,
+            &reference_state,
+            &vm.schedule().host,
+            instance,
+        );
         assert_eq!(
             on_vm, on_reference,
             "the VM (left) and the reference (right) differ on {call:?}"
@@ -291,7 +298,8 @@ fn try_differential(u: &mut Unstructured<'_>) -> Result<()> {
 }
 
 /// The schedule of the gas oracle: the default one without the per-block
-/// overhead, which a per-instruction count cannot see.
+/// overhead, which a per-instruction count cannot see. The instance's
+/// charge is added to the count ([`reference::instantiation_gas`]).
 pub fn gas_oracle_schedule() -> Schedule {
     let mut schedule = Schedule::default();
     schedule.instructions.block = 0;
@@ -327,6 +335,7 @@ pub fn check_gas_against_schedule(wasm: &[u8], entries: &[String]) {
     let vm = VM.get_or_init(|| vm_with(gas_oracle_schedule(), 2));
     prepare(vm, wasm);
     let counted = naive::instrument(wasm, vm.schedule());
+    let instance = reference::instantiation_gas(wasm, &vm.schedule().instantiation);
     let mut state = MemoryStorage::new();
     state.deploy(CONTRACT, wasm);
     for entry in entries {
@@ -342,11 +351,11 @@ pub fn check_gas_against_schedule(wasm: &[u8], entries: &[String]) {
         };
         let outcome = execute_call(vm, &call, &state);
         let (end, count) = naive::run(&counted, entry);
+        let count = count.saturating_add(instance);
         if outcome.status == Status::Trap(TrapCode::StackOverflow) {
             continue;
         }
-        // `memory.grow` is charged per requested page before it runs, even
-        // when it then fails, so a few huge requests add up past any limit.
+        // Grown pages and copied bytes can add up past any limit.
         if count > call.gas_limit {
             assert_eq!(
                 outcome.status,

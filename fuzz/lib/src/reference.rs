@@ -18,9 +18,10 @@
 //! value), which compare differently cached VMs and check gas
 //! monotonicity, and by the node's supply invariant (`node_supply`).
 //!
-//! Gas is engine-independent by construction: the code pays through the
-//! injected meter's global, which the reference sets and reads exactly as
-//! the VM does, and the host functions charge the schedule's
+//! Gas is engine-independent by construction: the instance is paid for
+//! first ([`instantiation_gas`], counted here from the module), then the
+//! code pays through the injected meter's global, which the reference sets
+//! and reads exactly as the VM does, and the host functions charge the schedule's
 //! [`HostCosts`](cairn_gas_meter::HostCosts) into the same global, in the
 //! order docs/ABI.md gives (limits checked before the charge, the charge
 //! before any memory is touched, a value's own cost once its length is
@@ -32,7 +33,8 @@ use std::fmt;
 use std::ops::Bound;
 
 use cairn_gas_meter::{
-    GAS_LEFT_EXPORT, HostCosts, TRAP_EXPORT, TRAP_OUT_OF_GAS, TRAP_STACK_OVERFLOW,
+    GAS_LEFT_EXPORT, HostCosts, InstanceShape, InstantiationCosts, TRAP_EXPORT, TRAP_OUT_OF_GAS,
+    TRAP_STACK_OVERFLOW,
 };
 use cairn_vm::limits::{
     MAX_ABORT_MESSAGE_BYTES, MAX_EVENT_DATA_BYTES, MAX_EVENT_TOPIC_BYTES, MAX_EVENTS,
@@ -76,7 +78,13 @@ pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
 /// If the module does not instantiate, or wasmi fails in a way no contract
 /// can cause (its own stack limits, which are set far above the meter's):
 /// the harness is wrong, not the VM.
-pub fn run(metered: &[u8], call: &Call<'_>, state: &State, costs: &HostCosts) -> Outcome {
+pub fn run(
+    metered: &[u8],
+    call: &Call<'_>,
+    state: &State,
+    costs: &HostCosts,
+    instantiation_gas: u64,
+) -> Outcome {
     let mut config = wasmi::Config::default();
     // The injected stack-height limit must trip first, as in the VM.
     config
@@ -114,10 +122,17 @@ pub fn run(metered: &[u8], call: &Call<'_>, state: &State, costs: &HostCosts) ->
     let Ok(entry) = instance.get_typed_func::<(), ()>(&store, call.entry) else {
         return failed(Status::Trap(TrapCode::NoSuchEntry));
     };
+    // The instance is paid for before the call runs, or not at all.
+    let Some(gas_left) = call.gas_limit.checked_sub(instantiation_gas) else {
+        return Outcome {
+            gas_used: call.gas_limit,
+            ..failed(Status::OutOfGas)
+        };
+    };
     let gas = instance
         .get_global(&store, GAS_LEFT_EXPORT)
         .expect("the meter exports its gas global");
-    gas.set(&mut store, Val::I64(call.gas_limit.cast_signed()))
+    gas.set(&mut store, Val::I64(gas_left.cast_signed()))
         .expect("the gas global is a mutable i64");
 
     let status = match entry.call(&mut store, ()) {
@@ -169,6 +184,62 @@ pub fn run(metered: &[u8], call: &Call<'_>, state: &State, costs: &HostCosts) ->
         writes,
         balances: Vec::new(),
     }
+}
+
+/// What an instance of `wasm` costs, counted here from the module itself
+/// (not by the VM's validation): every import, function, global, export,
+/// table entry, element segment and entry it writes, data segment and
+/// byte, and page of initial memory, at the schedule's rates.
+///
+/// # Panics
+///
+/// On a module that does not parse: the oracles count accepted contracts.
+pub fn instantiation_gas(wasm: &[u8], costs: &InstantiationCosts) -> u64 {
+    use wasmparser::{ElementItems, Parser, Payload};
+    let mut shape = InstanceShape::default();
+    let count = |n: u32| u64::from(n);
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.expect("an accepted contract parses") {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    import.expect("an accepted contract parses");
+                    shape.imports += 1;
+                    shape.functions += 1;
+                }
+            }
+            Payload::FunctionSection(reader) => shape.functions += count(reader.count()),
+            Payload::GlobalSection(reader) => shape.globals += count(reader.count()),
+            Payload::ExportSection(reader) => shape.exports += count(reader.count()),
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    shape.table_entries += table.expect("an accepted table").ty.initial;
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    shape.memory_pages += memory.expect("an accepted memory").initial;
+                }
+            }
+            Payload::ElementSection(reader) => {
+                for element in reader {
+                    shape.element_segments += 1;
+                    shape.element_entries +=
+                        count(match element.expect("an accepted segment").items {
+                            ElementItems::Functions(functions) => functions.count(),
+                            ElementItems::Expressions(_, expressions) => expressions.count(),
+                        });
+                }
+            }
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    shape.data_segments += 1;
+                    shape.data_bytes += data.expect("an accepted segment").data.len() as u64;
+                }
+            }
+            _ => {}
+        }
+    }
+    costs.cost(&shape)
 }
 
 /// Maps how wasmi stopped to Cairn's status: a host function's stop, the

@@ -1,20 +1,37 @@
 //! Committing a decided block: what its execution wrote, in one atomic
 //! write, then the head, the mempool's nonces and the subscribers.
+//!
+//! The execution is kept until the write has succeeded: a failed write
+//! (a full disk, an injected fault) can be tried again.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 
 use super::mempool::SenderState;
 use super::{Chain, Committed, lock};
+use crate::faults::crash_point;
 use crate::types::{Address, Hash};
+
+/// Why a decided block was not committed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// The block was never built or verified here (or was, before a
+    /// restart): verify it, then commit again.
+    #[error("block {} was decided but is not executed here", hex::encode(.0))]
+    NotExecuted(Hash),
+    /// The store failed; the execution is kept and the commit can be tried
+    /// again.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
 
 impl Chain {
     /// Commits block `height`, decided as `hash` with `certificate`. The
     /// block must have been built or verified here.
-    pub fn commit(&self, height: u64, hash: &Hash, certificate: &[u8]) -> anyhow::Result<()> {
+    pub fn commit(&self, height: u64, hash: &Hash, certificate: &[u8]) -> Result<(), CommitError> {
         let _execution = self.lock_execution();
         let head = self.store.head()?;
         if height <= head.height {
@@ -24,21 +41,22 @@ impl Chain {
             if stored == Some(*hash) {
                 return Ok(());
             }
-            bail!("asked to commit block {height} over a different committed block");
-        }
-        if height != head.height + 1 {
-            bail!(
-                "asked to commit block {height} on top of committed height {}",
-                head.height
+            return Err(
+                anyhow!("asked to commit block {height} over a different committed block").into(),
             );
         }
-        let executed = lock(&self.executed).remove(hash).ok_or_else(|| {
-            anyhow!(
-                "block {} was decided but never executed here",
-                hex::encode(hash)
+        if height != head.height + 1 {
+            return Err(anyhow!(
+                "asked to commit block {height} on top of committed height {}",
+                head.height
             )
-        })?;
-        let executed = Arc::try_unwrap(executed).unwrap_or_else(|shared| (*shared).clone());
+            .into());
+        }
+        let executed = lock(&self.executed)
+            .get(hash)
+            .cloned()
+            .ok_or(CommitError::NotExecuted(*hash))?;
+        let executed = (*executed).clone();
         let header = executed.block.header.clone();
         let transactions = executed.block.transactions.len();
         let accounts: BTreeMap<Address, SenderState> = executed
@@ -56,7 +74,9 @@ impl Chain {
         let base_fee = executed.changes.chain.map(|chain| chain.base_fee);
         let writes = executed.into_writes(certificate);
         let new_head = writes.head;
+        crash_point("commit.before_write", height);
         self.store.commit(writes)?;
+        crash_point("commit.after_write", height);
         *self
             .head
             .write()

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::{Chain, InvalidBlock};
+use super::{BlockSource, Chain, CommitError, InvalidBlock};
 
 /// blake2b-256 of a block's SCALE-encoded header: what consensus votes on.
 pub type BlockHash = [u8; 32];
@@ -75,31 +75,40 @@ pub trait ConsensusHost: Send + Sync + 'static {
         now: SystemTime,
     ) -> anyhow::Result<ExecutedBlock>;
 
-    /// Decodes a block proposed (or synced) for `height` by `proposer`,
-    /// re-executes it on the committed state, and accepts it only if its
-    /// parent, proposer, time, transactions and every root match this node's
-    /// own execution.
+    /// Decodes a block proposed (or synced) for `height`, re-executes it on
+    /// the committed state, and accepts it only if its parent, time,
+    /// transactions and every root match this node's own execution, and
+    /// (for a proposal, as `source` says) its proposer and its time by this
+    /// node's clock.
     fn verify_block(
         &self,
         height: u64,
-        proposer: &ValidatorKey,
+        source: BlockSource,
         bytes: &[u8],
     ) -> Result<ExecutedBlock, BlockRejected>;
 
     /// Commits the decided block `hash` at `height`, previously returned by
     /// `build_block` or `verify_block`, together with the encoded commit
-    /// certificate, in one atomic write.
-    fn commit_block(&self, height: u64, hash: &BlockHash, certificate: &[u8])
-    -> anyhow::Result<()>;
+    /// certificate, in one atomic write. On failure the executed block is
+    /// kept, so the commit can be tried again;
+    /// [`CommitError::NotExecuted`] asks the caller to verify the block
+    /// first (after a restart, nothing executed survives).
+    fn commit_block(
+        &self,
+        height: u64,
+        hash: &BlockHash,
+        certificate: &[u8],
+    ) -> Result<(), CommitError>;
 
     /// The committed block and its encoded certificate at `height`, for
     /// syncing peers.
     fn decided_block(&self, height: u64) -> anyhow::Result<Option<(Bytes, Bytes)>>;
 
     /// Persists an undecided proposal (an opaque record encoded by the
-    /// consensus module) so that a node that crashes mid-height can replay
-    /// it when the round restarts. Records at or below the committed height
-    /// are pruned by `commit_block`.
+    /// consensus module) durably, before returning, so that a node that
+    /// crashes mid-height still has every block it told consensus about.
+    /// Records at or below the committed height are pruned by
+    /// `commit_block`.
     fn store_undecided_proposal(
         &self,
         height: u64,
@@ -109,6 +118,9 @@ pub trait ConsensusHost: Send + Sync + 'static {
 
     /// The records stored for `height` and `round`, in insertion order.
     fn undecided_proposals(&self, height: u64, round: u32) -> anyhow::Result<Vec<Vec<u8>>>;
+
+    /// Every record stored for `height`, by round, then insertion order.
+    fn undecided_proposals_at(&self, height: u64) -> anyhow::Result<Vec<Vec<u8>>>;
 }
 
 impl ConsensusHost for Chain {
@@ -136,10 +148,10 @@ impl ConsensusHost for Chain {
     fn verify_block(
         &self,
         height: u64,
-        proposer: &ValidatorKey,
+        source: BlockSource,
         bytes: &[u8],
     ) -> Result<ExecutedBlock, BlockRejected> {
-        self.verify(height, proposer, bytes)
+        self.verify_from(height, source, bytes)
     }
 
     fn commit_block(
@@ -147,7 +159,7 @@ impl ConsensusHost for Chain {
         height: u64,
         hash: &BlockHash,
         certificate: &[u8],
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), CommitError> {
         self.commit(height, hash, certificate)
     }
 
@@ -170,5 +182,9 @@ impl ConsensusHost for Chain {
 
     fn undecided_proposals(&self, height: u64, round: u32) -> anyhow::Result<Vec<Vec<u8>>> {
         self.store.undecided(height, round)
+    }
+
+    fn undecided_proposals_at(&self, height: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        self.store.undecided_at(height)
     }
 }

@@ -403,6 +403,15 @@ impl Mempool {
         selected
     }
 
+    /// Removes one transaction (one that cannot be executed here); the
+    /// sender's later nonces stay, waiting for this nonce again. Returns
+    /// whether it was there.
+    pub fn remove(&mut self, hash: &Hash) -> bool {
+        let present = self.by_hash.contains_key(hash);
+        self.remove_one(hash);
+        present
+    }
+
     /// A gas price that puts a transaction into the next block now: the
     /// base fee (or this node's minimum, if higher), or, when the
     /// transactions paying at least that fill a block by their gas limits,

@@ -35,14 +35,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cairn_vm::Vm;
 use tokio::sync::broadcast;
 
+pub use commit::CommitError;
 pub use host::{BlockHash, BlockRejected, ConsensusHost, ExecutedBlock, ValidatorKey};
-pub use queries::GasPrices;
-pub use verify::{InvalidBlock, MAX_CLOCK_DRIFT_MS};
+pub use queries::{GasPrices, Queried};
+pub use verify::{BlockSource, InvalidBlock, MAX_CLOCK_DRIFT_MS};
 
 use crate::execution::{BlockExecution, Executor};
 use crate::genesis::{ChainParams, Genesis};
 use crate::metrics::Metrics;
-use crate::state::{Head, Store};
+use crate::state::{Head, Store, StoreOptions};
 use crate::types::Hash;
 use mempool::{Mempool, MempoolLimits};
 
@@ -53,9 +54,11 @@ pub struct ChainConfig {
     /// The VM's on-disk artifact cache.
     pub artifact_cache: Option<PathBuf>,
     pub mempool: MempoolLimits,
-    /// Rebuild the state root from every record at startup and compare it
-    /// with the committed one (reads the whole state).
+    /// Check every record against the committed state root at startup
+    /// (reads the whole state).
     pub verify_state_on_start: bool,
+    /// How the store keeps the state tree (pruning).
+    pub store: StoreOptions,
 }
 
 /// A committed block, announced to RPC waiters and the gossip layer.
@@ -96,7 +99,7 @@ impl std::fmt::Debug for Chain {
 
 /// This node's clock, in milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    system_time_ms(SystemTime::now())
+    system_time_ms(crate::faults::now())
 }
 
 fn system_time_ms(time: SystemTime) -> u64 {

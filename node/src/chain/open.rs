@@ -21,7 +21,7 @@ impl Chain {
     /// what it holds is consistent before anything runs on it.
     pub fn open(genesis: Genesis, config: &ChainConfig, metrics: Metrics) -> anyhow::Result<Self> {
         genesis.validate()?;
-        let store = Store::open(&config.db_path)?;
+        let store = Store::open_with(&config.db_path, config.store)?;
         let genesis_hash = genesis.hash();
         let head = store.init_genesis(
             genesis_hash,
@@ -88,18 +88,17 @@ impl Chain {
         tree::check_stored_root(&self.store.tree_reader(), &head)
     }
 
-    /// Rebuilds the state root from every flat record and compares it with
-    /// the committed root: catches state changed behind the tree's back.
+    /// Checks every flat record against the committed root, one record at
+    /// a time ([`crate::state::StateSnapshot::check_records`]): catches
+    /// state changed behind the tree's back, in memory that does not grow
+    /// with the state.
     pub fn verify_state(&self) -> anyhow::Result<()> {
         let started = Instant::now();
         let snapshot = self.store.snapshot();
-        let head = snapshot.head()?;
-        let mut leaves = Vec::new();
-        snapshot.for_each_state_leaf(|key, value| leaves.push((key, value)))?;
-        tree::check_rebuilt_root(&head, &leaves)?;
+        let records = snapshot.check_records()?;
         tracing::info!(
-            height = head.height,
-            records = leaves.len(),
+            height = snapshot.head()?.height,
+            records,
             elapsed_ms = started.elapsed().as_millis(),
             "state verified against its root"
         );

@@ -18,6 +18,15 @@ pub struct GasPrices {
     pub suggested: u64,
 }
 
+/// A query's outcome, and the height of the state it read.
+#[derive(Debug, Clone)]
+pub struct Queried {
+    /// The committed height the query ran on: read from the same snapshot
+    /// as the state, so it names exactly the state the outcome reflects.
+    pub height: u64,
+    pub outcome: Outcome,
+}
+
 impl Chain {
     /// An account's committed record, and the nonce its next transaction
     /// should carry, counting its pending transactions.
@@ -50,14 +59,15 @@ impl Chain {
     }
 
     /// Runs a read-only call against the latest committed state; nothing it
-    /// does is kept.
+    /// does is kept. `gas_limit` is capped at a transaction's maximum;
+    /// callers serving strangers cap it lower.
     pub fn query(
         &self,
         contract: &Address,
         method: &str,
         input: &[u8],
         gas_limit: u64,
-    ) -> anyhow::Result<Outcome> {
+    ) -> anyhow::Result<Queried> {
         let snapshot = self.store.snapshot();
         let head = snapshot.head()?;
         let changes = Changes::default();
@@ -79,10 +89,43 @@ impl Chain {
             },
             read_only: true,
         };
-        Ok(self.vm.execute(&call, &view)?)
+        let outcome = self.vm.execute(&call, &view)?;
+        Ok(Queried {
+            height: head.height,
+            outcome,
+        })
     }
 
     pub fn contract(&self, address: &Address) -> anyhow::Result<Option<ContractInfo>> {
         self.store.snapshot().contract(address)
+    }
+
+    /// A contract's record and the ABI its deploy gave, read from one
+    /// snapshot. The ABI's bytes must hash to what the record (under the
+    /// state root) says.
+    pub fn contract_with_abi(
+        &self,
+        address: &Address,
+    ) -> anyhow::Result<Option<(ContractInfo, Option<Vec<u8>>)>> {
+        let snapshot = self.store.snapshot();
+        let Some(info) = snapshot.contract(address)? else {
+            return Ok(None);
+        };
+        let Some(abi_hash) = info.abi_hash else {
+            return Ok(Some((info, None)));
+        };
+        let abi = snapshot.abi(&abi_hash)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "the ABI {} of contract {address} is missing from the database",
+                hex::encode(abi_hash)
+            )
+        })?;
+        if cairn_vm::blake2b_256(&abi) != abi_hash {
+            anyhow::bail!(
+                "the stored ABI {} of contract {address} does not match its hash",
+                hex::encode(abi_hash)
+            );
+        }
+        Ok(Some((info, Some(abi))))
     }
 }

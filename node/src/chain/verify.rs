@@ -1,6 +1,14 @@
 //! Verifying a proposed or synced block before a vote: a list of small
 //! checks of its header against the committed head, in order, then a
 //! re-execution whose roots must be the header's.
+//!
+//! Who built the block and how its time compares with this node's clock
+//! are local checks: they decide what this node votes for, so they apply to
+//! proposals only. A block with a commit certificate is final ("Certified
+//! is final", docs/DESIGN.md): it is checked only against what every node
+//! computes identically (height, parent, time after the parent, the
+//! transactions, the roots), whoever proposed it and whatever this node's
+//! clock says.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +23,22 @@ use crate::types::{Block, Hash, Header, TxError, decode_exact};
 
 /// How far ahead of this node's clock a proposed block's time may be.
 pub const MAX_CLOCK_DRIFT_MS: u64 = 10_000;
+
+/// How a block reached this node, which decides the checks it gets
+/// besides the chain's own rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockSource {
+    /// A new proposal by the round's proposer: the header names it, and its
+    /// time is not ahead of this node's clock by more than
+    /// [`MAX_CLOCK_DRIFT_MS`].
+    Proposal { proposer: ValidatorKey },
+    /// A proposal of a value locked in an earlier round (its proof-of-lock
+    /// round is set): built by whoever proposed it then, so the header names
+    /// that validator; its time is still checked against the clock.
+    Reproposal,
+    /// A decided block, with its commit certificate: no local checks.
+    Certified,
+}
 
 /// Why a block that decodes is invalid: the proposer's fault, one variant
 /// per check.
@@ -62,6 +86,33 @@ impl Chain {
         proposer: &ValidatorKey,
         bytes: &[u8],
     ) -> Result<ExecutedBlock, BlockRejected> {
+        self.verify_from(
+            height,
+            BlockSource::Proposal {
+                proposer: *proposer,
+            },
+            bytes,
+        )
+    }
+
+    /// Verifies a decided block `height`, with a valid commit certificate:
+    /// whoever proposed it and whatever this node's clock says, it is
+    /// executed and kept if it follows the chain's rules.
+    pub fn verify_certified(
+        &self,
+        height: u64,
+        bytes: &[u8],
+    ) -> Result<ExecutedBlock, BlockRejected> {
+        self.verify_from(height, BlockSource::Certified, bytes)
+    }
+
+    /// Verifies block `height`, which reached this node as `source`.
+    pub fn verify_from(
+        &self,
+        height: u64,
+        source: BlockSource,
+        bytes: &[u8],
+    ) -> Result<ExecutedBlock, BlockRejected> {
         let _execution = self.lock_execution();
         let started = Instant::now();
         let block = decode_block(bytes)?;
@@ -94,15 +145,21 @@ impl Chain {
                 bytes: executed.bytes.clone(),
             });
         }
-        check_proposer(header, proposer)?;
+        match source {
+            BlockSource::Proposal { proposer } => {
+                check_proposer(header, &proposer)?;
+                check_clock_drift(header, now_ms())?;
+            }
+            BlockSource::Reproposal => check_clock_drift(header, now_ms())?,
+            BlockSource::Certified => {}
+        }
         check_parent(header, &head)?;
         check_time_after_parent(header, &head)?;
-        check_clock_drift(header, now_ms())?;
         check_transaction_count(&block)?;
         let next = NextBlock {
             parent: head,
             time_ms: header.time_ms,
-            proposer: *proposer,
+            proposer: header.proposer,
         };
         let transactions = block.transactions.iter().cloned().map(Arc::new).collect();
         let executed =
@@ -114,7 +171,9 @@ impl Chain {
                 Err(ExecError::InvalidTransaction { index, error }) => {
                     return Err(InvalidBlock::InvalidTransaction { index, error }.into());
                 }
-                Err(ExecError::Local(error)) => return Err(local(error)),
+                Err(ExecError::Local(error) | ExecError::TransactionFailed { error, .. }) => {
+                    return Err(local(error));
+                }
             };
         check_execution(header, &executed.block.header)?;
         debug_assert_eq!(executed.block.hash(), hash);

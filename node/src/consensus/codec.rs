@@ -225,13 +225,19 @@ impl HasEncodedLen<Response<CairnContext>> for WireCodec {
 
 /// An undecided proposal as the chain stores it between a crash and the
 /// replay of its round: enough to rebuild the `ProposedValue` after
-/// re-executing the block.
+/// re-executing the block, to commit it if it is decided, and to stream it
+/// again.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct UndecidedRecord {
     pub round: Round,
     pub valid_round: Round,
     pub proposer: ValidatorAddress,
     pub block: Vec<u8>,
+    /// The proposer's signature over the streamed block (its `Fin` part);
+    /// none for a block that came by sync.
+    pub signature: Option<Signature>,
+    /// A decided block that came by sync with its commit certificate.
+    pub certified: bool,
 }
 
 impl UndecidedRecord {

@@ -11,6 +11,7 @@ use malachitebft_app_channel::app::types::core::{
     self as core, NilOrVal, Round, SignedExtension, VoteType, VotingPower,
 };
 
+use super::proposer::ProposerSchedule;
 use crate::chain::{BlockHash, ValidatorKey};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -271,11 +272,13 @@ impl core::Validator<CairnContext> for Validator {
     }
 }
 
-/// The validators, sorted by address, with positive powers.
+/// The validators, sorted by address, with positive powers, and who
+/// proposes when ([`super::proposer`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatorSet {
     validators: Vec<Validator>,
     total_power: VotingPower,
+    schedule: ProposerSchedule,
 }
 
 impl ValidatorSet {
@@ -301,7 +304,9 @@ impl ValidatorSet {
                 .checked_add(validator.power)
                 .ok_or("the total voting power overflows")?;
         }
+        let powers: Vec<VotingPower> = validators.iter().map(|validator| validator.power).collect();
         Ok(ValidatorSet {
+            schedule: ProposerSchedule::new(&powers),
             validators,
             total_power,
         })
@@ -311,19 +316,19 @@ impl ValidatorSet {
         &self.validators
     }
 
-    /// Weighted round robin: position `(height + round) mod total_power` on
-    /// the line of validators laid end to end by power, so each proposes in
-    /// proportion to its power and a silent proposer is skipped next round.
+    /// The proposer of `round` at `height`: CometBFT's proposer priority at
+    /// round 0, and never the same validator two rounds in a row
+    /// ([`super::proposer`]).
     pub fn proposer(&self, height: Height, round: Round) -> &Validator {
-        let round = u64::from(round.as_u32().unwrap_or(0));
-        let mut position = height.0.wrapping_add(round) % self.total_power;
-        for validator in &self.validators {
-            if position < validator.power {
-                return validator;
-            }
-            position -= validator.power;
-        }
-        unreachable!("positions are below the total power")
+        let round = round.as_u32().unwrap_or(0);
+        &self.validators[self.schedule.proposer(height.0, round)]
+    }
+
+    pub fn get(&self, address: &ValidatorAddress) -> Option<&Validator> {
+        self.validators
+            .binary_search_by_key(address, |validator| validator.address)
+            .ok()
+            .map(|index| &self.validators[index])
     }
 }
 
@@ -337,10 +342,7 @@ impl core::ValidatorSet<CairnContext> for ValidatorSet {
     }
 
     fn get_by_address(&self, address: &ValidatorAddress) -> Option<&Validator> {
-        self.validators
-            .binary_search_by_key(address, |validator| validator.address)
-            .ok()
-            .map(|index| &self.validators[index])
+        self.get(address)
     }
 
     fn get_by_index(&self, index: usize) -> Option<&Validator> {
@@ -432,16 +434,20 @@ mod tests {
     }
 
     #[test]
-    fn proposers_rotate_in_proportion_to_power() {
+    fn proposers_follow_the_priority_schedule() {
         let set =
             ValidatorSet::new(vec![validator(2, 1), validator(1, 2), validator(3, 1)]).unwrap();
-        let picks: Vec<u8> = (0..8)
+        // Sorted by address: 1 (power 2), 2, 3. CometBFT's priorities give
+        // 1, 2, 3, 1 over a cycle of 4 heights, then again.
+        let picks: Vec<u8> = (1..=8)
             .map(|height| set.proposer(Height(height), Round::new(0)).address.0[0])
             .collect();
-        assert_eq!(picks, [1, 1, 2, 3, 1, 1, 2, 3]);
-        // A round change moves to the next slot, so a silent proposer is
-        // skipped.
-        assert_eq!(set.proposer(Height(0), Round::new(2)).address.0[0], 2);
+        assert_eq!(picks, [1, 2, 3, 1, 1, 2, 3, 1]);
+        // Heights 4 and 5 both start with validator 1; their later rounds
+        // move on to someone else at once.
+        assert_eq!(set.proposer(Height(4), Round::new(1)).address.0[0], 2);
+        assert_eq!(set.proposer(Height(5), Round::new(1)).address.0[0], 2);
+        assert_eq!(set.proposer(Height(5), Round::Nil).address.0[0], 1);
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Malachite BFT consensus, embedded through its channel interface.
 //!
-//! Start reading at [`start`]: it builds Cairn's context ([`context`]),
-//! signing ([`signing`]) and wire codec ([`codec`]), starts Malachite's
-//! engine (its own libp2p swarm, WAL and block sync), and runs the
-//! application loop ([`app`]) that answers the engine from the chain through
-//! the [`ConsensusHost`](crate::chain::ConsensusHost) boundary, which the
-//! chain declares and implements.
+//! Start reading at [`start`]: it builds Cairn's context ([`context`], with
+//! the proposer schedule of `proposer`), signing ([`signing`], behind the
+//! [`guard`] that never signs two different votes for one height and round)
+//! and wire codec ([`codec`]), starts Malachite's engine (its own libp2p
+//! swarm, WAL and block sync), and runs the application loop (`app`) that
+//! answers the engine from the chain through the
+//! [`ConsensusHost`](crate::chain::ConsensusHost) boundary, which the chain
+//! declares and implements. Proposal streams are reassembled by
+//! [`streaming`], from validators only.
 //!
 //! It takes its settings as a [`ConsensusConfig`], which the node builds from
 //! its configuration file; it knows nothing of the node that runs it.
@@ -13,11 +16,13 @@
 mod app;
 pub mod codec;
 pub mod context;
+pub mod guard;
+mod proposer;
 pub mod signing;
 pub mod streaming;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -25,10 +30,11 @@ use bytesize::ByteSize;
 use libp2p::Multiaddr;
 use malachitebft_app_channel::app::config::{
     ConsensusConfig as EngineConsensusConfig, NodeConfig as EngineConfigTrait, P2pConfig,
-    ValueSyncConfig,
+    PubSubMaxSizePerTopic, ValueSyncConfig,
 };
+use malachitebft_app_channel::app::engine::util::events::Event;
 use malachitebft_app_channel::app::types::codec::Codec;
-use malachitebft_app_channel::app::types::core::LinearTimeouts;
+use malachitebft_app_channel::app::types::core::{LinearTimeouts, Validity, ValueOrigin};
 use malachitebft_app_channel::{
     ConsensusContext, EngineHandle, NetworkContext, NetworkIdentity, NetworkRequest,
     RequestContext, Signer, SyncContext, WalContext,
@@ -37,9 +43,11 @@ use malachitebft_signing_ed25519::PrivateKey;
 
 use crate::chain::ConsensusHost;
 use crate::genesis::Genesis;
+use crate::metrics::ConsensusMetrics;
 use crate::net::NetworkStatus;
 use codec::WireCodec;
 use context::{CairnContext, Validator, ValidatorAddress, ValidatorSet};
+use guard::SignGuard;
 use signing::{ChainTag, SignatureVerifier, ValidatorSigner};
 
 /// What consensus takes from the node's configuration.
@@ -56,7 +64,8 @@ pub struct ConsensusConfig {
     /// With nothing to include, a proposer waits up to this long before it
     /// proposes an empty block.
     pub max_idle_block_interval: Duration,
-    /// Where the write-ahead log is kept.
+    /// Where the write-ahead log, and the record of what this validator
+    /// signed, are kept.
     pub wal_dir: PathBuf,
 }
 
@@ -69,10 +78,13 @@ pub struct ConsensusParams {
     pub listen: Multiaddr,
     pub persistent_peers: Vec<Multiaddr>,
     pub wal_file: PathBuf,
+    /// What this validator signed at its highest height ([`guard`]).
+    pub signed_file: PathBuf,
     pub timeouts: LinearTimeouts,
     pub target_block_time: Duration,
     pub max_idle_block_interval: Duration,
     pub network: Arc<NetworkStatus>,
+    pub metrics: ConsensusMetrics,
 }
 
 impl std::fmt::Debug for ConsensusParams {
@@ -93,6 +105,7 @@ impl ConsensusParams {
         genesis: &Genesis,
         key: PrivateKey,
         network: Arc<NetworkStatus>,
+        metrics: ConsensusMetrics,
     ) -> anyhow::Result<Self> {
         let validators = genesis
             .validators
@@ -113,10 +126,12 @@ impl ConsensusParams {
             listen: config.listen.clone(),
             persistent_peers: config.persistent_peers.clone(),
             wal_file: config.wal_dir.join("consensus.wal"),
+            signed_file: config.wal_dir.join("signed_state"),
             timeouts: timeouts(config.max_idle_block_interval),
             target_block_time: config.target_block_time,
             max_idle_block_interval: config.max_idle_block_interval,
             network,
+            metrics,
         })
     }
 }
@@ -169,8 +184,15 @@ fn engine_config(params: &ConsensusParams) -> EngineConfig {
             p2p: P2pConfig {
                 listen_addr: params.listen.clone(),
                 persistent_peers: params.persistent_peers.clone(),
-                // A proposal part is at most one chunk plus framing.
                 pubsub_max_size: ByteSize::mib(1),
+                // What gossipsub relays before Cairn sees it is at most this
+                // large: a proposal part is one chunk plus framing; votes and
+                // proposals are a few hundred bytes.
+                pubsub_max_size_per_topic: PubSubMaxSizePerTopic {
+                    proposal_parts: Some(ByteSize::b(streaming::CHUNK_BYTES as u64 + 4096)),
+                    consensus: Some(ByteSize::kib(64)),
+                    liveness: None,
+                },
                 rpc_max_size: response_limit,
                 ..P2pConfig::default()
             },
@@ -189,7 +211,7 @@ fn engine_config(params: &ConsensusParams) -> EngineConfig {
 /// A running consensus engine and its application loop.
 pub struct ConsensusHandle {
     engine: EngineHandle,
-    app: tokio::task::JoinHandle<()>,
+    app: tokio::task::JoinHandle<anyhow::Result<()>>,
     status: tokio::task::JoinHandle<()>,
 }
 
@@ -200,6 +222,18 @@ impl std::fmt::Debug for ConsensusHandle {
 }
 
 impl ConsensusHandle {
+    /// Waits until the application loop stops by itself, which it does
+    /// only on a failure it must not work around (a decided block that
+    /// cannot be committed); returns why. The node should then stop: a
+    /// restart resumes from the WAL.
+    pub async fn failed(&mut self) -> anyhow::Error {
+        match (&mut self.app).await {
+            Ok(Ok(())) => anyhow::anyhow!("the consensus application loop stopped"),
+            Ok(Err(error)) => error,
+            Err(error) => anyhow::anyhow!("the consensus application loop failed: {error}"),
+        }
+    }
+
     /// Stops the engine and the application loop. Committed blocks are
     /// already on disk and the WAL is flushed as it is written.
     pub async fn stop(self) {
@@ -215,7 +249,7 @@ pub async fn start<H: ConsensusHost>(
     host: Arc<H>,
     params: ConsensusParams,
 ) -> anyhow::Result<ConsensusHandle> {
-    let signer = ValidatorSigner::new(params.key.clone(), params.chain);
+    let mut signer = ValidatorSigner::new(params.key.clone(), params.chain);
     let verifier = SignatureVerifier::new(params.chain, &params.validators);
     let address = signer.address();
     let is_validator = params
@@ -225,6 +259,15 @@ pub async fn start<H: ConsensusHost>(
         .any(|validator| validator.address == address);
     let keypair = crate::keys::libp2p_keypair(&params.key);
     let peer_id = keypair.public().to_peer_id();
+
+    if let Some(parent) = params.wal_file.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    if is_validator {
+        let guard = SignGuard::open(&params.signed_file)?;
+        signer = signer.with_guard(Arc::new(guard));
+    }
 
     let identity = if is_validator {
         let proof = signer
@@ -247,10 +290,6 @@ pub async fn start<H: ConsensusHost>(
     };
 
     let config = engine_config(&params);
-    if let Some(parent) = params.wal_file.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
     let (channels, engine) = malachitebft_app_channel::start_engine(
         CairnContext,
         config,
@@ -270,27 +309,31 @@ pub async fn start<H: ConsensusHost>(
         "consensus started"
     );
 
-    let status = tokio::spawn(watch_peers(
-        channels.net_requests.clone(),
-        Arc::clone(&params.network),
-    ));
-    let app = app::App {
+    let status = tokio::spawn({
+        let peers = watch_peers(channels.net_requests.clone(), Arc::clone(&params.network));
+        let sync = watch_sync(channels.events.subscribe(), Arc::clone(&params.network));
+        async move {
+            tokio::join!(peers, sync);
+        }
+    });
+    let app = app::App::new(
         host,
-        signer: is_validator.then_some(signer),
-        verifier,
-        validators: params.validators,
-        timeouts: params.timeouts,
-        target_block_time: params.target_block_time,
-        max_idle_block_interval: params.max_idle_block_interval,
-        streams: Default::default(),
-        future: Vec::new(),
-        known_parts: Arc::new(Mutex::new(Default::default())),
-        stream_nonce: 0,
-    };
+        app::AppParts {
+            signer: is_validator.then_some(signer),
+            verifier,
+            validators: params.validators,
+            timeouts: params.timeouts,
+            target_block_time: params.target_block_time,
+            max_idle_block_interval: params.max_idle_block_interval,
+            metrics: params.metrics,
+        },
+    );
     let app = tokio::spawn(async move {
-        if let Err(error) = app.run(channels).await {
+        let result = app.run(channels).await;
+        if let Err(error) = &result {
             tracing::error!("consensus application loop: {error:#}");
         }
+        result
     });
     Ok(ConsensusHandle {
         engine,
@@ -311,5 +354,28 @@ async fn watch_peers(
         // Often enough that a restarted node's status shows its peers by
         // the time it has caught up.
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Tells the node's status when certified blocks reach it through sync
+/// (the engine's `ReceivedProposedValue` events of origin `Sync` that the
+/// chain accepted): then the node is catching up (`status.syncing`).
+async fn watch_sync(
+    mut events: tokio::sync::broadcast::Receiver<Event<CairnContext>>,
+    network: Arc<NetworkStatus>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match events.recv().await {
+            Ok(Event::ReceivedProposedValue(value, ValueOrigin::Sync))
+                if value.validity == Validity::Valid =>
+            {
+                network.observe_synced(value.height.0, crate::chain::now_ms());
+            }
+            Ok(_) => {}
+            // Missed events are only missed status updates.
+            Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! kind of message or on another chain.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use borsh::BorshSerialize;
@@ -17,6 +18,8 @@ use malachitebft_signing_ed25519::{PrivateKey, PublicKey};
 use super::context::{
     CairnContext, Height, Proposal, Signature, ValidatorAddress, ValidatorSet, Vote,
 };
+use super::guard::{SignGuard, Signing};
+use crate::faults::crash_point;
 use malachitebft_app_channel::app::types::core::Round;
 
 use malachitebft_signing::{Error as SigningError, VerificationResult};
@@ -56,12 +59,14 @@ impl ChainTag {
     }
 }
 
-/// Signs as this validator.
+/// Signs as this validator. With a [`SignGuard`], it never signs two
+/// different votes or proposals for one height, round and kind.
 #[derive(Clone)]
 pub struct ValidatorSigner {
     key: PrivateKey,
     address: ValidatorAddress,
     chain: ChainTag,
+    guard: Option<Arc<SignGuard>>,
 }
 
 impl std::fmt::Debug for ValidatorSigner {
@@ -79,6 +84,15 @@ impl ValidatorSigner {
             key,
             address,
             chain,
+            guard: None,
+        }
+    }
+
+    /// This signer, checking every vote and proposal with `guard` first.
+    pub fn with_guard(self, guard: Arc<SignGuard>) -> Self {
+        ValidatorSigner {
+            guard: Some(guard),
+            ..self
         }
     }
 
@@ -111,7 +125,22 @@ impl Signer<CairnContext> for ValidatorSigner {
         &self,
         vote: Vote,
     ) -> Result<SignedMessage<CairnContext, Vote>, SigningError> {
-        let signature = self.sign_bytes(&self.chain.bytes(VOTE_DOMAIN, &vote));
+        let sign = || self.sign_bytes(&self.chain.bytes(VOTE_DOMAIN, &vote));
+        let signature = match &self.guard {
+            Some(guard) => {
+                let signing = guard.vote(&vote, sign).map_err(|error| {
+                    tracing::error!("refusing to sign: {error}");
+                    SigningError::from_source(error)
+                })?;
+                if let Signing::New(_) = signing {
+                    crash_point("vote.signed", vote.height.0);
+                }
+                signing.signature()
+            }
+            None => sign(),
+        };
+        #[cfg(feature = "test-utils")]
+        super::guard::log_vote(&vote);
         Ok(SignedMessage::new(vote, signature))
     }
 
@@ -119,7 +148,17 @@ impl Signer<CairnContext> for ValidatorSigner {
         &self,
         proposal: Proposal,
     ) -> Result<SignedMessage<CairnContext, Proposal>, SigningError> {
-        let signature = self.sign_bytes(&self.chain.bytes(PROPOSAL_DOMAIN, &proposal));
+        let sign = || self.sign_bytes(&self.chain.bytes(PROPOSAL_DOMAIN, &proposal));
+        let signature = match &self.guard {
+            Some(guard) => guard
+                .proposal(&proposal, sign)
+                .map_err(|error| {
+                    tracing::error!("refusing to sign: {error}");
+                    SigningError::from_source(error)
+                })?
+                .signature(),
+            None => sign(),
+        };
         Ok(SignedMessage::new(proposal, signature))
     }
 

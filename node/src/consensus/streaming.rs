@@ -1,6 +1,23 @@
-//! Reassembly of proposal part streams, with every resource bounded: a peer
-//! can open only so many streams, each only so large, and incomplete
-//! streams are evicted oldest first.
+//! Reassembly of proposal part streams, with every resource bounded by
+//! who may publish.
+//!
+//! Only validators publish streams: the publisher of a gossipsub message is
+//! authenticated (Malachite runs gossipsub in strict mode, so the source's
+//! signature is checked), and a validator's libp2p identity is its
+//! consensus key ([`crate::keys::libp2p_keypair`]). A message from anyone
+//! else is refused before anything is stored. A stream's `Init` must name
+//! the proposer of its height and round, for a height this node can use
+//! soon; a validator holds at most [`MAX_STREAMS_PER_PUBLISHER`] incomplete
+//! streams and evicts only its own. A stranger therefore cannot touch a
+//! proposer's stream, and a faulty validator can fill only its own slots.
+//!
+//! What this cannot do: gossipsub in Malachite 0.8.2 relays every
+//! well-signed message on `/proposal_parts` to its mesh before the
+//! application sees it (`ValidationMode::Strict`, no
+//! `validate_messages`; the engine passes no verdict back to the swarm), so
+//! a junk message still costs each hop one relay. Its size is bounded by
+//! the topic's limit (`pubsub_max_size_per_topic`, see `consensus::start`)
+//! and gossipsub's duplicate cache drops repeats.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,15 +27,20 @@ use malachitebft_app_channel::app::streaming::{Sequence, StreamId, StreamMessage
 use malachitebft_app_channel::app::types::PeerId;
 use malachitebft_app_channel::app::types::core::Round;
 
-use super::context::{Height, ProposalPart, Signature, ValidatorAddress};
+use super::context::{Height, ProposalPart, Signature, ValidatorAddress, ValidatorSet};
 use crate::limits::MAX_BLOCK_BYTES;
 
 /// Blocks are cut into chunks of this size for streaming.
-pub(super) const CHUNK_BYTES: usize = 128 * 1024;
+pub const CHUNK_BYTES: usize = 128 * 1024;
 /// Init + data chunks + Fin part + the stream's end marker.
 const MAX_SEQUENCE: Sequence = (MAX_BLOCK_BYTES / CHUNK_BYTES) as Sequence + 3;
-/// Incomplete streams kept at once, from all peers together.
-pub const MAX_OPEN_STREAMS: usize = 64;
+/// Incomplete streams one validator may hold open at once: its proposal of
+/// this round, one of the next round or height, and re-streams of others'
+/// proposals (Malachite asks for those after a lock).
+pub const MAX_STREAMS_PER_PUBLISHER: usize = 4;
+/// Streams are accepted for the next height and this many after it (a
+/// faster proposer may already stream the next one).
+pub const MAX_HEIGHTS_AHEAD: u64 = 2;
 
 /// A proposal whose parts have all arrived. Its signature is not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +56,12 @@ pub struct AssembledProposal {
 }
 
 /// The blake2b-256 of a block's bytes, which the proposer signs.
-pub(super) fn data_hash(block: &[u8]) -> [u8; 32] {
+pub fn data_hash(block: &[u8]) -> [u8; 32] {
     blake2::Blake2b::<blake2::digest::consts::U32>::digest(block).into()
 }
 
 /// Cuts a block into the parts its proposer streams.
-pub(super) fn split(
+pub fn split(
     height: Height,
     round: Round,
     pol_round: Round,
@@ -63,7 +85,7 @@ pub(super) fn split(
 }
 
 /// The stream messages that carry `parts`, ending with the end marker.
-pub(super) fn stream_messages(
+pub fn stream_messages(
     stream_id: StreamId,
     parts: &[ProposalPart],
 ) -> Vec<StreamMessage<ProposalPart>> {
@@ -86,65 +108,136 @@ pub(super) fn stream_messages(
     messages
 }
 
+/// The libp2p peer id of the validator with this key: the same ed25519
+/// key is its libp2p identity.
+pub fn validator_peer_id(address: &ValidatorAddress) -> Option<PeerId> {
+    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(&address.0).ok()?;
+    let peer = libp2p::identity::PublicKey::from(key).to_peer_id();
+    PeerId::from_bytes(&peer.to_bytes()).ok()
+}
+
 #[derive(Debug, Default)]
 struct PartialStream {
     parts: BTreeMap<Sequence, ProposalPart>,
     end: Option<Sequence>,
     data_bytes: usize,
+    /// The height its `Init` names, once it has arrived.
+    height: Option<Height>,
     opened: u64,
 }
 
-/// Why a stream was dropped; logged, and the stream forgotten.
+/// Why a message or its stream was refused; logged, and the stream
+/// forgotten.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StreamError {
+    #[error("the publisher is not a validator")]
+    NotAValidator,
     #[error("sequence {0} is beyond any valid block")]
     SequenceTooHigh(Sequence),
+    #[error("a chunk of more than {CHUNK_BYTES} bytes")]
+    ChunkTooLarge,
     #[error("the stream carries more than {MAX_BLOCK_BYTES} bytes of block data")]
     TooLarge,
+    #[error("part {0} was sent again with other content")]
+    Conflict(Sequence),
+    #[error(
+        "a proposal for height {height}, which is not between {next} and {MAX_HEIGHTS_AHEAD} after"
+    )]
+    HeightOutOfRange { height: Height, next: Height },
+    #[error("{named} is not the proposer of height {height} round {round}")]
+    NotTheProposer {
+        named: ValidatorAddress,
+        height: Height,
+        round: Round,
+    },
     #[error("the stream's parts are out of shape: {0}")]
     Malformed(&'static str),
 }
 
-/// The incomplete proposal streams of every peer.
+/// The incomplete proposal streams of the validators.
 #[derive(Debug, Default)]
 pub struct Streams {
+    /// Who may publish: the validators' libp2p identities.
+    publishers: HashMap<PeerId, ValidatorAddress>,
     open: HashMap<(PeerId, StreamId), PartialStream>,
     opened: u64,
 }
 
 impl Streams {
+    /// Streams that `validators` may publish.
+    pub fn new(validators: &ValidatorSet) -> Self {
+        let publishers = validators
+            .validators()
+            .iter()
+            .filter_map(|validator| {
+                validator_peer_id(&validator.address).map(|peer| (peer, validator.address))
+            })
+            .collect();
+        Streams {
+            publishers,
+            ..Streams::default()
+        }
+    }
+
     /// Adds a message delivered by the neighbour `from`; returns the
-    /// proposal once its stream is complete.
+    /// proposal once its stream is complete. `next` is the height this
+    /// node decides next.
     ///
     /// Streams are grouped by the message's publisher, not by `from`:
     /// gossipsub relays each message through whichever neighbour is first,
-    /// so the parts of one stream arrive from different peers. (Grouping by
-    /// `from` split such streams and none completed: validators missed the
-    /// round's proposal and prevoted nil.) The publisher is signed in
-    /// Malachite's strict gossipsub mode; `from` stands in when the
-    /// transport gives none.
+    /// so the parts of one stream arrive from different peers. The
+    /// publisher is signed in Malachite's strict gossipsub mode; `from`
+    /// stands in when the transport gives none.
     pub fn receive(
         &mut self,
         from: PeerId,
         published_by: Option<PeerId>,
         message: StreamMessage<ProposalPart>,
+        validators: &ValidatorSet,
+        next: Height,
     ) -> Result<Option<AssembledProposal>, StreamError> {
-        self.insert(published_by.unwrap_or(from), message)
+        let publisher = published_by.unwrap_or(from);
+        if !self.publishers.contains_key(&publisher) {
+            return Err(StreamError::NotAValidator);
+        }
+        let key = (publisher, message.stream_id.clone());
+        let result = self.insert(&key, message, validators, next);
+        if result.is_err() {
+            self.open.remove(&key);
+        }
+        result
     }
 
-    /// Adds a message of `publisher`'s stream.
+    /// Forgets streams for heights below `next`, which can no longer be
+    /// used.
+    pub fn prune(&mut self, next: Height) {
+        self.open
+            .retain(|_, stream| stream.height.is_none_or(|height| height >= next));
+    }
+
+    /// How many incomplete streams are held.
+    pub fn open_streams(&self) -> usize {
+        self.open.len()
+    }
+
     fn insert(
         &mut self,
-        publisher: PeerId,
+        key: &(PeerId, StreamId),
         message: StreamMessage<ProposalPart>,
+        validators: &ValidatorSet,
+        next: Height,
     ) -> Result<Option<AssembledProposal>, StreamError> {
-        let key = (publisher, message.stream_id.clone());
-        if message.sequence > MAX_SEQUENCE {
-            self.open.remove(&key);
-            return Err(StreamError::SequenceTooHigh(message.sequence));
+        let sequence = message.sequence;
+        if sequence > MAX_SEQUENCE {
+            return Err(StreamError::SequenceTooHigh(sequence));
         }
-        if !self.open.contains_key(&key) && self.open.len() >= MAX_OPEN_STREAMS {
-            self.evict_oldest();
+        let init_height = match &message.content {
+            StreamContent::Data(part) => check_part(sequence, part, validators, next)?,
+            StreamContent::Fin => None,
+        };
+        if !self.open.contains_key(key) {
+            self.make_room(&key.0);
         }
         self.opened += 1;
         let opened = self.opened;
@@ -156,18 +249,30 @@ impl Streams {
                 ..PartialStream::default()
             });
         match message.content {
-            StreamContent::Fin => stream.end = Some(message.sequence),
+            StreamContent::Fin => match stream.end {
+                Some(end) if end != sequence => return Err(StreamError::Conflict(sequence)),
+                _ => stream.end = Some(sequence),
+            },
             StreamContent::Data(part) => {
-                if let ProposalPart::Data(data) = &part
-                    && !stream.parts.contains_key(&message.sequence)
-                {
+                if let Some(known) = stream.parts.get(&sequence) {
+                    // A re-sent part is fine only unchanged: a changed one
+                    // would have to be counted again, and no honest
+                    // proposer changes what it signed.
+                    if *known != part {
+                        return Err(StreamError::Conflict(sequence));
+                    }
+                    return Ok(None);
+                }
+                if let ProposalPart::Data(data) = &part {
                     stream.data_bytes += data.len();
+                    if stream.data_bytes > MAX_BLOCK_BYTES {
+                        return Err(StreamError::TooLarge);
+                    }
                 }
-                if stream.data_bytes > MAX_BLOCK_BYTES {
-                    self.open.remove(&key);
-                    return Err(StreamError::TooLarge);
+                if init_height.is_some() {
+                    stream.height = init_height;
                 }
-                stream.parts.insert(message.sequence, part);
+                stream.parts.insert(sequence, part);
             }
         }
         let complete = stream
@@ -176,29 +281,73 @@ impl Streams {
         if !complete {
             return Ok(None);
         }
-        let stream = self.open.remove(&key).expect("the stream was just used");
-        assemble(stream).map(Some)
+        match self.open.remove(key) {
+            Some(stream) => assemble(stream).map(Some),
+            None => Ok(None),
+        }
     }
 
-    /// How many incomplete streams are held.
-    pub fn open_streams(&self) -> usize {
-        self.open.len()
-    }
-
-    fn evict_oldest(&mut self) {
-        if let Some(key) = self
+    /// Keeps `publisher` within its quota of open streams, by dropping its
+    /// own oldest.
+    fn make_room(&mut self, publisher: &PeerId) {
+        let own: Vec<_> = self
             .open
             .iter()
-            .min_by_key(|(_, stream)| stream.opened)
-            .map(|(key, _)| key.clone())
-        {
-            self.open.remove(&key);
+            .filter(|((peer, _), _)| peer == publisher)
+            .map(|(key, stream)| (stream.opened, key.clone()))
+            .collect();
+        if own.len() < MAX_STREAMS_PER_PUBLISHER {
+            return;
+        }
+        if let Some((_, oldest)) = own.into_iter().min_by_key(|(opened, _)| *opened) {
+            self.open.remove(&oldest);
         }
     }
 }
 
+/// Checks a part on its own, before it is stored: the size of a chunk, and
+/// that an `Init` comes first and names the proposer of a height and round
+/// this node can use. Returns the height an `Init` names.
+fn check_part(
+    sequence: Sequence,
+    part: &ProposalPart,
+    validators: &ValidatorSet,
+    next: Height,
+) -> Result<Option<Height>, StreamError> {
+    match part {
+        ProposalPart::Data(data) if data.len() > CHUNK_BYTES => Err(StreamError::ChunkTooLarge),
+        ProposalPart::Init {
+            height,
+            round,
+            proposer,
+            ..
+        } => {
+            if sequence != 0 {
+                return Err(StreamError::Malformed("Init after the first part"));
+            }
+            if *height < next || height.0 > next.0.saturating_add(MAX_HEIGHTS_AHEAD) {
+                return Err(StreamError::HeightOutOfRange {
+                    height: *height,
+                    next,
+                });
+            }
+            if validators.proposer(*height, *round).address != *proposer {
+                return Err(StreamError::NotTheProposer {
+                    named: *proposer,
+                    height: *height,
+                    round: *round,
+                });
+            }
+            Ok(Some(*height))
+        }
+        ProposalPart::Data(_) | ProposalPart::Fin { .. } => Ok(None),
+    }
+}
+
 fn assemble(stream: PartialStream) -> Result<AssembledProposal, StreamError> {
-    let end = stream.end.expect("complete streams have an end");
+    let Some(end) = stream.end else {
+        return Err(StreamError::Malformed("no end"));
+    };
     // Parts are numbered 0..end with nothing beyond: the map's keys must be
     // exactly that range.
     if stream
@@ -250,22 +399,87 @@ fn assemble(stream: PartialStream) -> Result<AssembledProposal, StreamError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consensus::context::Validator;
     use bytes::Bytes;
 
-    fn peer() -> PeerId {
+    fn key(index: u8) -> malachitebft_signing_ed25519::PrivateKey {
+        malachitebft_signing_ed25519::PrivateKey::from([index + 1; 32])
+    }
+
+    fn address(index: u8) -> ValidatorAddress {
+        ValidatorAddress(*key(index).public_key().as_bytes())
+    }
+
+    /// Four validators of power 1.
+    fn validators() -> ValidatorSet {
+        ValidatorSet::new(
+            (0..4)
+                .map(|index| Validator {
+                    address: address(index),
+                    power: 1,
+                })
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn publisher(address: ValidatorAddress) -> PeerId {
+        validator_peer_id(&address).unwrap()
+    }
+
+    fn stranger() -> PeerId {
         PeerId::from_bytes(&libp2p::PeerId::random().to_bytes()).unwrap()
     }
 
-    fn messages(block: &[u8]) -> Vec<StreamMessage<ProposalPart>> {
+    const NEXT: Height = Height(4);
+
+    /// The proposer of height 4, round 1.
+    fn proposer() -> ValidatorAddress {
+        validators().proposer(NEXT, Round::new(1)).address
+    }
+
+    /// A validator that does not propose height 4, round 1.
+    fn other() -> ValidatorAddress {
+        (0..4)
+            .map(address)
+            .find(|address| *address != proposer())
+            .unwrap()
+    }
+
+    fn messages_of(
+        named: ValidatorAddress,
+        id: &'static [u8],
+        block: &[u8],
+    ) -> Vec<StreamMessage<ProposalPart>> {
         let parts = split(
-            Height(4),
+            NEXT,
             Round::new(1),
             Round::Nil,
-            ValidatorAddress([1; 32]),
+            named,
             block,
             Signature([2; 64]),
         );
-        stream_messages(StreamId::new(Bytes::from_static(b"s1")), &parts)
+        stream_messages(StreamId::new(Bytes::from_static(id)), &parts)
+    }
+
+    fn messages(block: &[u8]) -> Vec<StreamMessage<ProposalPart>> {
+        messages_of(proposer(), b"s1", block)
+    }
+
+    fn receive(
+        streams: &mut Streams,
+        from: PeerId,
+        message: StreamMessage<ProposalPart>,
+    ) -> Result<Option<AssembledProposal>, StreamError> {
+        streams.receive(from, Some(from), message, &validators(), NEXT)
+    }
+
+    fn data(id: StreamId, sequence: Sequence, bytes: usize) -> StreamMessage<ProposalPart> {
+        StreamMessage::new(
+            id,
+            sequence,
+            StreamContent::Data(ProposalPart::Data(vec![0; bytes])),
+        )
     }
 
     #[test]
@@ -275,113 +489,209 @@ mod tests {
             .collect();
         let mut messages = messages(&block);
         messages.reverse();
-        let mut streams = Streams::default();
-        let from = peer();
+        let mut streams = Streams::new(&validators());
+        let from = publisher(proposer());
         let last = messages.pop().unwrap();
         for message in messages {
-            assert_eq!(streams.insert(from, message).unwrap(), None);
+            assert_eq!(receive(&mut streams, from, message).unwrap(), None);
         }
-        let proposal = streams.insert(from, last).unwrap().unwrap();
+        let proposal = receive(&mut streams, from, last).unwrap().unwrap();
         assert_eq!(proposal.block, block);
-        assert_eq!(proposal.height, Height(4));
-        assert_eq!(proposal.proposer, ValidatorAddress([1; 32]));
+        assert_eq!(proposal.height, NEXT);
+        assert_eq!(proposal.proposer, proposer());
         assert!(streams.open.is_empty());
     }
 
     #[test]
     fn parts_relayed_by_different_neighbours_reassemble() {
         let block = vec![7; CHUNK_BYTES + 5];
-        let (publisher, relays) = (peer(), [peer(), peer()]);
-        let mut streams = Streams::default();
+        let source = publisher(proposer());
+        let relays = [stranger(), stranger()];
+        let mut streams = Streams::new(&validators());
         let mut messages = messages(&block);
         let last = messages.pop().unwrap();
         for (index, message) in messages.into_iter().enumerate() {
             let from = relays[index % 2];
-            assert_eq!(
-                streams.receive(from, Some(publisher), message).unwrap(),
-                None
-            );
+            let received = streams.receive(from, Some(source), message, &validators(), NEXT);
+            assert_eq!(received.unwrap(), None);
         }
-        let proposal = streams.receive(publisher, Some(publisher), last).unwrap();
+        let proposal = streams
+            .receive(source, Some(source), last, &validators(), NEXT)
+            .unwrap();
         assert_eq!(proposal.map(|proposal| proposal.block), Some(block));
         assert!(streams.open.is_empty());
     }
 
     #[test]
-    fn without_a_publisher_the_delivering_peer_keys_the_stream() {
-        let block = vec![9; 10];
-        let (one, other) = (peer(), peer());
-        let mut streams = Streams::default();
-        let mut messages = messages(&block);
-        let last = messages.pop().unwrap();
-        for message in messages {
-            streams.receive(one, None, message).unwrap();
+    fn a_stranger_is_refused_before_anything_is_kept() {
+        let mut streams = Streams::new(&validators());
+        let stranger = stranger();
+        for message in messages(&[1, 2, 3]) {
+            assert_eq!(
+                receive(&mut streams, stranger, message),
+                Err(StreamError::NotAValidator)
+            );
         }
-        // The end marker from someone else is another stream.
-        assert_eq!(streams.receive(other, None, last.clone()).unwrap(), None);
-        let proposal = streams.receive(one, None, last).unwrap();
-        assert_eq!(proposal.map(|proposal| proposal.block), Some(block));
+        // Relayed through a validator, the publisher is still the stranger.
+        let relay = publisher(other());
+        let message = messages(&[1]).remove(0);
+        assert_eq!(
+            streams.receive(relay, Some(stranger), message, &validators(), NEXT),
+            Err(StreamError::NotAValidator)
+        );
+        assert_eq!(streams.open_streams(), 0);
+    }
+
+    /// The attack of the reassembler this replaces: it held 64 incomplete
+    /// streams from everyone together and evicted the oldest, so anyone
+    /// opening streams fast enough pushed the proposer's out.
+    #[test]
+    fn nobody_can_evict_the_proposers_stream() {
+        let block = vec![7; CHUNK_BYTES + 5];
+        let mut honest = messages(&block);
+        let rest = honest.split_off(2);
+        let mut streams = Streams::new(&validators());
+        let source = publisher(proposer());
+        for message in honest {
+            assert_eq!(receive(&mut streams, source, message).unwrap(), None);
+        }
+        let (stranger, faulty) = (stranger(), publisher(other()));
+        for index in 0..500u32 {
+            let id = StreamId::new(Bytes::from(index.to_be_bytes().to_vec()));
+            let _ = receive(&mut streams, stranger, data(id.clone(), 1, 10));
+            let _ = receive(&mut streams, faulty, data(id, 1, 10));
+        }
+        assert!(streams.open_streams() <= 1 + MAX_STREAMS_PER_PUBLISHER);
+        let mut assembled = None;
+        for message in rest {
+            assembled = receive(&mut streams, source, message).unwrap();
+        }
+        assert_eq!(assembled.map(|proposal| proposal.block), Some(block));
+    }
+
+    #[test]
+    fn every_validator_is_held_to_its_own_quota() {
+        let mut streams = Streams::new(&validators());
+        for index in 0..4 {
+            let from = publisher(address(index));
+            for stream in 0..(MAX_STREAMS_PER_PUBLISHER * 3) {
+                let id = StreamId::new(Bytes::from(stream.to_be_bytes().to_vec()));
+                receive(&mut streams, from, data(id, 1, 10)).unwrap();
+            }
+        }
+        assert_eq!(streams.open_streams(), 4 * MAX_STREAMS_PER_PUBLISHER);
+    }
+
+    #[test]
+    fn a_stream_must_be_the_proposers_of_a_near_height() {
+        let mut streams = Streams::new(&validators());
+        // Published by a validator, but naming one that does not propose
+        // height 4, round 1.
+        let impostor = messages_of(other(), b"impostor", &[1]).remove(0);
+        assert!(matches!(
+            receive(&mut streams, publisher(other()), impostor),
+            Err(StreamError::NotTheProposer { .. })
+        ));
+        // Re-streamed by another validator, the proposer's own stream is
+        // fine (Malachite asks validators to re-stream what they locked on).
+        let restreamed = messages(&[1]).remove(0);
+        assert_eq!(
+            receive(&mut streams, publisher(other()), restreamed).unwrap(),
+            None
+        );
+        for height in [Height(3), Height(4 + MAX_HEIGHTS_AHEAD + 1)] {
+            let parts = split(
+                height,
+                Round::new(0),
+                Round::Nil,
+                validators().proposer(height, Round::new(0)).address,
+                &[1],
+                Signature([2; 64]),
+            );
+            let init = stream_messages(StreamId::new(Bytes::from_static(b"far")), &parts).remove(0);
+            assert!(matches!(
+                receive(&mut streams, publisher(proposer()), init),
+                Err(StreamError::HeightOutOfRange { .. })
+            ));
+        }
+    }
+
+    /// The reassembler this replaces counted a sequence number's bytes the
+    /// first time only: re-sending each part with a larger chunk grew a
+    /// stream past the block limit unnoticed.
+    #[test]
+    fn a_part_sent_again_must_not_change() {
+        let mut streams = Streams::new(&validators());
+        let from = publisher(proposer());
+        let id = StreamId::new(Bytes::from_static(b"resend"));
+        receive(&mut streams, from, data(id.clone(), 1, 1)).unwrap();
+        // Unchanged: ignored.
+        receive(&mut streams, from, data(id.clone(), 1, 1)).unwrap();
+        assert_eq!(
+            receive(&mut streams, from, data(id.clone(), 1, CHUNK_BYTES)),
+            Err(StreamError::Conflict(1))
+        );
+        assert_eq!(streams.open_streams(), 0);
+        let held = |streams: &Streams| -> usize {
+            streams.open.values().map(|stream| stream.data_bytes).sum()
+        };
+        for sequence in 1..MAX_SEQUENCE {
+            for size in [1, CHUNK_BYTES] {
+                let _ = receive(&mut streams, from, data(id.clone(), sequence, size));
+            }
+            assert!(held(&streams) <= MAX_BLOCK_BYTES);
+        }
     }
 
     #[test]
     fn oversized_and_misshapen_streams_are_dropped() {
-        let mut streams = Streams::default();
-        let from = peer();
+        let mut streams = Streams::new(&validators());
+        let from = publisher(proposer());
         let id = StreamId::new(Bytes::from_static(b"big"));
         let mut error = None;
         for sequence in 1..MAX_SEQUENCE {
-            let chunk = ProposalPart::Data(vec![0; CHUNK_BYTES * 2]);
-            match streams.insert(
-                from,
-                StreamMessage::new(id.clone(), sequence, StreamContent::Data(chunk)),
-            ) {
-                Ok(_) => {}
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
+            if let Err(e) = receive(&mut streams, from, data(id.clone(), sequence, CHUNK_BYTES)) {
+                error = Some(e);
+                break;
             }
         }
         assert_eq!(error, Some(StreamError::TooLarge));
         assert!(streams.open.is_empty());
 
+        assert_eq!(
+            receive(&mut streams, from, data(id.clone(), 1, CHUNK_BYTES + 1)),
+            Err(StreamError::ChunkTooLarge)
+        );
         let beyond = StreamMessage::new(id.clone(), MAX_SEQUENCE + 1, StreamContent::Fin);
         assert!(matches!(
-            streams.insert(from, beyond),
+            receive(&mut streams, from, beyond),
             Err(StreamError::SequenceTooHigh(_))
         ));
 
         // Data where Init belongs.
-        let mut streams = Streams::default();
-        streams
-            .insert(
-                from,
-                StreamMessage::new(
-                    id.clone(),
-                    0,
-                    StreamContent::Data(ProposalPart::Data(vec![1])),
-                ),
-            )
-            .unwrap();
-        let error = streams
-            .insert(from, StreamMessage::new(id, 1, StreamContent::Fin))
-            .unwrap_err();
+        let mut streams = Streams::new(&validators());
+        receive(&mut streams, from, data(id.clone(), 0, 1)).unwrap();
+        let error = receive(
+            &mut streams,
+            from,
+            StreamMessage::new(id, 1, StreamContent::Fin),
+        )
+        .unwrap_err();
         assert!(matches!(error, StreamError::Malformed(_)));
     }
 
     #[test]
-    fn open_streams_are_bounded() {
-        let mut streams = Streams::default();
-        let from = peer();
-        for index in 0..(MAX_OPEN_STREAMS * 3) {
-            let id = StreamId::new(Bytes::from(index.to_be_bytes().to_vec()));
-            streams
-                .insert(
-                    from,
-                    StreamMessage::new(id, 1, StreamContent::Data(ProposalPart::Data(vec![0; 10]))),
-                )
-                .unwrap();
+    fn streams_of_decided_heights_are_pruned() {
+        let mut streams = Streams::new(&validators());
+        let from = publisher(proposer());
+        let mut messages = messages(&[1, 2, 3]);
+        messages.truncate(2);
+        for message in messages {
+            receive(&mut streams, from, message).unwrap();
         }
-        assert_eq!(streams.open.len(), MAX_OPEN_STREAMS);
+        streams.prune(NEXT);
+        assert_eq!(streams.open_streams(), 1);
+        streams.prune(Height(NEXT.0 + 1));
+        assert_eq!(streams.open_streams(), 0);
     }
 }

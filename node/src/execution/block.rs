@@ -6,7 +6,6 @@ use std::sync::Arc;
 use anyhow::anyhow;
 use bytes::Bytes;
 use cairn_vm::{BlockInfo, Vm};
-use jmt::storage::NodeBatch;
 use parity_scale_codec::Encode;
 
 use super::admission::check_transaction;
@@ -33,6 +32,10 @@ pub enum ExecError {
     /// invalid.
     #[error("transaction {index}: {error}")]
     InvalidTransaction { index: usize, error: TxError },
+    /// This node failed (storage, engine) on transaction `index`: the
+    /// block may be fine. A proposer leaves that transaction out.
+    #[error("transaction {index}: {error:#}")]
+    TransactionFailed { index: usize, error: anyhow::Error },
     /// This node failed (storage, engine): the block may be fine.
     #[error(transparent)]
     Local(#[from] anyhow::Error),
@@ -56,8 +59,8 @@ pub struct BlockExecution {
     pub bytes: Bytes,
     pub receipts: Vec<Receipt>,
     pub changes: Changes,
-    /// The state tree's new nodes.
-    pub tree: NodeBatch,
+    /// The state tree's new nodes, and those they replace.
+    pub tree: state::tree::TreeWrites,
 }
 
 impl BlockExecution {
@@ -187,15 +190,17 @@ impl<'a> Executor<'a> {
                 }
                 Err(_) => continue,
             };
-            let receipt = self.execute_one(
-                snapshot,
-                &mut changes,
-                &tx,
-                intrinsic,
-                block_info,
-                base_fee,
-                &proposer,
-            )?;
+            let receipt = self
+                .execute_one(
+                    snapshot,
+                    &mut changes,
+                    &tx,
+                    intrinsic,
+                    block_info,
+                    base_fee,
+                    &proposer,
+                )
+                .map_err(|error| ExecError::TransactionFailed { index, error })?;
             totals.gas_used += receipt.gas_used;
             totals.burned = totals
                 .burned

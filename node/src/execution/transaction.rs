@@ -162,8 +162,12 @@ pub(super) fn execute_transaction(
             let prepared = match vm.prepare(code) {
                 Ok(prepared) => prepared,
                 Err(PrepareError::Rejected(rejection)) => {
+                    // Only the fixed code goes into the receipt (and so the
+                    // receipts root): the text comes from the parser and
+                    // differs across library versions.
+                    tracing::debug!(code = rejection.code(), "deploy rejected: {rejection}");
                     receipt.status = STATUS_DEPLOY_REJECTED;
-                    receipt.output = rejection.to_string().into_bytes();
+                    receipt.output = rejection.code().to_le_bytes().to_vec();
                     return Ok(receipt);
                 }
                 Err(PrepareError::Vm(error)) => return Err(error.into()),
@@ -230,14 +234,17 @@ pub(super) fn execute_transaction(
                     deploy: None,
                 };
                 let store_code = !view.has_code(&code_hash)?;
-                let store_abi = !abi.is_empty()
-                    && !changes.abis.contains_key(&code_hash)
-                    && snapshot.abi(&code_hash)?.is_none();
                 if store_code {
                     changes.code.insert(code_hash, code.clone());
                 }
-                if store_abi {
-                    changes.abis.insert(code_hash, abi.clone());
+                // The ABI belongs to this deploy: stored by its own hash,
+                // which the contract's record commits to.
+                let abi_hash = (!abi.is_empty()).then(|| cairn_vm::blake2b_256(abi));
+                if let Some(hash) = abi_hash
+                    && !changes.abis.contains_key(&hash)
+                    && snapshot.abi(&hash)?.is_none()
+                {
+                    changes.abis.insert(hash, abi.clone());
                 }
                 changes.contracts.insert(
                     address,
@@ -245,6 +252,7 @@ pub(super) fn execute_transaction(
                         code_hash,
                         deployer: sender,
                         deployed_at: block.height,
+                        abi_hash,
                     },
                 );
                 changes.apply_writes(&outcome.writes);

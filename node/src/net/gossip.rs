@@ -8,6 +8,11 @@
 //! rejected, which lowers the sender's gossipsub score until it is
 //! graylisted; messages that are merely stale (a used nonce, a duplicate, a
 //! full mempool) are ignored without blame.
+//!
+//! Strangers can connect, so connections are bounded per peer and in total
+//! ([`GossipLimits`], libp2p's `connection_limits`), a message is at most a
+//! largest transaction, and each connection's outbound queue holds a
+//! bounded number of messages.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,16 +20,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::gossipsub::{
     self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, PeerScoreParams,
     PeerScoreThresholds, TopicScoreParams, ValidationMode,
 };
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, identity, noise, tcp, yamux};
 use tokio::sync::{mpsc, watch};
 
 use super::NetworkStatus;
+use crate::background::BackgroundRuntime;
 use crate::chain::Chain;
 use crate::limits::MAX_TX_BYTES;
 use crate::types::TxError;
@@ -32,14 +39,57 @@ use crate::types::TxError;
 /// How often unconnected persistent peers are dialled again.
 const REDIAL_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Messages a connection's outbound queue holds; later ones are dropped
+/// until the peer reads (libp2p's default is 5,000 of any size).
+const CONNECTION_QUEUE: usize = 512;
+
 #[derive(Debug, Clone)]
 pub struct GossipConfig {
     pub listen: Multiaddr,
     pub persistent_peers: Vec<Multiaddr>,
+    pub limits: GossipLimits,
+}
+
+/// How many connections the gossip swarm keeps; a connection over a limit
+/// is closed as soon as it is established (or refused while pending).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GossipLimits {
+    /// Connections with one peer: two when both dial at once.
+    pub per_peer: u32,
+    /// Incoming connections still in their handshake.
+    pub pending_incoming: u32,
+    /// Established incoming connections.
+    pub incoming: u32,
+    /// Established connections, both ways.
+    pub total: u32,
+}
+
+impl Default for GossipLimits {
+    fn default() -> Self {
+        GossipLimits {
+            per_peer: 2,
+            pending_incoming: 32,
+            incoming: 64,
+            total: 128,
+        }
+    }
+}
+
+impl GossipLimits {
+    fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits::default()
+            .with_max_established_per_peer(Some(self.per_peer))
+            .with_max_pending_incoming(Some(self.pending_incoming))
+            .with_max_established_incoming(Some(self.incoming))
+            .with_max_established(Some(self.total))
+    }
 }
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    // First: a connection over a limit is refused before the other
+    // behaviours see it.
+    limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
 }
@@ -49,16 +99,23 @@ pub fn topic(chain_id: &str) -> IdentTopic {
     IdentTopic::new(format!("/cairn/{chain_id}/transactions/1"))
 }
 
-/// The running gossip task's handle.
+/// The running gossip task's handle. Dropping it stops the swarm.
 #[derive(Debug)]
 pub struct Gossip {
     pub local_peer_id: PeerId,
     /// The addresses the swarm listens on, once bound.
     pub listening: watch::Receiver<Vec<Multiaddr>>,
     pub task: tokio::task::JoinHandle<()>,
+    /// The swarm's own runtime: admitting what peers send (decoding,
+    /// checking signatures) never takes a thread consensus runs on.
+    _runtime: BackgroundRuntime,
 }
 
-fn build_swarm(keypair: identity::Keypair, chain_id: &str) -> anyhow::Result<Swarm<Behaviour>> {
+fn build_swarm(
+    keypair: identity::Keypair,
+    chain_id: &str,
+    limits: &GossipLimits,
+) -> anyhow::Result<Swarm<Behaviour>> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -80,6 +137,7 @@ fn build_swarm(keypair: identity::Keypair, chain_id: &str) -> anyhow::Result<Swa
                 })
                 .duplicate_cache_time(Duration::from_secs(120))
                 .max_messages_per_rpc(Some(256))
+                .connection_handler_queue_len(CONNECTION_QUEUE)
                 .build()
                 .map_err(|error| anyhow::anyhow!("gossipsub config: {error}"))?;
             let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
@@ -103,6 +161,7 @@ fn build_swarm(keypair: identity::Keypair, chain_id: &str) -> anyhow::Result<Swa
                 key.public(),
             ));
             Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(limits.connection_limits()),
                 gossipsub,
                 identify,
             })
@@ -157,9 +216,11 @@ pub fn is_peer_fault(error: &TxError) -> bool {
     }
 }
 
-/// Starts the gossip swarm. Transactions sent on `outbound` (already
-/// admitted to this node's mempool) are published; transactions from peers
-/// are admitted to the mempool and relayed if valid.
+/// Starts the gossip swarm, on a runtime of its own whose thread runs
+/// below consensus in priority ([`crate::background`]). Transactions sent
+/// on `outbound` (already admitted to this node's mempool) are published;
+/// transactions from peers are admitted to the mempool and relayed if
+/// valid.
 pub async fn start(
     chain: Arc<Chain>,
     keypair: identity::Keypair,
@@ -168,25 +229,36 @@ pub async fn start(
     status: Arc<NetworkStatus>,
 ) -> anyhow::Result<Gossip> {
     let chain_id = chain.genesis().chain_id.clone();
-    let mut swarm = build_swarm(keypair, &chain_id)?;
+    let runtime = BackgroundRuntime::start("gossip", 1).context("starting the gossip runtime")?;
+    let handle = runtime
+        .handle()
+        .context("the gossip runtime is shut down")?
+        .clone();
     let topic = topic(&chain_id);
-    swarm
-        .behaviour_mut()
-        .gossipsub
-        .subscribe(&topic)
-        .context("subscribing to the transaction topic")?;
-    swarm
-        .listen_on(config.listen.clone())
-        .with_context(|| format!("listening for gossip on {}", config.listen))?;
-    for peer in &config.persistent_peers {
-        if let Some(id) = peer_of(peer) {
-            swarm.behaviour_mut().gossipsub.add_explicit_peer(&id);
+    let mut swarm = {
+        // Sockets belong to the runtime they are made in.
+        let _context = handle.enter();
+        let mut swarm = build_swarm(keypair, &chain_id, &config.limits)?;
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .context("subscribing to the transaction topic")?;
+        swarm
+            .listen_on(config.listen.clone())
+            .with_context(|| format!("listening for gossip on {}", config.listen))?;
+        for peer in &config.persistent_peers {
+            if let Some(id) = peer_of(peer) {
+                swarm.behaviour_mut().gossipsub.add_explicit_peer(&id);
+            }
         }
-    }
+        swarm
+    };
     let local_peer_id = *swarm.local_peer_id();
     let (listening_tx, listening) = watch::channel(Vec::new());
-    let task = tokio::spawn(async move {
+    let task = handle.spawn(async move {
         let mut connected: HashSet<PeerId> = HashSet::new();
+        let mut connections = 0usize;
         let mut redial = tokio::time::interval(REDIAL_INTERVAL);
         loop {
             tokio::select! {
@@ -236,13 +308,23 @@ pub async fn start(
                     }
                     SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                         connected.insert(peer_id);
+                        connections += 1;
+                        status.set_gossip_connections(connections);
                         status.set_gossip_peers(connected.len());
                         chain.metrics().gossip_peers.set(i64::try_from(connected.len()).unwrap_or(i64::MAX));
                     }
-                    SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
-                        connected.remove(&peer_id);
-                        status.set_gossip_peers(connected.len());
-                        chain.metrics().gossip_peers.set(i64::try_from(connected.len()).unwrap_or(i64::MAX));
+                    SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
+                        connections = connections.saturating_sub(1);
+                        status.set_gossip_connections(connections);
+                        if num_established == 0 {
+                            connected.remove(&peer_id);
+                            status.set_gossip_peers(connected.len());
+                            chain.metrics().gossip_peers.set(i64::try_from(connected.len()).unwrap_or(i64::MAX));
+                        }
+                    }
+                    SwarmEvent::IncomingConnectionError { error: ListenError::Denied { cause }, send_back_addr, .. } => {
+                        status.count_gossip_denied();
+                        tracing::debug!(%send_back_addr, %cause, "refused a gossip connection");
                     }
                     SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                         tracing::debug!(?peer_id, %error, "gossip connection failed");
@@ -257,5 +339,6 @@ pub async fn start(
         local_peer_id,
         listening,
         task,
+        _runtime: runtime,
     })
 }

@@ -2,9 +2,24 @@
 //! `cairn-client` defines (the method trait and its views, re-exported
 //! here). Bytes travel as hex strings; hashes and addresses as 64 hex
 //! digits, with or without `0x`.
+//!
+//! Clients are strangers: requests are bounded in size, batches in length,
+//! connections in number, and RPC shares no threads with consensus. The
+//! server runs on a tokio runtime of its own ([`BackgroundRuntime`]), and every
+//! request's blocking work on one of RPC's own thread pools ([`pool`]),
+//! never on the blocking pool where consensus builds and commits blocks;
+//! all of them run at a lower scheduling priority than consensus.
+//! Contract queries have a pool of their own, with a gas cap, so that a
+//! flood of heavy queries cannot delay a lookup or a transaction
+//! submission; a full pool answers [`codes::BUSY`] at once. A failure
+//! inside the node reaches the client as an error id only; the log has the
+//! details under that id.
+
+pub mod pool;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use cairn_client::api::{
     AccountView, BlockView, CairnApiClient, CairnApiServer, ContractView, EventView, GasPriceView,
@@ -12,22 +27,90 @@ pub use cairn_client::api::{
     tx_summary,
 };
 use jsonrpsee::core::{RpcResult, async_trait};
-use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::mpsc;
 
-use crate::chain::Chain;
+use crate::background::BackgroundRuntime;
+use crate::chain::{Chain, now_ms};
 use crate::limits::MAX_TX_BYTES;
 use crate::net::NetworkStatus;
 use crate::types::{Action, Address, Hash, contract_address, parse_hash, status_name};
+use pool::{PoolError, PoolLimits, WorkPool};
+
+/// How much a node serves its clients at once ([`crate::config`]'s
+/// `[rpc]` section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RpcLimits {
+    /// HTTP connections open at once; more are refused.
+    pub max_connections: u32,
+    /// Calls in one JSON-RPC batch; a longer batch is refused whole.
+    pub max_batch: u32,
+    /// The gas a query may use: the default of `gas_limit` and its cap.
+    pub query_gas_limit: u64,
+    /// Where contract queries run.
+    pub queries: PoolLimits,
+    /// Where everything else that blocks runs: lookups in the database and
+    /// transaction admission.
+    pub requests: PoolLimits,
+}
+
+impl Default for RpcLimits {
+    fn default() -> Self {
+        RpcLimits {
+            max_connections: 128,
+            max_batch: 16,
+            // About 8 ms of contract execution at the schedule's calibrated
+            // 65 gas/ns (docs/BENCHMARKS.md), a tenth of a transaction's
+            // default maximum.
+            query_gas_limit: 500_000_000,
+            queries: PoolLimits {
+                threads: 2,
+                queue: 32,
+            },
+            requests: PoolLimits {
+                threads: 2,
+                queue: 256,
+            },
+        }
+    }
+}
 
 fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(codes::INVALID_PARAMS, message.into(), None::<()>)
 }
 
+/// A failure of this node (storage, engine, a lost job), told to the
+/// client by an id that finds it in the log: its text can name paths,
+/// records and internals that are none of a stranger's business.
 fn internal(error: impl std::fmt::Display) -> ErrorObjectOwned {
-    tracing::warn!(%error, "RPC request failed inside the node");
-    ErrorObjectOwned::owned(codes::INTERNAL, format!("node error: {error}"), None::<()>)
+    failed_inside(codes::INTERNAL, "internal error", error)
+}
+
+fn failed_inside(code: i32, what: &str, error: impl std::fmt::Display) -> ErrorObjectOwned {
+    let id = error_id();
+    tracing::error!(error_id = %id, error = %format_args!("{error:#}"), "an RPC request failed inside the node");
+    ErrorObjectOwned::owned(
+        code,
+        format!("{what} (error id {id}: the node's log has the details)"),
+        None::<()>,
+    )
+}
+
+/// A fresh id for an internal error: this process's start time and a
+/// counter, unique across restarts of a node.
+fn error_id() -> String {
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let started = *STARTED.get_or_init(now_ms);
+    format!("{started:x}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn busy(error: PoolError) -> ErrorObjectOwned {
+    match error {
+        PoolError::Busy(busy) => ErrorObjectOwned::owned(codes::BUSY, busy.to_string(), None::<()>),
+        lost @ PoolError::Lost(_) => internal(lost),
+    }
 }
 
 fn parse_address(text: &str) -> Result<Address, ErrorObjectOwned> {
@@ -39,24 +122,46 @@ fn parse_bytes(text: &str, what: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
         .map_err(|error| invalid_params(format!("{what} is not hex: {error}")))
 }
 
-/// The RPC service of one node.
+/// The RPC service of one node. Cheap to clone: clones share the pools.
 #[derive(Debug, Clone)]
 pub struct Rpc {
-    pub chain: Arc<Chain>,
+    chain: Arc<Chain>,
     /// Accepted transactions go here to be gossiped to the other nodes.
-    pub gossip: mpsc::Sender<Vec<u8>>,
-    pub network: Arc<NetworkStatus>,
-    pub moniker: String,
+    gossip: mpsc::Sender<Vec<u8>>,
+    network: Arc<NetworkStatus>,
+    moniker: String,
+    query_gas_limit: u64,
+    queries: Arc<WorkPool>,
+    requests: Arc<WorkPool>,
 }
 
-/// Runs blocking chain work (RocksDB reads, contract execution) off the
-/// async executor.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ErrorObjectOwned> + Send + 'static,
-) -> Result<T, ErrorObjectOwned> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|error| internal(format!("the request's task failed: {error}")))?
+impl Rpc {
+    /// The service, with its thread pools started.
+    pub fn new(
+        chain: Arc<Chain>,
+        gossip: mpsc::Sender<Vec<u8>>,
+        network: Arc<NetworkStatus>,
+        moniker: String,
+        limits: &RpcLimits,
+    ) -> std::io::Result<Self> {
+        Ok(Rpc {
+            chain,
+            gossip,
+            network,
+            moniker,
+            query_gas_limit: limits.query_gas_limit,
+            queries: Arc::new(WorkPool::start("query", limits.queries, true)?),
+            requests: Arc::new(WorkPool::start("rpc", limits.requests, true)?),
+        })
+    }
+
+    /// Runs blocking work (RocksDB reads, admission) on the request pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ErrorObjectOwned> + Send + 'static,
+    ) -> Result<T, ErrorObjectOwned> {
+        self.requests.run(work).await.map_err(busy)?
+    }
 }
 
 #[async_trait]
@@ -73,14 +178,15 @@ impl CairnApiServer for Rpc {
         }
         let bytes = parse_bytes(digits, "the transaction")?;
         let chain = Arc::clone(&self.chain);
-        let (hash, tx, bytes) = blocking(move || {
-            let (hash, tx) = chain.submit(&bytes).map_err(|error| {
-                chain.metrics().rejected_transactions.inc();
-                ErrorObjectOwned::owned(codes::TX_REJECTED, error.to_string(), None::<()>)
-            })?;
-            Ok((hash, tx, bytes))
-        })
-        .await?;
+        let (hash, tx, bytes) = self
+            .blocking(move || {
+                let (hash, tx) = chain.submit(&bytes).map_err(|error| {
+                    chain.metrics().rejected_transactions.inc();
+                    ErrorObjectOwned::owned(codes::TX_REJECTED, error.to_string(), None::<()>)
+                })?;
+                Ok((hash, tx, bytes))
+            })
+            .await?;
         if self.gossip.try_send(bytes).is_err() {
             // It is in this node's mempool; other nodes get it when the
             // gossip queue drains or this node proposes.
@@ -101,7 +207,7 @@ impl CairnApiServer for Rpc {
     async fn get_receipt(&self, hash: String) -> RpcResult<Option<ReceiptView>> {
         let hash: Hash = parse_hash(&hash).map_err(invalid_params)?;
         let chain = Arc::clone(&self.chain);
-        blocking(move || {
+        self.blocking(move || {
             Ok(chain
                 .store()
                 .receipt(&hash)
@@ -126,29 +232,33 @@ impl CairnApiServer for Rpc {
                 cairn_vm::limits::MAX_INPUT_BYTES
             )));
         }
+        // A query pays nothing, so it gets a node's small cap, not a
+        // transaction's maximum.
+        let gas_limit = gas_limit
+            .unwrap_or(self.query_gas_limit)
+            .min(self.query_gas_limit);
         let chain = Arc::clone(&self.chain);
-        let gas_limit = gas_limit.unwrap_or(chain.params().max_tx_gas);
-        blocking(move || {
-            let height = chain.head().height;
-            let outcome = chain
-                .query(&contract, &method, &input, gas_limit)
-                .map_err(|error| {
-                    ErrorObjectOwned::owned(codes::QUERY_FAILED, error.to_string(), None::<()>)
-                })?;
-            Ok(QueryResult {
-                status: outcome.status.code(),
-                status_name: status_name(outcome.status.code()).to_owned(),
-                gas_used: outcome.gas_used,
-                output: hex::encode(&outcome.output),
-                height,
-            })
+        let queried = self
+            .queries
+            .run(move || chain.query(&contract, &method, &input, gas_limit))
+            .await
+            .map_err(busy)?
+            .map_err(|error| {
+                failed_inside(codes::QUERY_FAILED, "the query could not run", error)
+            })?;
+        let outcome = queried.outcome;
+        Ok(QueryResult {
+            status: outcome.status.code(),
+            status_name: status_name(outcome.status.code()).to_owned(),
+            gas_used: outcome.gas_used,
+            output: hex::encode(&outcome.output),
+            height: queried.height,
         })
-        .await
     }
 
     async fn get_block(&self, height: u64) -> RpcResult<Option<BlockView>> {
         let chain = Arc::clone(&self.chain);
-        blocking(move || {
+        self.blocking(move || {
             Ok(chain
                 .store()
                 .block(height)
@@ -162,7 +272,7 @@ impl CairnApiServer for Rpc {
     async fn get_block_by_hash(&self, hash: String) -> RpcResult<Option<BlockView>> {
         let hash = parse_hash(&hash).map_err(invalid_params)?;
         let chain = Arc::clone(&self.chain);
-        blocking(move || {
+        self.blocking(move || {
             let Some(height) = chain.store().block_height(&hash).map_err(internal)? else {
                 return Ok(None);
             };
@@ -179,7 +289,7 @@ impl CairnApiServer for Rpc {
     async fn get_account(&self, address: String) -> RpcResult<AccountView> {
         let address = parse_address(&address)?;
         let chain = Arc::clone(&self.chain);
-        blocking(move || {
+        self.blocking(move || {
             let (account, pending_nonce) = chain.account(&address).map_err(internal)?;
             Ok(AccountView {
                 address: address.to_string(),
@@ -194,20 +304,18 @@ impl CairnApiServer for Rpc {
     async fn get_contract(&self, address: String) -> RpcResult<Option<ContractView>> {
         let address = parse_address(&address)?;
         let chain = Arc::clone(&self.chain);
-        blocking(move || {
-            let Some(info) = chain.contract(&address).map_err(internal)? else {
+        self.blocking(move || {
+            let Some((info, abi)) = chain.contract_with_abi(&address).map_err(internal)? else {
                 return Ok(None);
             };
-            let abi = chain
-                .store()
-                .abi(&info.code_hash)
-                .map_err(internal)?
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            // Admission let only JSON in.
+            let abi = abi.and_then(|bytes| serde_json::from_slice(&bytes).ok());
             Ok(Some(ContractView {
                 address: address.to_string(),
                 code_hash: hex::encode(info.code_hash),
                 deployer: info.deployer.to_string(),
                 deployed_at: info.deployed_at,
+                abi_hash: info.abi_hash.map(hex::encode),
                 abi,
             }))
         })
@@ -216,9 +324,10 @@ impl CairnApiServer for Rpc {
 
     async fn status(&self) -> RpcResult<StatusView> {
         let head = self.chain.head();
-        let highest_seen = self.network.highest_peer_height();
         let chain = Arc::clone(&self.chain);
-        let state = blocking(move || chain.chain_state().map_err(internal)).await?;
+        let state = self
+            .blocking(move || chain.chain_state().map_err(internal))
+            .await?;
         Ok(StatusView {
             chain_id: self.chain.genesis().chain_id.clone(),
             genesis_hash: hex::encode(self.chain.genesis_hash()),
@@ -229,7 +338,7 @@ impl CairnApiServer for Rpc {
             block_time_ms: head.time_ms,
             consensus_peers: self.network.consensus_peers(),
             gossip_peers: self.network.gossip_peers(),
-            syncing: highest_seen > head.height.saturating_add(1),
+            syncing: self.network.syncing(head.height, now_ms()),
             mempool_size: u64::try_from(self.chain.mempool_len()).unwrap_or(u64::MAX),
             base_fee: state.base_fee,
             total_supply: state.total_supply,
@@ -253,19 +362,40 @@ impl CairnApiServer for Rpc {
 #[allow(clippy::cast_possible_truncation)] // a few MiB: fits in u32
 const MAX_REQUEST_BYTES: u32 = 2 * (MAX_TX_BYTES as u32) + 64 * 1024;
 
-/// Serves `rpc` on `address` until the handle is stopped.
-pub async fn serve(rpc: Rpc, address: SocketAddr) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+/// Worker threads of the RPC runtime: enough to parse requests and answer
+/// lookups; the heavy work is on the pools.
+pub const RUNTIME_THREADS: usize = 2;
+
+/// Serves `rpc` on `address`, on `runtime`, until the handle is stopped.
+pub async fn serve(
+    rpc: Rpc,
+    address: SocketAddr,
+    limits: &RpcLimits,
+    runtime: &BackgroundRuntime,
+) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+    let handle = runtime
+        .handle()
+        .ok_or_else(|| anyhow::anyhow!("the RPC runtime is shut down"))?
+        .clone();
     let config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(16 * 1024 * 1024)
-        .max_connections(256)
+        .max_connections(limits.max_connections)
+        .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
+        .custom_tokio_runtime(handle.clone())
         .http_only()
         .build();
-    let server = Server::builder()
-        .set_config(config)
-        .build(address)
+    // Bound on the RPC runtime, so that its sockets are that runtime's.
+    handle
+        .spawn(async move {
+            let server = Server::builder()
+                .set_config(config)
+                .build(address)
+                .await
+                .map_err(|error| anyhow::anyhow!("binding the RPC server to {address}: {error}"))?;
+            let bound = server.local_addr()?;
+            anyhow::Ok((bound, server.start(rpc.into_rpc())))
+        })
         .await
-        .map_err(|error| anyhow::anyhow!("binding the RPC server to {address}: {error}"))?;
-    let bound = server.local_addr()?;
-    Ok((bound, server.start(rpc.into_rpc())))
+        .map_err(|error| anyhow::anyhow!("starting the RPC server: {error}"))?
 }

@@ -15,8 +15,9 @@ pub struct Changes {
     pub contracts: BTreeMap<Address, ContractInfo>,
     /// The fee and supply record after the block (every block sets it).
     pub chain: Option<ChainState>,
-    /// Code first stored by this block.
+    /// Code first stored by this block, by code hash.
     pub code: BTreeMap<Hash, Vec<u8>>,
+    /// ABIs first stored by this block, by ABI hash.
     pub abis: BTreeMap<Hash, Vec<u8>>,
 }
 

@@ -4,7 +4,8 @@
 //!   (base fee and supply), [`Head`], [`TxLocation`]: the records,
 //!   SCALE-encoded in the store and hashed into the tree.
 //! - [`Store`]: RocksDB, one column family per kind of record and one atomic
-//!   write per committed block; [`StateSnapshot`] reads it consistently.
+//!   write per committed block, which also prunes the tree's old versions;
+//!   [`StateSnapshot`] reads it consistently.
 //! - [`Changes`] and [`View`]: a block's changes on top of a snapshot, as the
 //!   VM's `Storage` and `Contracts` see them.
 //! - [`tree`]: the state root, a Jellyfish Merkle tree over every record,
@@ -21,5 +22,8 @@ mod view;
 
 pub use changes::Changes;
 pub use records::{Account, ChainState, ContractInfo, Head, StateWrite, TxLocation};
-pub use store::{BlockWrites, COLUMN_FAMILIES, StateSnapshot, Store};
+pub use store::{
+    BlockWrites, COLUMN_FAMILIES, DEFAULT_TREE_VERSIONS_KEPT, MAX_UNDECIDED_PER_ROUND,
+    MIN_TREE_VERSIONS_KEPT, StateSnapshot, Store, StoreOptions, TreeStore,
+};
 pub use view::{PendingDeploy, View};

@@ -30,12 +30,17 @@ pub struct ChainState {
     pub burned: u128,
 }
 
-/// A deployed contract's on-chain record.
+/// A deployed contract's on-chain record. Its code and ABI are stored by
+/// their hashes, which this record (a leaf of the state tree) commits to:
+/// the state root covers both, and two contracts of one code keep each
+/// its own ABI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub struct ContractInfo {
     pub code_hash: Hash,
     pub deployer: Address,
     pub deployed_at: u64,
+    /// blake2b-256 of the ABI given at deploy; `None` if it gave none.
+    pub abi_hash: Option<Hash>,
 }
 
 /// The last committed block: what a restarted node resumes from.

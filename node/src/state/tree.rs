@@ -4,14 +4,15 @@
 //! The tree's leaves are keyed by `blake2b(kind ++ flat key)` and hold the
 //! blake2b of the record's value, so the tree stays small while committing
 //! to every byte of state. A block updates only the leaves it changed. The
-//! tree's nodes live in the store ([`super::Store::tree_reader`]); this
-//! module only hashes, so it also rebuilds a root from scratch in memory.
+//! tree's nodes live in the store ([`super::Store::tree_reader`]), which
+//! prunes the nodes a version made stale once that version is old enough
+//! ([`TreeWrites::stale`]); this module only hashes and checks.
 
 use anyhow::{Context, bail};
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use cairn_vm::blake2b_256;
-use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, StaleNodeIndexBatch, TreeReader};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
 use parity_scale_codec::Encode;
 
 use super::changes::Changes;
@@ -104,26 +105,47 @@ pub fn updates(changes: &Changes) -> Vec<(KeyHash, Option<OwnedValue>)> {
     updates
 }
 
+/// What one version of the tree writes: its new nodes and values, and the
+/// nodes it replaced, which the store deletes once no version it keeps
+/// reads them.
+#[derive(Debug, Clone, Default)]
+pub struct TreeWrites {
+    pub nodes: NodeBatch,
+    pub stale: StaleNodeIndexBatch,
+}
+
 /// Version 0 of the tree, the genesis state (its balances and the chain
 /// record): its root and its nodes.
-pub fn genesis(changes: &Changes) -> anyhow::Result<(Hash, NodeBatch)> {
+pub fn genesis(changes: &Changes) -> anyhow::Result<(Hash, TreeWrites)> {
     let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&ScratchTree);
     let (root, batch) = tree.put_value_set(updates(changes), 0)?;
-    Ok((root.0, batch.node_batch))
+    Ok((
+        root.0,
+        TreeWrites {
+            nodes: batch.node_batch,
+            stale: batch.stale_node_index_batch,
+        },
+    ))
 }
 
 /// Applies a block's changes to the tree in `reader` as `version` (the
-/// block's height): the new root and the nodes to store with the block.
+/// block's height): the new root and what to store with the block.
 pub fn apply(
     reader: &impl TreeReader,
     changes: &Changes,
     version: Version,
-) -> anyhow::Result<(Hash, NodeBatch)> {
+) -> anyhow::Result<(Hash, TreeWrites)> {
     let tree = JellyfishMerkleTree::<_, TreeHasher>::new(reader);
     let (root, update) = tree
         .put_value_set(updates(changes), version)
         .context("updating the state tree")?;
-    Ok((root.0, update.node_batch))
+    Ok((
+        root.0,
+        TreeWrites {
+            nodes: update.node_batch,
+            stale: update.stale_node_index_batch,
+        },
+    ))
 }
 
 /// The stored tree's root at the head's height must be the committed root.
@@ -139,6 +161,69 @@ pub fn check_stored_root(reader: &impl TreeReader, head: &Head) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+/// Checks the flat records, streamed one by one, against the committed
+/// root: each record's leaf is proven against the root (a Merkle proof
+/// from the stored tree), and the tree holds as many leaves as there are
+/// records, so no record was changed, added or removed behind the tree's
+/// back. Memory stays that of one proof, however large the state.
+pub struct RecordCheck<'a, R: TreeReader> {
+    tree: JellyfishMerkleTree<'a, R, TreeHasher>,
+    head: Head,
+    records: u64,
+}
+
+impl<R: TreeReader> std::fmt::Debug for RecordCheck<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordCheck")
+            .field("head", &self.head)
+            .field("records", &self.records)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, R: TreeReader> RecordCheck<'a, R> {
+    pub fn new(reader: &'a R, head: Head) -> Self {
+        RecordCheck {
+            tree: JellyfishMerkleTree::new(reader),
+            head,
+            records: 0,
+        }
+    }
+
+    /// One record, as its leaf: its key hash and [`leaf_value`].
+    pub fn record(&mut self, key: KeyHash, value: &[u8]) -> anyhow::Result<()> {
+        let (_, proof) = self
+            .tree
+            .get_with_proof(key, self.head.height)
+            .context("reading the state tree")?;
+        proof
+            .verify_existence(RootHash(self.head.state_root), key, value)
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "the state does not match its root at height {}: the record of key hash {} is not in the tree ({error}); refusing to run",
+                    self.head.height,
+                    hex::encode(key.0)
+                )
+            })?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// After the last record: the tree must have no leaf without one.
+    /// Returns the number of records.
+    pub fn finish(self) -> anyhow::Result<u64> {
+        let leaves = self.tree.get_leaf_count(self.head.height)?;
+        if u64::try_from(leaves).ok() != Some(self.records) {
+            bail!(
+                "the state tree has {leaves} leaves at height {} but the state has {} records: some were removed behind the tree's back; refusing to run",
+                self.head.height,
+                self.records
+            );
+        }
+        Ok(self.records)
+    }
 }
 
 /// The root rebuilt in memory from every flat record's leaf must be the
@@ -214,8 +299,8 @@ mod tests {
             .entry(Address([2; 32]))
             .or_default()
             .insert(vec![7], Some(vec![8]));
-        let (_, empty) = genesis(&Changes::default()).unwrap();
-        let reader = NodesInMemory(empty);
+        let (_, genesis) = genesis(&Changes::default()).unwrap();
+        let reader = NodesInMemory(genesis.nodes);
         let (root, _) = apply(&reader, &changes, 1).unwrap();
         let leaves: Vec<_> = updates(&changes)
             .into_iter()

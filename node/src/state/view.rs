@@ -1,10 +1,11 @@
 //! The state a block executes against: the committed snapshot with the
 //! block's own changes on top, as the VM's `Storage` and `Contracts`.
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use cairn_vm::{Accounts, CodeHash, Contracts, Entry, KeyRange, Order, Storage, StorageError};
+use cairn_vm::{
+    Accounts, CodeHash, Contracts, Entry, KeyRange, Order, RangeStep, Storage, StorageError,
+};
 
 use super::changes::Changes;
 use super::records::{Account, ContractInfo, state_key};
@@ -161,55 +162,52 @@ impl Storage for View<'_> {
         self.snapshot.storage(&address, key).map_err(storage_error)
     }
 
-    /// Merges the block's changes with the committed entries: the first
-    /// candidate of each side is compared, and a removal in the changes
-    /// hides the committed entry under it and moves the cursor past it. Each
-    /// step consumes one change, so the walk is bounded by the block's
-    /// changes to this contract.
-    fn first_in_range(
+    /// One seek into the block's changes merged with the committed
+    /// entries: the first candidate of each side is compared, and a removal
+    /// in the changes that comes first is returned as such
+    /// ([`RangeStep::Removed`]), so the VM charges an iterator step for it
+    /// and seeks again past it. Each call is one lookup in the changes and
+    /// one seek of the snapshot, however many keys earlier transactions of
+    /// the block removed.
+    fn seek(
         &self,
         contract: &cairn_vm::Address,
         range: &KeyRange,
         order: Order,
-    ) -> Result<Option<Entry>, StorageError> {
+    ) -> Result<RangeStep, StorageError> {
         let address = Address::from_vm(*contract);
-        let empty = BTreeMap::new();
-        let changes = self.changes.storage.get(&address).unwrap_or(&empty);
-        let (mut start, mut end) = (as_slice(&range.start), as_slice(&range.end));
-        loop {
-            if is_empty_range(start, end) {
-                return Ok(None);
-            }
+        let (start, end) = (as_slice(&range.start), as_slice(&range.end));
+        if is_empty_range(start, end) {
+            return Ok(RangeStep::End);
+        }
+        let changed = self.changes.storage.get(&address).and_then(|changes| {
             let mut changed = changes.range::<[u8], _>((start, end));
-            let changed = match order {
+            match order {
                 Order::Ascending => changed.next(),
                 Order::Descending => changed.next_back(),
-            };
-            let committed = self
-                .committed_first(&address, start, end, order)
-                .map_err(storage_error)?;
-            let Some((changed_key, changed_value)) = changed else {
-                return Ok(committed);
-            };
-            let changed_first = match &committed {
-                None => true,
-                Some((committed_key, _)) => match order {
-                    Order::Ascending => changed_key <= committed_key,
-                    Order::Descending => changed_key >= committed_key,
-                },
-            };
-            if !changed_first {
-                return Ok(committed);
             }
-            if let Some(value) = changed_value {
-                return Ok(Some((changed_key.clone(), value.clone())));
-            }
-            // A removed key: continue past it.
-            match order {
-                Order::Ascending => start = Bound::Excluded(changed_key.as_slice()),
-                Order::Descending => end = Bound::Excluded(changed_key.as_slice()),
-            }
-        }
+        });
+        let committed = self
+            .committed_first(&address, start, end, order)
+            .map_err(storage_error)?;
+        let Some((changed_key, changed_value)) = changed else {
+            return Ok(
+                committed.map_or(RangeStep::End, |(key, value)| RangeStep::Entry(key, value))
+            );
+        };
+        let changed_first = match &committed {
+            None => true,
+            Some((committed_key, _)) => match order {
+                Order::Ascending => changed_key <= committed_key,
+                Order::Descending => changed_key >= committed_key,
+            },
+        };
+        Ok(match (changed_first, changed_value, committed) {
+            (true, Some(value), _) => RangeStep::Entry(changed_key.clone(), value.clone()),
+            (true, None, _) => RangeStep::Removed(changed_key.clone()),
+            (false, _, Some((key, value))) => RangeStep::Entry(key, value),
+            (false, _, None) => RangeStep::End,
+        })
     }
 
     fn set(
@@ -285,6 +283,70 @@ mod tests {
         }
     }
 
+    /// Seeks until a live entry or the end, moving past each removed key
+    /// as the VM's iterator does; returns what it found and how many
+    /// removed keys it was told of.
+    fn first_live(view: &View<'_>, range: &KeyRange, order: Order) -> (RangeStep, usize) {
+        let mut range = range.clone();
+        let mut skipped = 0;
+        loop {
+            match view.seek(&CONTRACT.to_vm(), &range, order).unwrap() {
+                RangeStep::Removed(key) => {
+                    skipped += 1;
+                    match order {
+                        Order::Ascending => range.start = Bound::Excluded(key),
+                        Order::Descending => range.end = Bound::Excluded(key),
+                    }
+                }
+                found => return (found, skipped),
+            }
+        }
+    }
+
+    #[test]
+    fn each_seek_reports_one_removed_key_before_the_committed_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.init_genesis([0; 32], 0, &Changes::default()).unwrap();
+        let mut writes = BlockWrites {
+            head: store.head().unwrap(),
+            ..BlockWrites::default()
+        };
+        for key in 0u8..10 {
+            writes.state.push(((CONTRACT, vec![key]), Some(vec![key])));
+        }
+        store.commit(writes).unwrap();
+        // An earlier transaction of the block removed the first eight.
+        let mut block = Changes::default();
+        for key in 0u8..8 {
+            block.apply_writes(&[cairn_vm::StorageWrite {
+                contract: CONTRACT.to_vm(),
+                key: vec![key],
+                value: None,
+            }]);
+        }
+        let snapshot = store.snapshot();
+        let view = View {
+            snapshot: &snapshot,
+            changes: &block,
+            deploy: None,
+        };
+        let all = range(Bound::Unbounded, Bound::Unbounded);
+        assert_eq!(
+            view.seek(&CONTRACT.to_vm(), &all, Order::Ascending)
+                .unwrap(),
+            RangeStep::Removed(vec![0])
+        );
+        assert_eq!(
+            first_live(&view, &all, Order::Ascending),
+            (RangeStep::Entry(vec![8], vec![8]), 8)
+        );
+        assert_eq!(
+            first_live(&view, &all, Order::Descending),
+            (RangeStep::Entry(vec![9], vec![9]), 0)
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -326,14 +388,18 @@ mod tests {
             }
             let snapshot = store.snapshot();
             let view = View { snapshot: &snapshot, changes: &block, deploy: None };
+            let removed = changes.iter().filter(|(_, value)| value.is_none()).count();
             for (start_kind, start, end_kind, end) in bounds {
                 let range = range(bound(start_kind, start), bound(end_kind, end));
                 for order in [Order::Ascending, Order::Descending] {
+                    let (first, skipped) = first_live(&view, &range, order);
                     prop_assert_eq!(
-                        view.first_in_range(&CONTRACT.to_vm(), &range, order).unwrap(),
-                        expected.first_in_range(&CONTRACT.to_vm(), &range, order).unwrap(),
+                        first,
+                        expected.seek(&CONTRACT.to_vm(), &range, order).unwrap(),
                         "range {:?} {:?}", range, order
                     );
+                    // Each removed key is reported once, never walked past.
+                    prop_assert!(skipped <= removed);
                 }
             }
         }

@@ -26,7 +26,7 @@ const DEFAULT_GAS: u64 = 10_000_000_000;
         Examples:\n  \
         cairn-vm check contract.wasm\n  \
         cairn-vm run counter.wat --entry increment --repeat 3\n  \
-        cairn-vm run echo.wasm --entry echo --input 68656c6c6f --gas 1000000"
+        cairn-vm run echo.wasm --entry echo --input 68656c6c6f --gas 10000000"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -9,7 +9,7 @@ use super::abi::{self, HOST_MODULE};
 use super::{Host, HostEnv, Iter, crypto, fatal, per_byte, trap};
 use crate::execute::{Frame, run_frame};
 use crate::limits::*;
-use crate::storage::{KeyRange, Order, Step, advance_past};
+use crate::storage::{KeyRange, Order, RangeStep, advance_past};
 use crate::types::{Address, Event, Status, TrapCode, blake2b_256 as hash};
 
 pub(super) type Ctx<'a> = FunctionEnvMut<'a, HostEnv>;
@@ -247,13 +247,14 @@ pub(super) fn storage_next(
                 })
                 .map_err(fatal)?;
             match step {
-                Step::Entry(key, value) => break Some((key, value)),
-                // Keys removed in this transaction still cost a seek each.
-                Step::Removed(key) => {
+                RangeStep::Entry(key, value) => break Some((key, value)),
+                // Keys removed in this transaction or earlier in the block
+                // cost a seek each, paid before the next one.
+                RangeStep::Removed(key) => {
                     host.charge(costs.storage_next)?;
                     advance_past(&mut iterator.range, key, iterator.order);
                 }
-                Step::End => break None,
+                RangeStep::End => break None,
             }
         },
     };

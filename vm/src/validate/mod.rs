@@ -17,7 +17,9 @@ use wasmparser::{
     FunctionBody, Operator, Parser, Payload, RecGroup, TableInit, TypeRef,
 };
 
-pub use rejection::{Feature, Reason, Rejection};
+pub use rejection::{Feature, LIMITS, Reason, Rejection, UNLISTED_LIMIT_CODE, rejection_codes};
+
+use cairn_gas_meter::InstanceShape;
 
 use crate::host::abi::{self, HOST_MODULE};
 use crate::limits::*;
@@ -38,6 +40,9 @@ pub struct ModuleSummary {
     pub functions: u32,
     /// Initial linear memory in pages, if the module has a memory.
     pub memory_pages: Option<u64>,
+    /// What instantiating the module makes the engine do: every call pays
+    /// for it before its instance is created (`InstantiationCosts`).
+    pub instance: InstanceShape,
 }
 
 /// Decides whether an imported function may be imported.
@@ -128,6 +133,7 @@ impl<'a> Checker<'a> {
                 imports: Vec::new(),
                 functions: 0,
                 memory_pages: None,
+                instance: InstanceShape::default(),
             },
         }
     }
@@ -157,6 +163,14 @@ impl<'a> Checker<'a> {
         }
         self.summary.functions = u32::try_from(self.func_types.len()).unwrap_or(u32::MAX);
         self.summary.memory_pages = self.memory_initial;
+        let instance = &mut self.summary.instance;
+        instance.imports = self.summary.imports.len() as u64;
+        instance.functions = self.func_types.len() as u64;
+        instance.globals = u64::from(self.globals);
+        instance.exports = self.summary.exports.len() as u64;
+        instance.table_entries = self.table_initial;
+        instance.element_entries = self.element_entries;
+        instance.memory_pages = self.memory_initial.unwrap_or(0);
         Ok(self.summary)
     }
 
@@ -264,6 +278,7 @@ impl<'a> Checker<'a> {
                 for element in reader.into_iter_with_offsets() {
                     let (offset, element) = element?;
                     self.element(element).map_err(|error| error.at(offset))?;
+                    self.summary.instance.element_segments += 1;
                 }
                 Ok(())
             }
@@ -276,7 +291,11 @@ impl<'a> Checker<'a> {
                 )?;
                 for data in reader.into_iter_with_offsets() {
                     let (offset, data) = data?;
+                    let bytes = data.data.len() as u64;
                     self.data(data).map_err(|error| error.at(offset))?;
+                    let instance = &mut self.summary.instance;
+                    instance.data_segments += 1;
+                    instance.data_bytes += bytes;
                 }
                 Ok(())
             }

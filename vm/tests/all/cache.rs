@@ -142,3 +142,114 @@ fn the_memory_cache_is_bounded_by_bytes() {
         "{stats:?}"
     );
 }
+
+/// A second contract, so that two artifacts compete for a memory cache
+/// that holds one.
+fn other_counter() -> Vec<u8> {
+    wat(&include_str!("../../testdata/counter.wat").replace("\"incremented\"", "\"other\""))
+}
+
+#[test]
+fn a_memory_cache_miss_in_a_call_loads_from_disk_and_never_compiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (counter(), other_counter());
+    let artifact = crate::support::vm().artifact_bytes(&first).unwrap().len() as u64;
+    // Room in memory for one artifact, not two.
+    let vm = Vm::new(VmConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        memory_cache_bytes: artifact * 3 / 2,
+        ..VmConfig::default()
+    })
+    .unwrap();
+    let mut chain = Chain::with_vm(vm.clone());
+    const SECOND: cairn_vm::Address = cairn_vm::Address([0xc2; 32]);
+    chain.deploy(CONTRACT, &first);
+    chain.deploy(SECOND, &second);
+    let compiled = vm.cache_stats().misses;
+    assert_eq!(compiled, 2, "each deploy compiled once");
+    let mut reference = Chain::new();
+    reference.deploy(CONTRACT, &first);
+    reference.deploy(SECOND, &second);
+    for round in 0..3 {
+        for address in [CONTRACT, SECOND] {
+            assert_eq!(
+                chain.call(address, "increment", &[]),
+                reference.call(address, "increment", &[]),
+                "round {round}"
+            );
+        }
+    }
+    let stats = vm.cache_stats();
+    assert_eq!(stats.misses, compiled, "no call compiled: {stats:?}");
+    assert_eq!(stats.recompiled, 0);
+    assert!(
+        stats.disk_hits >= 5,
+        "the calls alternated through disk: {stats:?}"
+    );
+}
+
+#[test]
+fn a_missing_or_damaged_disk_copy_is_compiled_again_for_the_same_gas() {
+    let wasm = counter();
+    let mut reference = Chain::new();
+    reference.deploy(CONTRACT, &wasm);
+    let expected = reference.call(CONTRACT, "increment", &[]);
+    for damage in ["missing", "damaged"] {
+        let dir = tempfile::tempdir().unwrap();
+        vm_with_dir(dir.path()).prepare(&wasm).unwrap();
+        let path = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let intact = std::fs::read(&path).unwrap();
+        if damage == "missing" {
+            std::fs::remove_file(&path).unwrap();
+        } else {
+            let mut bytes = intact.clone();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            std::fs::write(&path, bytes).unwrap();
+        }
+        // A restarted node, whose state already holds the contract: the
+        // call finds no artifact and compiles one.
+        let restarted = vm_with_dir(dir.path());
+        let mut chain = Chain::with_vm(restarted.clone());
+        chain.state.deploy(CONTRACT, &wasm);
+        assert_eq!(chain.call(CONTRACT, "increment", &[]), expected, "{damage}");
+        let stats = restarted.cache_stats();
+        assert_eq!(stats.recompiled, 1, "{damage}: {stats:?}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            intact,
+            "{damage}: written back"
+        );
+        // The next restart finds it on disk.
+        let again = vm_with_dir(dir.path());
+        let mut chain = Chain::with_vm(again.clone());
+        chain.state.deploy(CONTRACT, &wasm);
+        assert_eq!(chain.call(CONTRACT, "increment", &[]), expected, "{damage}");
+        assert_eq!(again.cache_stats().recompiled, 0, "{damage}");
+        assert_eq!(again.cache_stats().disk_hits, 1, "{damage}");
+    }
+}
+
+#[test]
+fn an_artifact_of_another_schedule_is_not_loaded_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = counter();
+    vm_with_dir(dir.path()).prepare(&wasm).unwrap();
+    let mut schedule = Schedule::default();
+    schedule.instantiation.memory_page += 1;
+    let changed = Vm::new(VmConfig {
+        schedule,
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..VmConfig::default()
+    })
+    .unwrap();
+    changed.prepare(&wasm).unwrap();
+    let stats = changed.cache_stats();
+    assert_eq!((stats.disk_hits, stats.misses), (0, 1), "{stats:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}

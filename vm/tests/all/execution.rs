@@ -4,7 +4,7 @@
 use cairn_vm::testing::MemoryStorage;
 use cairn_vm::{Address, BlockInfo, Call, Status, TrapCode};
 
-use crate::support::{CONTRACT, Chain, GAS, contract, run_twice, trap, wat};
+use crate::support::{CONTRACT, Chain, GAS, contract, instance_gas, run_twice, trap, wat};
 
 #[test]
 fn each_engine_trap_becomes_its_fixed_code() {
@@ -62,8 +62,11 @@ fn gas_is_exact_and_the_same_on_every_run() {
     let iteration = c.block // one block per iteration
         + c.local + c.constant + c.simple + c.local // i += 1
         + c.local + c.constant + c.simple + c.branch; // br_if i < 10
-    // Entering `loop` pays for its one local.
-    assert_eq!(outcome.gas_used, c.frame_local + 10 * iteration);
+    // The instance, then entering `loop` pays for its one local.
+    assert_eq!(
+        outcome.gas_used,
+        instance_gas(&wasm) + c.frame_local + 10 * iteration
+    );
 }
 
 #[test]
@@ -174,13 +177,13 @@ fn deployed_code_missing_from_the_store_is_a_node_error() {
         fn get(&self, c: &Address, k: &[u8]) -> Result<Option<Vec<u8>>, cairn_vm::StorageError> {
             self.0.get(c, k)
         }
-        fn first_in_range(
+        fn seek(
             &self,
             c: &Address,
             r: &cairn_vm::KeyRange,
             o: cairn_vm::Order,
-        ) -> Result<Option<cairn_vm::Entry>, cairn_vm::StorageError> {
-            self.0.first_in_range(c, r, o)
+        ) -> Result<cairn_vm::RangeStep, cairn_vm::StorageError> {
+            self.0.seek(c, r, o)
         }
         fn set(&mut self, _: &Address, _: &[u8], _: &[u8]) -> Result<(), cairn_vm::StorageError> {
             unreachable!("the VM never writes to the embedder's store")

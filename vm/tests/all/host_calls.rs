@@ -3,7 +3,7 @@
 
 use cairn_vm::{Schedule, Status, TrapCode, blake2b_256};
 
-use crate::support::{ALICE, CONTRACT, Chain, GAS, contract, run_twice, trap};
+use crate::support::{ALICE, CONTRACT, Chain, GAS, contract, instance_gas, run_twice, trap};
 
 fn host_costs() -> cairn_gas_meter::HostCosts {
     Schedule::default().host
@@ -26,12 +26,12 @@ fn host_calls_charge_their_base_and_per_byte_costs() {
     let costs = host_costs();
     let wasm = contract(r#"(func (export "len") (drop (call $input_len)))"#);
     let empty = run_twice(&wasm, "len", &[], GAS);
-    // Two blocks (the call ends one), their instructions (call, drop) and
-    // the host's base cost.
+    // The instance, two blocks (the call ends one), their instructions
+    // (call, drop) and the host's base cost.
     let c = Schedule::default().instructions;
     assert_eq!(
         empty.gas_used,
-        2 * c.block + c.call + c.parametric + costs.base
+        instance_gas(&wasm) + 2 * c.block + c.call + c.parametric + costs.base
     );
 
     let read = contract(r#"(func (export "read") (call $input_read (i32.const 0)))"#);
@@ -203,11 +203,13 @@ fn gas_left_goes_down_and_matches_gas_used() {
              (i64.store (i32.const 8) (call $gas_left))
              (call $output_write (i32.const 0) (i32.const 16)))"#,
     );
-    let outcome = run_twice(&wasm, "twice", &[], 1_000_000);
+    // What the instance leaves of the limit, and the call's own use.
+    let limit = instance_gas(&wasm) + 1_000_000;
+    let outcome = run_twice(&wasm, "twice", &[], limit);
     let first = u64::from_le_bytes(outcome.output[0..8].try_into().unwrap());
     let second = u64::from_le_bytes(outcome.output[8..16].try_into().unwrap());
     assert!(second < first && first < 1_000_000);
-    assert!(outcome.gas_used > 1_000_000 - second);
+    assert!(outcome.gas_used > limit - second);
 }
 
 #[test]
@@ -909,7 +911,7 @@ fn crypto_host_calls_charge_exactly_their_costs() {
         let wasm = contract(&format!(r#"(func (export "go") {call})"#));
         let outcome = run_twice(&wasm, "go", &[], GAS);
         assert_eq!(outcome.status, Status::Ok, "{call}");
-        outcome.gas_used
+        outcome.gas_used - instance_gas(&wasm)
     };
     let three = c.block + 3 * c.constant + c.call + costs.base;
     let four = 2 * c.block + 4 * c.constant + c.call + c.parametric + costs.base;

@@ -16,6 +16,7 @@ mod compile_bounds;
 mod cross_contract;
 mod execution;
 mod host_calls;
+mod instantiation;
 mod limits;
 mod support;
 mod validation;

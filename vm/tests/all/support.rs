@@ -135,6 +135,13 @@ impl Chain {
     }
 }
 
+/// The gas every call of `wasm` pays for its instance before it runs.
+pub fn instance_gas(wasm: &[u8]) -> u64 {
+    vm().prepare(wasm)
+        .unwrap_or_else(|error| panic!("test contract does not prepare: {error}"))
+        .instantiation_gas
+}
+
 /// Deploys `wasm` on a fresh chain and calls `entry` once.
 pub fn run(wasm: &[u8], entry: &str, input: &[u8], gas: u64) -> Outcome {
     let mut chain = Chain::new();

@@ -3,7 +3,7 @@
 
 use cairn_client::abi::{Abi, Method};
 use cairn_client::api::ReceiptView;
-use cairn_types::status_name;
+use cairn_types::{STATUS_DEPLOY_REJECTED, rejection_code, rejection_name, status_name};
 use serde_json::{Value, json};
 
 pub(crate) fn print(json: bool, value: &Value, text: impl FnOnce() -> String) {
@@ -26,8 +26,21 @@ pub(crate) fn describe_failure(status: u32, output: &[u8], method: &Method) -> S
             method.error.as_deref().unwrap_or("data"),
             hex::encode(output)
         ),
-        9 | 100 => format!("{name}: {}", String::from_utf8_lossy(output)),
+        9 => format!("{name}: {}", String::from_utf8_lossy(output)),
+        STATUS_DEPLOY_REJECTED => describe_rejection(output),
         _ => name.to_owned(),
+    }
+}
+
+/// A rejected deploy's output is the rejection's fixed code, not text.
+fn describe_rejection(output: &[u8]) -> String {
+    let name = status_name(STATUS_DEPLOY_REJECTED);
+    match rejection_code(output) {
+        Some(code) => format!(
+            "{name}: {} (code {code:#06x}; `cairn-vm check` on the code says where)",
+            rejection_name(code)
+        ),
+        None => format!("{name}: 0x{}", hex::encode(output)),
     }
 }
 
@@ -79,6 +92,7 @@ pub(crate) fn describe_receipt(
         },
         (0, None) => "ok".to_owned(),
         (status, Some(method)) => describe_failure(status, &output, method),
+        (STATUS_DEPLOY_REJECTED, None) => describe_rejection(&output),
         (status, None) => format!(
             "{}{}",
             status_name(status),

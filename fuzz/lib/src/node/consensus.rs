@@ -6,8 +6,10 @@ use bytes::Bytes;
 use cairn_node::consensus::codec::{
     UndecidedRecord, WireCodec, decode_certificate, encode_certificate,
 };
-use cairn_node::consensus::context::{CairnContext, ProposalPart};
-use cairn_node::consensus::streaming::{MAX_OPEN_STREAMS, Streams};
+use cairn_node::consensus::context::{
+    CairnContext, Height, ProposalPart, Validator, ValidatorAddress, ValidatorSet,
+};
+use cairn_node::consensus::streaming::{MAX_STREAMS_PER_PUBLISHER, Streams};
 use cairn_node::limits::MAX_BLOCK_BYTES;
 use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::streaming::StreamMessage;
@@ -37,19 +39,40 @@ where
 
 /// `data` is a sequence of frames: a kind byte, a two-byte length, then the
 /// message. Kinds 0 to 10 are the types Malachite hands the codec; 11 to 15
-/// are proposal stream messages, which also go into one reassembler whose
-/// bounds must hold after every message: kinds 11 to 14 as published by one
-/// peer and relayed by one of four, kind 15 without a publisher.
+/// are proposal stream messages, which also go into one reassembler (of the
+/// four validators, deciding height 1) whose bounds must hold after every
+/// message: kinds 11 to 14 as published by one validator and relayed by
+/// another, kind 15 from a stranger without a publisher.
 pub fn messages(data: &[u8]) {
-    let peers: Vec<PeerId> = (0..4u8)
+    let keys: Vec<libp2p::identity::Keypair> = (0..5u8)
         .map(|seed| {
-            let key = libp2p::identity::Keypair::ed25519_from_bytes([seed; 32])
-                .expect("32 bytes are an ed25519 secret");
+            libp2p::identity::Keypair::ed25519_from_bytes([seed; 32])
+                .expect("32 bytes are an ed25519 secret")
+        })
+        .collect();
+    let peers: Vec<PeerId> = keys
+        .iter()
+        .map(|key| {
             PeerId::from_bytes(&key.public().to_peer_id().to_bytes())
                 .expect("a libp2p peer id is a Malachite peer id")
         })
         .collect();
-    let mut streams = Streams::default();
+    let validators = ValidatorSet::new(
+        keys[..4]
+            .iter()
+            .map(|key| Validator {
+                address: ValidatorAddress(
+                    key.public()
+                        .try_into_ed25519()
+                        .expect("an ed25519 key")
+                        .to_bytes(),
+                ),
+                power: 1,
+            })
+            .collect(),
+    )
+    .expect("four validators of power 1");
+    let mut streams = Streams::new(&validators);
     let mut rest = data;
     while let [kind, high, low, tail @ ..] = rest {
         let len = usize::from(u16::from_be_bytes([*high, *low])).min(tail.len());
@@ -81,13 +104,24 @@ pub fn messages(data: &[u8]) {
                 let Some(message) = round_trip::<StreamMessage<ProposalPart>>(frame) else {
                     continue;
                 };
-                let from = peers[usize::from(peer) % peers.len()];
-                let published_by = (peer != 15).then_some(peers[0]);
-                if let Ok(Some(proposal)) = streams.receive(from, published_by, message) {
+                let (from, published_by) = if peer == 15 {
+                    (peers[4], None)
+                } else {
+                    (
+                        peers[usize::from(peer) % 4],
+                        Some(peers[usize::from(peer / 2) % 4]),
+                    )
+                };
+                let received = streams.receive(from, published_by, message, &validators, Height(1));
+                if let Ok(Some(proposal)) = received {
                     assert!(proposal.block.len() <= MAX_BLOCK_BYTES);
                     assert!(!proposal.parts.is_empty());
+                    assert_eq!(
+                        proposal.proposer,
+                        validators.proposer(proposal.height, proposal.round).address
+                    );
                 }
-                assert!(streams.open_streams() <= MAX_OPEN_STREAMS);
+                assert!(streams.open_streams() <= 4 * MAX_STREAMS_PER_PUBLISHER);
             }
         }
     }

@@ -18,7 +18,7 @@ use cairn_node::execution::check_transaction;
 use cairn_node::genesis::{ChainParams, Genesis};
 use cairn_node::keys::PrivateKey;
 use cairn_node::net::{NetworkStatus, gossip};
-use cairn_node::rpc::{CairnApiServer, Rpc, codes};
+use cairn_node::rpc::{CairnApiServer, Rpc, RpcLimits, codes};
 use cairn_node::test_utils::{
     self, COUNTER, COUNTER_ABI, ESCROW, ESCROW_ABI, GAS_PRICE, TestChain,
 };
@@ -115,12 +115,14 @@ impl Fixture {
 
         let chain = Arc::new(chain);
         let (gossip, gossip_queue) = mpsc::channel(16);
-        let rpc = Rpc {
-            chain: Arc::clone(&chain),
+        let rpc = Rpc::new(
+            Arc::clone(&chain),
             gossip,
-            network: Arc::new(NetworkStatus::default()),
-            moniker: "fuzz".into(),
-        }
+            Arc::new(NetworkStatus::default()),
+            "fuzz".into(),
+            &RpcLimits::default(),
+        )
+        .expect("the RPC threads start")
         .into_rpc();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -6,6 +6,13 @@
 //! Most tests run on [`TEST_CHAIN`] through the free functions; a caller
 //! that needs a chain of its own (another chain id, another validator)
 //! describes it as a [`TestChain`].
+//!
+//! For tests of whole nodes: [`local_net`] runs a network of real
+//! `cairn-node` processes (with the fault switches of [`crate::faults`]),
+//! and [`junk_peer`] joins its consensus network as an attacker.
+
+pub mod junk_peer;
+pub mod local_net;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,15 +26,16 @@ use crate::chain::mempool::MempoolLimits;
 use crate::chain::{Chain, ChainConfig, ValidatorKey};
 use crate::genesis::{ChainParams, Genesis, GenesisAccount, GenesisValidator};
 use crate::metrics::Metrics;
+use crate::state::StoreOptions;
 use crate::types::{Action, Address, Block, Hash, SignedTransaction, Transaction, TxError};
 
 /// The `counter` example contract and its ABI.
-pub const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
-pub const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.abi.json");
+pub const COUNTER: &[u8] = include_bytes!("../../../contracts-sdk/testdata/counter.wasm");
+pub const COUNTER_ABI: &[u8] = include_bytes!("../../../contracts-sdk/testdata/counter.abi.json");
 /// The `escrow` example contract, which holds native value
 /// (`open_native`, `release`, `refund`), and its ABI.
-pub const ESCROW: &[u8] = include_bytes!("../../contracts-sdk/testdata/escrow.wasm");
-pub const ESCROW_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/escrow.abi.json");
+pub const ESCROW: &[u8] = include_bytes!("../../../contracts-sdk/testdata/escrow.wasm");
+pub const ESCROW_ABI: &[u8] = include_bytes!("../../../contracts-sdk/testdata/escrow.abi.json");
 pub const CHAIN_ID: &str = "cairn-test";
 
 /// The gas limit of [`deploy`]'s transactions.
@@ -185,6 +193,7 @@ pub fn config(dir: &Path, artifact_cache: Option<PathBuf>) -> ChainConfig {
         artifact_cache,
         mempool: MempoolLimits::default(),
         verify_state_on_start: true,
+        store: StoreOptions::default(),
     }
 }
 
