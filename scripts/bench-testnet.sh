@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Figure 7's network half: a fresh four-node local network, then
 # `cairn-testnet bench` (signed transactions from several accounts to every
-# node, timed from submission to receipt), three runs, then shut down.
+# node, submitted several at a time, each timed from submission to the
+# receipt its node pushes on a subscription), then shut down.
 #
 #   scripts/bench-testnet.sh path/to/release/bin
 set -euo pipefail
@@ -13,12 +14,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
+bench() {
+  "$bin/cairn-testnet" --dir "$dir" bench "$@" | tail -n 3
+}
+
 "$bin/cairn-testnet" --dir "$dir" up --nodes 4 | tail -n 1
 for run in 1 2 3; do
   echo "run $run: 400 transactions from 8 accounts"
-  "$bin/cairn-testnet" --dir "$dir" bench --transactions 400 --accounts 8 | tail -n 3
+  bench --transactions 400 --accounts 8
 done
 echo "run 4: 2000 transactions from 32 accounts"
-"$bin/cairn-testnet" --dir "$dir" bench --transactions 2000 --accounts 32 | tail -n 3
+bench --transactions 2000 --accounts 32
+echo "run 5 (fixed load): 2000 transactions from 32 accounts at 400 tx/s"
+bench --transactions 2000 --accounts 32 --rate 400
+echo "run 6 (saturated): 4000 transactions from 64 accounts, 64 at a time"
+bench --transactions 4000 --accounts 64 --concurrency 64
 rounds=$(cat "$dir"/node*/node.log | grep -c 'committed height=.*round=[1-9]' || true)
 echo "heights decided after round 0, over all nodes: $rounds"
