@@ -84,7 +84,8 @@ enum Command {
     },
     /// Measures finality latency and throughput: deploys a token, funds
     /// several accounts, then sends token transfers from them round-robin
-    /// to every node, and times each from submission to its receipt.
+    /// to every node, several at once, and times each from submission to
+    /// its receipt, which the node pushes on a subscription.
     Bench {
         /// Transactions to send.
         #[arg(long, default_value_t = 400)]
@@ -92,6 +93,13 @@ enum Command {
         /// Sending accounts (each keeps its own nonce sequence).
         #[arg(long, default_value_t = 8)]
         accounts: usize,
+        /// Submissions in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Transactions per second to send at (a fixed load); by default
+        /// as fast as the submissions go.
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// Stops one node: SIGTERM, or SIGKILL with --kill (a crash).
     Stop {
@@ -163,7 +171,17 @@ fn main() -> anyhow::Result<()> {
             Command::Bench {
                 transactions,
                 accounts,
-            } => bench::run(&cli.dir, transactions, accounts).await,
+                concurrency,
+                rate,
+            } => {
+                let load = bench::Load {
+                    transactions,
+                    accounts,
+                    concurrency,
+                    rate,
+                };
+                bench::run(&cli.dir, load).await
+            }
             Command::Rpc { node } => {
                 println!("{}", State::load(&cli.dir)?.node(node)?.rpc);
                 Ok(())
