@@ -242,9 +242,18 @@ async fn spin(client: &Client, target: &Target, setup: &Setup, spent: &Spent) ->
             continue;
         }
         nonce += 1;
-        // Within the attack's time only: what is still pending then is
-        // the backlog the honest client waits behind.
-        match receipt_by(client, &tx.hash(), spent.deadline()).await {
+        // Within the attack's time only (which may be lengthened while
+        // waiting): what is still pending then is the backlog the honest
+        // client waits behind.
+        let receipt = loop {
+            if let Some(receipt) = receipt_by(client, &tx.hash(), spent.deadline()).await {
+                break Some(receipt);
+            }
+            if spent.over() {
+                break None;
+            }
+        };
+        match receipt {
             Some(receipt) => outcomes.add(format!("receipts {}", receipt.status_name)),
             None => {
                 outcomes.add("pending at the end");

@@ -14,8 +14,9 @@
 //! - **spin**: valid transactions that run until the most gas a
 //!   transaction may ask for, from many accounts at once.
 //!
-//! [`Session`] is what any attacker uses: it runs between its `begin` and
-//! `end`, with the honest client at work.
+//! [`Session`] is what any attacker uses: the adversary
+//! (`crate::adversary`, feature `adversary`) runs peers and faulty
+//! validators between its `begin` and `end`; [`junk_peer`] is the peer.
 //!
 //! Every attack is bounded in time, requests and bytes ([`Budget`]), aims
 //! only at loopback addresses ([`Target::new`] refuses anything else) and
@@ -43,6 +44,7 @@
 
 mod floods;
 mod honest;
+pub mod junk_peer;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -69,6 +71,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long, after the flood, honest transactions still pending are waited
 /// for before they count as not included.
 const SETTLE: Duration = Duration::from_secs(60);
+/// The most an attack goes on past its duration waiting for every node to
+/// finalize [`Budget::min_finalized`] heights.
+const MAX_HOLD: Duration = Duration::from_secs(120);
 
 /// The nodes under attack: their RPC URLs, all on loopback.
 #[derive(Debug, Clone)]
@@ -261,6 +266,11 @@ pub struct Budget {
     /// spending them as fast as possible: for a flood whose total must stay
     /// below a capacity yet last the whole attack.
     pub paced: bool,
+    /// The attack goes on past its duration, as hard as before, until
+    /// every node it aims at has finalized this many heights since it
+    /// began (two minutes more at the most): an attack shorter than the
+    /// block it slows would measure nothing.
+    pub min_finalized: u64,
 }
 
 impl Budget {
@@ -272,6 +282,7 @@ impl Budget {
             max_bytes: 4 << 30,
             honest_accounts: 4,
             paced: false,
+            min_finalized: 0,
         }
     }
 }
@@ -523,6 +534,9 @@ pub struct Session {
     before: Vec<Option<u64>>,
     started: Instant,
     honest: tokio::task::JoinHandle<anyhow::Result<HonestReport>>,
+    /// Holds the attack on until every node finalized
+    /// [`Budget::min_finalized`] heights.
+    hold: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Session {
@@ -538,12 +552,20 @@ impl Session {
             budget.honest_accounts,
             std::sync::Arc::clone(&spent),
         ));
+        let hold = (budget.min_finalized > 0).then(|| {
+            tokio::spawn(hold_until_finalized(
+                target.clone(),
+                before.clone(),
+                std::sync::Arc::clone(&spent),
+            ))
+        });
         Session {
             target: target.clone(),
             spent,
             before,
             started,
             honest,
+            hold,
         }
     }
 
@@ -574,6 +596,9 @@ impl Session {
     /// Reads the heights again, waits for the honest client's pending
     /// transactions (at most a minute) and reports.
     pub async fn end(self, attack: String, outcomes: Outcomes) -> anyhow::Result<Report> {
+        if let Some(hold) = &self.hold {
+            hold.abort();
+        }
         let elapsed = self.started.elapsed();
         let after = self.target.heights().await;
         let honest = self.honest.await.context("the honest client failed")??;
@@ -596,6 +621,29 @@ impl Session {
                 .collect(),
             honest,
         })
+    }
+}
+
+/// Keeps `spent`'s time from running out, a second at a time, until every
+/// node of `target` has finalized the budget's `min_finalized` heights
+/// past `before`, the attack ended otherwise, or [`MAX_HOLD`] passed.
+async fn hold_until_finalized(
+    target: Target,
+    before: Vec<Option<u64>>,
+    spent: std::sync::Arc<Spent>,
+) {
+    let limit = spent.budget.duration + MAX_HOLD;
+    loop {
+        let now = target.heights().await;
+        let finalized = now.iter().zip(&before).all(|(now, before)| {
+            matches!((now, before), (Some(now), Some(before))
+                if now.saturating_sub(*before) >= spent.budget.min_finalized)
+        });
+        if finalized || spent.over() || spent.started.elapsed() >= limit {
+            return;
+        }
+        spent.extend(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
