@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cairn/target
 CARGO := cargo
 FIXTURE_DIR := vm/testdata/rust-contract
 
-.PHONY: demo vm-demo test setup build lint fixtures check-fixtures bench fuzz clean help
+.PHONY: demo vm-demo test setup build lint fixtures check-fixtures bench fuzz chaos clean help
 
 help:
 	@echo "make demo    build everything, start a 4-node local network, deploy and call contracts"
@@ -15,6 +15,7 @@ help:
 	@echo "make test    formatting, lints, every test, and the fixture rebuild check"
 	@echo "make lint    formatting and cargo clippy alone"
 	@echo "make bench   criterion benchmarks (results: docs/BENCHMARKS.md)"
+	@echo "make chaos   every attack of cairn-adversary for CHAOS_SECONDS (60) each, release build"
 	@echo "make fixtures  rebuild the compiled contract fixtures in vm/testdata"
 
 setup:
@@ -67,6 +68,16 @@ bench: setup
 	$(CARGO) build --locked --release -p cairn-node -p cairn-testnet
 	@scripts/bench-testnet.sh "$(CARGO_TARGET_DIR)/release"
 	@scripts/bench-report.py
+
+# The adversary, long: every attack for CHAOS_SECONDS each against four
+# validators on loopback, in a release build, then its table (the one in
+# docs/BENCHMARKS.md). Its binary is the only one built with cairn-node's
+# fault switches, so it is built alone (DEVELOPERS.md, "Faults and
+# attackers for node tests").
+CHAOS_SECONDS ?= 60
+chaos: setup
+	$(CARGO) build --locked --release -p cairn-testnet --features adversary --bin cairn-adversary
+	"$(CARGO_TARGET_DIR)/release/cairn-adversary" --seconds $(CHAOS_SECONDS)
 
 # Every cargo-fuzz target for FUZZ_SECONDS (default 60) each, on nightly;
 # prints executions, executions per second and crashes (docs/FUZZING.md).

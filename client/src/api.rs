@@ -1,7 +1,13 @@
 //! The node's JSON-RPC API (docs/RPC.md), defined once: the method trait
-//! (the node implements its server side, clients call its client side) and
-//! the JSON views it returns. Bytes travel as hex strings; hashes and
-//! addresses as 64 hex digits, with or without `0x`.
+//! (the node implements its server side, clients call its client side), the
+//! subscriptions a WebSocket connection can open, and the JSON views they
+//! return. Bytes travel as hex strings; hashes and addresses as 64 hex
+//! digits, with or without `0x`.
+//!
+//! The methods (`CairnApi`: [`CairnApiClient`] for clients) answer over
+//! HTTP and WebSocket alike; the subscriptions (`CairnSubscriptions`:
+//! [`CairnSubscriptionsClient`]) need a WebSocket, on the same port. They are two traits so that an HTTP client still implements the
+//! methods' client side.
 
 use cairn_types::amount::as_string;
 use cairn_types::{
@@ -10,7 +16,7 @@ use cairn_types::{
 // The client side's methods return jsonrpsee's client errors: only the
 // server's signatures keep `RpcResult`.
 #[cfg_attr(not(feature = "server"), allow(unused_imports))]
-use jsonrpsee::core::RpcResult;
+use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +30,12 @@ pub mod codes {
     /// The node is at its limit for this kind of request (every thread
     /// busy, the queue full): it refused at once; retry later or elsewhere.
     pub const BUSY: i32 = 3;
+    /// The node closed a subscription whose subscriber fell behind (the
+    /// close notification's error); subscribe again.
+    pub const SUBSCRIBER_DROPPED: i32 = 4;
+    /// A connection asked for more subscriptions than a node keeps on one
+    /// connection (jsonrpsee's own code for it).
+    pub const TOO_MANY_SUBSCRIPTIONS: i32 = -32006;
     pub const INVALID_PARAMS: i32 = -32602;
     /// The node failed internally; the message carries an error id for
     /// the node's log, never the failure's text.
@@ -109,6 +121,19 @@ pub struct BlockView {
     pub state_root: String,
     pub gas_used: u64,
     pub transactions: Vec<TxSummary>,
+}
+
+/// A block as its subscription announces it, once committed: what a client
+/// following the chain needs, without the transactions (`cairn_getBlock`
+/// has them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewBlockView {
+    pub height: u64,
+    pub hash: String,
+    pub state_root: String,
+    /// How many transactions the block holds.
+    pub transactions: u64,
+    pub gas_used: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,6 +247,25 @@ pub trait CairnApi {
     /// price.
     #[method(name = "gasPrice")]
     async fn gas_price(&self) -> RpcResult<GasPriceView>;
+}
+
+/// What a WebSocket connection can subscribe to (docs/RPC.md,
+/// "Subscriptions"). A node bounds them per connection and in total, and
+/// drops a subscriber that falls behind, closing its subscription with an
+/// error that says why.
+#[cfg_attr(feature = "server", rpc(server, client, namespace = "cairn"))]
+#[cfg_attr(not(feature = "server"), rpc(client, namespace = "cairn"))]
+pub trait CairnSubscriptions {
+    /// Every block this node commits from now on, in order, none skipped
+    /// while the subscriber keeps up.
+    #[subscription(name = "subscribeBlocks" => "block", unsubscribe = "unsubscribeBlocks", item = NewBlockView)]
+    async fn subscribe_blocks(&self) -> SubscriptionResult;
+
+    /// One notification, the transaction's receipt: at once if it is
+    /// committed, else when the block holding it commits. The subscription
+    /// ends after it.
+    #[subscription(name = "subscribeReceipt" => "receipt", unsubscribe = "unsubscribeReceipt", item = ReceiptView)]
+    async fn subscribe_receipt(&self, hash: String) -> SubscriptionResult;
 }
 
 /// The view of a committed receipt, the `index`th transaction of block

@@ -1,16 +1,25 @@
 //! A typed client of one node: the API's methods with Cairn's types in and
 //! typed views out, and errors that say whether the node refused a request
 //! or could not be reached.
+//!
+//! Calls go over HTTP. Subscriptions go over one WebSocket connection to
+//! the same address, opened at the first subscription and opened again if
+//! it was lost; a node that serves no WebSocket is remembered, and
+//! [`Client::wait_for_receipt`] polls it instead.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_types::{Address, Hash, SignedTransaction};
+use jsonrpsee::core::client::Subscription;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use parity_scale_codec::Encode;
+use tokio::sync::Mutex;
 
 use crate::api::{
-    AccountView, BlockView, CairnApiClient, ContractView, GasPriceView, QueryResult, ReceiptView,
-    StatusView, Submitted, codes,
+    AccountView, BlockView, CairnApiClient, CairnSubscriptionsClient, ContractView, GasPriceView,
+    NewBlockView, QueryResult, ReceiptView, StatusView, Submitted, codes,
 };
 
 /// How long one request may take by default.
@@ -43,6 +52,10 @@ pub enum ClientError {
     /// still be.
     #[error("transaction {} not included after {:.1} s", hex::encode(.hash), .waited.as_secs_f64())]
     NotIncluded { hash: Hash, waited: Duration },
+    /// The node at `url` serves no WebSocket (its HTTP server refused the
+    /// upgrade), so it offers no subscriptions.
+    #[error("{url} serves no WebSocket, so no subscriptions")]
+    NoWebSocket { url: String },
 }
 
 impl ClientError {
@@ -72,11 +85,69 @@ impl From<jsonrpsee::core::ClientError> for ClientError {
     }
 }
 
-/// A client of one node's JSON-RPC over HTTP. Cheap to clone.
+/// A client of one node's JSON-RPC: calls over HTTP, subscriptions over a
+/// WebSocket to the same address. Cheap to clone; clones share the
+/// connections.
 #[derive(Debug, Clone)]
 pub struct Client {
     rpc: HttpClient,
     url: String,
+    timeout: Duration,
+    subscriptions: Arc<Mutex<Subscriptions>>,
+}
+
+/// The WebSocket connection, once opened.
+#[derive(Debug, Default)]
+enum Subscriptions {
+    #[default]
+    NotConnected,
+    Connected(Arc<WsClient>),
+    /// The node refused the upgrade: it serves HTTP only.
+    Unsupported,
+}
+
+/// The WebSocket URL of a node's HTTP URL: the same address.
+fn websocket_url(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        url.to_owned()
+    }
+}
+
+/// Whether opening a WebSocket failed because the server refused the
+/// upgrade (it answered, but not as a WebSocket server), rather than
+/// because it could not be reached.
+fn upgrade_refused(error: &jsonrpsee::core::ClientError) -> bool {
+    use jsonrpsee::client_transport::ws::WsHandshakeError;
+    match error {
+        jsonrpsee::core::ClientError::Transport(source) => matches!(
+            source.downcast_ref::<WsHandshakeError>(),
+            Some(WsHandshakeError::Rejected { .. } | WsHandshakeError::Redirected { .. })
+        ),
+        _ => false,
+    }
+}
+
+/// Committed blocks, as the node announces them ([`Client::subscribe_blocks`]).
+#[derive(Debug)]
+pub struct BlockSubscription {
+    inner: Subscription<NewBlockView>,
+    /// The connection lives as long as its subscription.
+    _connection: Arc<WsClient>,
+}
+
+impl BlockSubscription {
+    /// The next committed block, in order; `None` once the subscription has
+    /// ended: the connection closed, or the node dropped this subscriber
+    /// for falling behind (subscribe again, and read faster).
+    pub async fn next(&mut self) -> Option<Result<NewBlockView, ClientError>> {
+        Some(self.inner.next().await?.map_err(|error| {
+            ClientError::Transport(jsonrpsee::core::ClientError::ParseError(error))
+        }))
+    }
 }
 
 impl Client {
@@ -99,6 +170,8 @@ impl Client {
         Ok(Client {
             rpc,
             url: url.to_owned(),
+            timeout,
+            subscriptions: Arc::default(),
         })
     }
 
@@ -127,8 +200,80 @@ impl Client {
         Ok(self.rpc.get_receipt(hex::encode(hash)).await?)
     }
 
-    /// Polls for `hash`'s receipt every `poll` until it is committed or
-    /// `timeout` has passed ([`ClientError::NotIncluded`]).
+    /// The WebSocket connection, opened now if it is not open.
+    async fn websocket(&self) -> Result<Arc<WsClient>, ClientError> {
+        let mut state = self.subscriptions.lock().await;
+        match &*state {
+            Subscriptions::Connected(client) if client.is_connected() => {
+                return Ok(Arc::clone(client));
+            }
+            Subscriptions::Unsupported => {
+                return Err(ClientError::NoWebSocket {
+                    url: self.url.clone(),
+                });
+            }
+            Subscriptions::Connected(_) | Subscriptions::NotConnected => {}
+        }
+        let connected = WsClientBuilder::default()
+            .request_timeout(self.timeout)
+            .connection_timeout(self.timeout)
+            .max_request_size(MAX_REQUEST_BYTES)
+            // A node sends what its subscriptions produce; a waiter that
+            // reads its one receipt late must not lose it.
+            .max_buffer_capacity_per_subscription(4_096)
+            .build(websocket_url(&self.url))
+            .await;
+        match connected {
+            Ok(client) => {
+                let client = Arc::new(client);
+                *state = Subscriptions::Connected(Arc::clone(&client));
+                Ok(client)
+            }
+            Err(error) if upgrade_refused(&error) => {
+                *state = Subscriptions::Unsupported;
+                Err(ClientError::NoWebSocket {
+                    url: self.url.clone(),
+                })
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Every block the node commits from now on, in order
+    /// (`cairn_subscribeBlocks`).
+    pub async fn subscribe_blocks(&self) -> Result<BlockSubscription, ClientError> {
+        let connection = self.websocket().await?;
+        let inner = connection.subscribe_blocks().await?;
+        Ok(BlockSubscription {
+            inner,
+            _connection: connection,
+        })
+    }
+
+    /// `hash`'s receipt, as soon as it is committed
+    /// (`cairn_subscribeReceipt`): at once if it already is. `None` if the
+    /// subscription ended without it (the connection closed).
+    pub async fn receipt_when_committed(
+        &self,
+        hash: &Hash,
+    ) -> Result<Option<ReceiptView>, ClientError> {
+        let mut subscription = self
+            .websocket()
+            .await?
+            .subscribe_receipt(hex::encode(hash))
+            .await?;
+        let receipt = subscription.next().await.transpose().map_err(|error| {
+            ClientError::Transport(jsonrpsee::core::ClientError::ParseError(error))
+        })?;
+        Ok(receipt)
+    }
+
+    /// Waits until `hash` is committed and returns its receipt, or gives
+    /// up after `timeout` ([`ClientError::NotIncluded`]). Waits on a
+    /// receipt subscription; where there is none to be had (the node
+    /// serves no WebSocket, or refuses one more subscription, or the
+    /// subscription ended without the receipt), polls every `poll` for
+    /// the rest of the time.
     pub async fn wait_for_receipt(
         &self,
         hash: &Hash,
@@ -136,6 +281,29 @@ impl Client {
         poll: Duration,
     ) -> Result<ReceiptView, ClientError> {
         let started = Instant::now();
+        match tokio::time::timeout(timeout, self.receipt_when_committed(hash)).await {
+            Ok(Ok(Some(receipt))) => return Ok(receipt),
+            // Polling answers these cases, or fails saying why.
+            Ok(Ok(None) | Err(_)) => {}
+            Err(_) => {
+                return Err(ClientError::NotIncluded {
+                    hash: *hash,
+                    waited: started.elapsed(),
+                });
+            }
+        }
+        self.poll_for_receipt(hash, started, timeout, poll).await
+    }
+
+    /// Polls for `hash`'s receipt every `poll` until it is committed or
+    /// `timeout` has passed since `started`.
+    async fn poll_for_receipt(
+        &self,
+        hash: &Hash,
+        started: Instant,
+        timeout: Duration,
+        poll: Duration,
+    ) -> Result<ReceiptView, ClientError> {
         loop {
             if let Some(receipt) = self.receipt(hash).await? {
                 return Ok(receipt);

@@ -1,14 +1,17 @@
 //! Talking to a Cairn node from Rust, without building one: the node's
-//! JSON-RPC API ([`api`]: the method trait and the views it returns), a
-//! typed [`Client`] over it, and the [`abi`] codec that turns a contract's
-//! JSON arguments into the SCALE input its methods read. The `cairn` CLI
-//! is built from this crate too.
+//! JSON-RPC API ([`api`]: the method trait, the subscriptions and the views
+//! they return), a typed [`Client`] over it (calls over HTTP, subscriptions
+//! to committed blocks and receipts over a WebSocket to the same address),
+//! and the [`abi`] codec that turns a contract's JSON arguments into the
+//! SCALE input its methods read. The `cairn` CLI is built from this crate
+//! too.
 //!
 //! This crate and [`cairn_types`] depend on no part of the node (no
 //! RocksDB, libp2p, Malachite or wasmer): a wallet, an indexer or a bot
 //! links only what it uses.
 //!
-//! Sign a call and wait for its receipt:
+//! Sign a call and wait for its receipt, which the node pushes on a
+//! subscription when the call's block commits:
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -55,4 +58,4 @@ pub mod abi;
 pub mod api;
 mod client;
 
-pub use client::{Client, ClientError, DEFAULT_TIMEOUT};
+pub use client::{BlockSubscription, Client, ClientError, DEFAULT_TIMEOUT};

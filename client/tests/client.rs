@@ -11,7 +11,7 @@ use cairn_client::api::{ReceiptView, StatusView, codes};
 use cairn_client::{Client, ClientError};
 use cairn_types::{Action, Address, ChainParams, PrivateKey, SignedTransaction, Transaction};
 use jsonrpsee::RpcModule;
-use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use parity_scale_codec::Encode;
 use serde_json::{Value, json};
@@ -74,14 +74,45 @@ fn signed(nonce: u64) -> SignedTransaction {
 
 /// A node that knows one committed transaction (after `polls_before_commit`
 /// receipt requests for it), refuses transactions with nonce 13, and echoes
-/// query parameters back.
+/// query parameters back. It serves no subscriptions.
 async fn stand_in(
     committed: SignedTransaction,
     polls_before_commit: u32,
 ) -> (Client, ServerHandle) {
-    let server = Server::builder().build("127.0.0.1:0").await.unwrap();
+    stand_in_on(
+        ServerConfig::default(),
+        committed,
+        polls_before_commit,
+        Arc::default(),
+    )
+    .await
+}
+
+/// [`stand_in`] on `server`, counting receipt requests in `polls`.
+async fn stand_in_on(
+    config: ServerConfig,
+    committed: SignedTransaction,
+    polls_before_commit: u32,
+    polls: Arc<AtomicU32>,
+) -> (Client, ServerHandle) {
+    let (module, url, server) = module_on(config, committed, polls_before_commit, polls).await;
+    let handle = server.start(module);
+    (Client::new(&url).unwrap(), handle)
+}
+
+/// The stand-in's methods, and its server bound but not started.
+async fn module_on(
+    config: ServerConfig,
+    committed: SignedTransaction,
+    polls_before_commit: u32,
+    polls: Arc<AtomicU32>,
+) -> (RpcModule<()>, String, Server) {
+    let server = Server::builder()
+        .set_config(config)
+        .build("127.0.0.1:0")
+        .await
+        .unwrap();
     let url = format!("http://{}", server.local_addr().unwrap());
-    let polls = Arc::new(AtomicU32::new(0));
     let committed_hash = hex::encode(committed.hash());
     let mut module = RpcModule::new(());
     module
@@ -146,8 +177,7 @@ async fn stand_in(
             },
         )
         .unwrap();
-    let handle = server.start(module);
-    (Client::new(&url).unwrap(), handle)
+    (module, url, server)
 }
 
 #[tokio::test]
@@ -185,6 +215,90 @@ async fn a_submitted_transaction_is_waited_for_until_its_receipt_arrives() {
         .unwrap();
     assert_eq!(receipt.tx_hash, hex::encode(tx.hash()));
     assert_eq!(receipt.gas_used, 42);
+}
+
+#[tokio::test]
+async fn waiting_for_a_receipt_rides_the_nodes_subscription() {
+    let tx = signed(0);
+    // The stand-in's `getReceipt` would never answer: only the
+    // subscription has the receipt.
+    let polls = Arc::new(AtomicU32::new(0));
+    let (mut module, url, server) = module_on(
+        ServerConfig::default(),
+        tx.clone(),
+        u32::MAX,
+        Arc::clone(&polls),
+    )
+    .await;
+    let subscribed = Arc::new(AtomicU32::new(0));
+    module
+        .register_subscription(
+            "cairn_subscribeReceipt",
+            "receipt",
+            "cairn_unsubscribeReceipt",
+            {
+                let subscribed = Arc::clone(&subscribed);
+                move |params, pending, _, _| {
+                    let subscribed = Arc::clone(&subscribed);
+                    async move {
+                        let (hash,): (String,) = params.parse()?;
+                        subscribed.fetch_add(1, Ordering::SeqCst);
+                        let sink = pending.accept().await?;
+                        let json = serde_json::value::to_raw_value(&receipt(&hash))?;
+                        sink.send(json).await?;
+                        Ok::<_, jsonrpsee::core::SubscriptionError>(())
+                    }
+                }
+            },
+        )
+        .unwrap();
+    let _server = server.start(module);
+    let client = Client::new(&url).unwrap();
+    // Polling once an hour, it would not be done in time.
+    let receipt = tokio::time::timeout(
+        Duration::from_secs(120),
+        client.wait_for_receipt(
+            &tx.hash(),
+            Duration::from_secs(600),
+            Duration::from_secs(3600),
+        ),
+    )
+    .await
+    .expect("the receipt came on the subscription")
+    .unwrap();
+    assert_eq!(receipt.tx_hash, hex::encode(tx.hash()));
+    assert_eq!(subscribed.load(Ordering::SeqCst), 1);
+    assert_eq!(polls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_node_without_websocket_is_polled_for_receipts() {
+    let tx = signed(0);
+    let polls = Arc::new(AtomicU32::new(0));
+    let (client, _server) = stand_in_on(
+        ServerConfig::builder().http_only().build(),
+        tx.clone(),
+        3,
+        Arc::clone(&polls),
+    )
+    .await;
+    // It offers no subscriptions, and says so.
+    let error = client.subscribe_blocks().await.unwrap_err();
+    assert!(
+        matches!(&error, ClientError::NoWebSocket { url } if url == client.url()),
+        "{error:?}"
+    );
+    let receipt = client
+        .wait_for_receipt(
+            &tx.hash(),
+            Duration::from_secs(600),
+            Duration::from_millis(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(receipt.tx_hash, hex::encode(tx.hash()));
+    // Committed on the fourth request: polled, four times.
+    assert_eq!(polls.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]

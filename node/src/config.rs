@@ -15,6 +15,7 @@ use crate::keys;
 use crate::net::gossip::GossipLimits;
 use crate::rpc::RpcLimits;
 use crate::rpc::pool::PoolLimits;
+use crate::rpc::subscriptions::SubscriptionLimits;
 use crate::state::{DEFAULT_TREE_VERSIONS_KEPT, StoreOptions};
 use crate::types::Address;
 
@@ -158,7 +159,7 @@ impl GossipSection {
 #[serde(deny_unknown_fields)]
 pub struct RpcSection {
     pub listen: SocketAddr,
-    /// HTTP connections open at once.
+    /// Connections (HTTP and WebSocket) open at once.
     #[serde(default = "rpc_defaults::max_connections")]
     pub max_connections: u32,
     /// Calls in one JSON-RPC batch.
@@ -179,6 +180,16 @@ pub struct RpcSection {
     pub request_threads: usize,
     #[serde(default = "rpc_defaults::request_queue")]
     pub request_queue: usize,
+    /// WebSocket subscriptions open at once on the node, and on one
+    /// connection; more are refused.
+    #[serde(default = "rpc_defaults::max_subscriptions")]
+    pub max_subscriptions: u32,
+    #[serde(default = "rpc_defaults::max_subscriptions_per_connection")]
+    pub max_subscriptions_per_connection: u32,
+    /// Blocks waiting to be sent to one block subscriber; one that falls
+    /// further behind is dropped.
+    #[serde(default = "rpc_defaults::subscription_buffer")]
+    pub subscription_buffer: usize,
 }
 
 mod rpc_defaults {
@@ -215,6 +226,18 @@ mod rpc_defaults {
     pub(super) fn request_queue() -> usize {
         limits().requests.queue
     }
+
+    pub(super) fn max_subscriptions() -> u32 {
+        limits().subscriptions.total
+    }
+
+    pub(super) fn max_subscriptions_per_connection() -> u32 {
+        limits().subscriptions.per_connection
+    }
+
+    pub(super) fn subscription_buffer() -> usize {
+        limits().subscriptions.buffer
+    }
 }
 
 impl RpcSection {
@@ -230,6 +253,9 @@ impl RpcSection {
             query_queue: limits.queries.queue,
             request_threads: limits.requests.threads,
             request_queue: limits.requests.queue,
+            max_subscriptions: limits.subscriptions.total,
+            max_subscriptions_per_connection: limits.subscriptions.per_connection,
+            subscription_buffer: limits.subscriptions.buffer,
         }
     }
 
@@ -246,6 +272,12 @@ impl RpcSection {
                 threads: self.request_threads,
                 queue: self.request_queue,
             },
+            subscriptions: SubscriptionLimits {
+                total: self.max_subscriptions,
+                per_connection: self.max_subscriptions_per_connection,
+                buffer: self.subscription_buffer,
+            },
+            ..RpcLimits::default()
         }
     }
 }
@@ -485,6 +517,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         config.save(dir.path()).unwrap();
         assert_eq!(NodeConfig::load(dir.path()).unwrap(), config);
+    }
+
+    #[test]
+    fn the_rpc_section_sets_the_subscription_limits_and_defaults_them() {
+        let bare: RpcSection = toml::from_str("listen = \"127.0.0.1:26657\"").unwrap();
+        assert_eq!(bare.limits(), RpcLimits::default());
+        let set: RpcSection = toml::from_str(
+            "listen = \"127.0.0.1:26657\"\nmax_subscriptions = 7\n\
+             max_subscriptions_per_connection = 3\nsubscription_buffer = 16\n",
+        )
+        .unwrap();
+        assert_eq!(
+            set.limits().subscriptions,
+            SubscriptionLimits {
+                total: 7,
+                per_connection: 3,
+                buffer: 16,
+            }
+        );
     }
 
     #[test]

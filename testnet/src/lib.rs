@@ -1,7 +1,12 @@
-//! `cairn-testnet` as a library: the client side of Cairn's adversary
-//! ([`attack`]), which floods a local network of real node processes
-//! through their JSON-RPC and measures what honest users and consensus go
-//! through meanwhile. The `cairn-testnet` binary starts and stops those
-//! networks.
+//! `cairn-testnet` as a library: Cairn's adversary. [`attack`] is its
+//! client side and its peer on the consensus network: floods through the
+//! nodes' JSON-RPC, a junk peer, and the honest client that measures what
+//! users and consensus go through meanwhile. [`adversary`] (feature
+//! `adversary`) runs them all, and attacks on validators' processes,
+//! against a local network of real node processes it starts itself; the
+//! `cairn-adversary` binary is its command line. The `cairn-testnet`
+//! binary starts and stops local networks for people.
 
+#[cfg(feature = "adversary")]
+pub mod adversary;
 pub mod attack;

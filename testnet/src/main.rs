@@ -93,7 +93,8 @@ enum Command {
     },
     /// Measures finality latency and throughput: deploys a token, funds
     /// several accounts, then sends token transfers from them round-robin
-    /// to every node, and times each from submission to its receipt.
+    /// to every node, several at once, and times each from submission to
+    /// its receipt, which the node pushes on a subscription.
     Bench {
         /// Transactions to send.
         #[arg(long, default_value_t = 400)]
@@ -101,6 +102,13 @@ enum Command {
         /// Sending accounts (each keeps its own nonce sequence).
         #[arg(long, default_value_t = 8)]
         accounts: usize,
+        /// Submissions in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Transactions per second to send at (a fixed load); by default
+        /// as fast as the submissions go.
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// The faucet: sends AMOUNT of the native token (its smallest unit) to
     /// ADDRESS from the faucet account, and waits for it to be included.
@@ -189,7 +197,17 @@ fn main() -> anyhow::Result<()> {
             Command::Bench {
                 transactions,
                 accounts,
-            } => bench::run(&cli.dir, transactions, accounts).await,
+                concurrency,
+                rate,
+            } => {
+                let load = bench::Load {
+                    transactions,
+                    accounts,
+                    concurrency,
+                    rate,
+                };
+                bench::run(&cli.dir, load).await
+            }
             Command::Fund { address, amount } => fund(&cli.dir, &address, amount).await,
             Command::Flood(args) => flood::run(&cli.dir, &args).await,
             Command::Rpc { node } => {

@@ -1,7 +1,8 @@
-//! JSON-RPC 2.0 over HTTP (docs/RPC.md): the server side of the API that
-//! `cairn-client` defines (the method trait and its views, re-exported
-//! here). Bytes travel as hex strings; hashes and addresses as 64 hex
-//! digits, with or without `0x`.
+//! JSON-RPC 2.0 over HTTP and WebSocket, on one port (docs/RPC.md): the
+//! server side of the API that `cairn-client` defines (the method trait,
+//! the subscriptions and their views, re-exported here). Bytes travel as
+//! hex strings; hashes and addresses as 64 hex digits, with or without
+//! `0x`.
 //!
 //! Clients are strangers: requests are bounded in size, batches in length,
 //! connections in number, and RPC shares no threads with consensus. The
@@ -14,20 +15,27 @@
 //! submission; a full pool answers [`codes::BUSY`] at once. A failure
 //! inside the node reaches the client as an error id only; the log has the
 //! details under that id.
+//!
+//! A WebSocket connection can also subscribe to committed blocks and to a
+//! transaction's receipt ([`subscriptions`]): bounded per connection and
+//! in total; a block subscriber falling further behind than a bounded
+//! number of blocks is dropped with a close reason.
 
 pub mod pool;
+pub mod subscriptions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use cairn_client::api::{
-    AccountView, BlockView, CairnApiClient, CairnApiServer, ContractView, EventView, GasPriceView,
-    QueryResult, ReceiptView, StatusView, Submitted, TxSummary, block_view, codes, receipt_view,
-    tx_summary,
+    AccountView, BlockView, CairnApiClient, CairnApiServer, CairnSubscriptionsClient,
+    CairnSubscriptionsServer, ContractView, EventView, GasPriceView, NewBlockView, QueryResult,
+    ReceiptView, StatusView, Submitted, TxSummary, block_view, codes, receipt_view, tx_summary,
 };
-use jsonrpsee::core::{RpcResult, async_trait};
-use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+use jsonrpsee::PendingSubscriptionSink;
+use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
+use jsonrpsee::server::{BatchRequestConfig, PingConfig, Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::mpsc;
 
@@ -37,6 +45,7 @@ use crate::limits::MAX_TX_BYTES;
 use crate::net::NetworkStatus;
 use crate::types::{Action, Address, Hash, contract_address, parse_hash, status_name};
 use pool::{PoolError, PoolLimits, WorkPool};
+use subscriptions::{SubscriptionLimits, Subscriptions, TooManySubscriptions};
 
 /// How much a node serves its clients at once ([`crate::config`]'s
 /// `[rpc]` section).
@@ -53,6 +62,14 @@ pub struct RpcLimits {
     /// Where everything else that blocks runs: lookups in the database and
     /// transaction admission.
     pub requests: PoolLimits,
+    /// WebSocket subscriptions: how many, and how far behind a subscriber
+    /// may fall.
+    pub subscriptions: SubscriptionLimits,
+    /// The kernel's send buffer of each client socket (Linux doubles it
+    /// for its bookkeeping). Fixed rather than grown by the kernel (up to
+    /// 4 MiB a socket): a client that stops reading holds at most this
+    /// much of the node's memory in its socket.
+    pub socket_send_buffer: u32,
 }
 
 impl Default for RpcLimits {
@@ -72,6 +89,10 @@ impl Default for RpcLimits {
                 threads: 2,
                 queue: 256,
             },
+            subscriptions: SubscriptionLimits::default(),
+            // Enough for full speed on loopback and a LAN; a 16 MiB
+            // response still streams, at 256 KiB per round trip.
+            socket_send_buffer: 128 * 1024,
         }
     }
 }
@@ -106,6 +127,10 @@ fn error_id() -> String {
     format!("{started:x}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+fn too_many_subscriptions(error: TooManySubscriptions) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(codes::BUSY, error.to_string(), None::<()>)
+}
+
 fn busy(error: PoolError) -> ErrorObjectOwned {
     match error {
         PoolError::Busy(busy) => ErrorObjectOwned::owned(codes::BUSY, busy.to_string(), None::<()>),
@@ -133,6 +158,7 @@ pub struct Rpc {
     query_gas_limit: u64,
     queries: Arc<WorkPool>,
     requests: Arc<WorkPool>,
+    subscriptions: Arc<Subscriptions>,
 }
 
 impl Rpc {
@@ -152,7 +178,13 @@ impl Rpc {
             query_gas_limit: limits.query_gas_limit,
             queries: Arc::new(WorkPool::start("query", limits.queries, true)?),
             requests: Arc::new(WorkPool::start("rpc", limits.requests, true)?),
+            subscriptions: Subscriptions::new(limits.subscriptions),
         })
+    }
+
+    /// The subscriptions this service serves.
+    pub fn subscriptions(&self) -> &Arc<Subscriptions> {
+        &self.subscriptions
     }
 
     /// Runs blocking work (RocksDB reads, admission) on the request pool.
@@ -357,6 +389,48 @@ impl CairnApiServer for Rpc {
     }
 }
 
+#[async_trait]
+impl CairnSubscriptionsServer for Rpc {
+    async fn subscribe_blocks(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        match self.subscriptions.blocks() {
+            Ok(subscription) => subscription.serve(pending).await,
+            Err(error) => {
+                pending.reject(too_many_subscriptions(error)).await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn subscribe_receipt(
+        &self,
+        pending: PendingSubscriptionSink,
+        hash: String,
+    ) -> SubscriptionResult {
+        let hash = match parse_hash(&hash) {
+            Ok(hash) => hash,
+            Err(error) => {
+                pending.reject(invalid_params(error)).await;
+                return Ok(());
+            }
+        };
+        // Waiting before looking: a commit in between reaches the waiter.
+        let subscription = match self.subscriptions.receipt(hash) {
+            Ok(subscription) => subscription,
+            Err(error) => {
+                pending.reject(too_many_subscriptions(error)).await;
+                return Ok(());
+            }
+        };
+        match self.get_receipt(hex::encode(hash)).await {
+            Ok(committed) => subscription.serve(pending, committed).await,
+            Err(error) => {
+                pending.reject(error).await;
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Largest request body: the largest transaction, hex-encoded, with room
 /// for the JSON around it.
 #[allow(clippy::cast_possible_truncation)] // a few MiB: fits in u32
@@ -366,7 +440,33 @@ const MAX_REQUEST_BYTES: u32 = 2 * (MAX_TX_BYTES as u32) + 64 * 1024;
 /// lookups; the heavy work is on the pools.
 pub const RUNTIME_THREADS: usize = 2;
 
-/// Serves `rpc` on `address`, on `runtime`, until the handle is stopped.
+/// Messages waiting to be written to one connection (responses and
+/// notifications together); while it is full the server reads no more
+/// requests from that connection and subscriptions wait to send.
+const CONNECTION_BUFFER: u32 = 64;
+
+/// A WebSocket client that answers no ping within this long (one that is
+/// gone, or that stopped reading its socket) is disconnected, and its
+/// subscriptions end.
+const PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+const PING_INACTIVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A listening socket whose accepted connections have a send buffer of
+/// `send_buffer` bytes (they inherit it from the listener).
+fn listen(address: SocketAddr, send_buffer: u32) -> std::io::Result<std::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(send_buffer)?;
+    socket.bind(address)?;
+    socket.listen(1024)?.into_std()
+}
+
+/// Serves `rpc` on `address`, over HTTP and WebSocket, on `runtime`,
+/// until the handle is stopped; the subscriptions' feed runs there too.
 pub async fn serve(
     rpc: Rpc,
     address: SocketAddr,
@@ -382,19 +482,38 @@ pub async fn serve(
         .max_response_body_size(16 * 1024 * 1024)
         .max_connections(limits.max_connections)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
+        .max_subscriptions_per_connection(limits.subscriptions.per_connection)
+        .set_message_buffer_capacity(CONNECTION_BUFFER)
+        .enable_ws_ping(
+            PingConfig::new()
+                .ping_interval(PING_INTERVAL)
+                .inactive_limit(PING_INACTIVE_LIMIT),
+        )
         .custom_tokio_runtime(handle.clone())
-        .http_only()
         .build();
+    let chain = Arc::clone(&rpc.chain);
+    let subscriptions = Arc::clone(&rpc.subscriptions);
+    let mut methods = CairnApiServer::into_rpc(rpc.clone());
+    methods
+        .merge(CairnSubscriptionsServer::into_rpc(rpc))
+        .map_err(|error| anyhow::anyhow!("registering the subscriptions: {error}"))?;
+    let send_buffer = limits.socket_send_buffer;
     // Bound on the RPC runtime, so that its sockets are that runtime's.
     handle
         .spawn(async move {
+            let listener = listen(address, send_buffer)
+                .map_err(|error| anyhow::anyhow!("binding the RPC server to {address}: {error}"))?;
             let server = Server::builder()
                 .set_config(config)
-                .build(address)
-                .await
-                .map_err(|error| anyhow::anyhow!("binding the RPC server to {address}: {error}"))?;
+                .build_from_tcp(listener)?;
             let bound = server.local_addr()?;
-            anyhow::Ok((bound, server.start(rpc.into_rpc())))
+            // The feed starts before the first subscriber can come, and
+            // subscribes to commits before it reads the head: a block
+            // committed in between is announced, not skipped.
+            let committed = chain.subscribe();
+            let next = chain.head().height + 1;
+            tokio::spawn(subscriptions.follow(chain, committed, next));
+            anyhow::Ok((bound, server.start(methods)))
         })
         .await
         .map_err(|error| anyhow::anyhow!("starting the RPC server: {error}"))?

@@ -44,9 +44,9 @@ impl Default for Timing {
 }
 
 /// A base port whose next `10 * nodes` ports are all free right now.
-pub fn free_base_port(nodes: usize) -> u16 {
+pub fn free_base_port(nodes: usize) -> anyhow::Result<u16> {
     let seed = u16::try_from(std::process::id() % 1000).unwrap_or(0);
-    let span = u16::try_from(10 * nodes).unwrap_or(u16::MAX);
+    let span = u16::try_from(10 * nodes)?;
     'search: for attempt in 0..400u16 {
         let base = 20_000 + ((seed + attempt * 37) % 400) * 100;
         let mut held = Vec::new();
@@ -56,9 +56,9 @@ pub fn free_base_port(nodes: usize) -> u16 {
                 Err(_) => continue 'search,
             }
         }
-        return base;
+        return Ok(base);
     }
-    panic!("no free port range found");
+    anyhow::bail!("no range of {span} free ports found on loopback")
 }
 
 /// The processes of a local network and how to reach them.
@@ -80,7 +80,20 @@ impl LocalNet {
         validators: usize,
         timing: Timing,
     ) -> anyhow::Result<LocalNet> {
-        let base_port = free_base_port(validators);
+        Self::generate_funded(dir, binary, validators, timing, Vec::new())
+    }
+
+    /// [`LocalNet::generate`], with `accounts` holding native value at
+    /// genesis: a network that carries transactions needs someone to pay
+    /// their fees.
+    pub fn generate_funded(
+        dir: &Path,
+        binary: impl Into<PathBuf>,
+        validators: usize,
+        timing: Timing,
+        accounts: Vec<(crate::types::Address, u128)>,
+    ) -> anyhow::Result<LocalNet> {
+        let base_port = free_base_port(validators)?;
         generate_testnet(&TestnetSpec {
             validators,
             out: dir.to_owned(),
@@ -89,8 +102,7 @@ impl LocalNet {
             base_port,
             target_block_time_ms: timing.target_block_time_ms,
             max_idle_block_interval_ms: timing.max_idle_block_interval_ms,
-            // These networks carry no transactions.
-            accounts: Vec::new(),
+            accounts,
         })?;
         let clients = (0..validators)
             .map(|index| {
@@ -121,6 +133,11 @@ impl LocalNet {
 
     pub fn client(&self, index: usize) -> &Client {
         &self.clients[index]
+    }
+
+    /// Node `index`'s JSON-RPC URL.
+    pub fn rpc_url(&self, index: usize) -> &str {
+        self.clients[index].url()
     }
 
     /// The network's genesis, as every node has it.
@@ -157,15 +174,24 @@ impl LocalNet {
 
     /// Starts node `index` with extra environment variables; its output
     /// (the log, and any error it exits with) is appended to `node.log` in
-    /// its home.
+    /// its home. Panics if it cannot be started ([`LocalNet::try_start_with`]
+    /// says why instead).
     pub fn start_with(&mut self, index: usize, env: &[(&str, &str)]) {
+        if let Err(error) = self.try_start_with(index, env) {
+            panic!("node{index} does not start: {error:#}");
+        }
+    }
+
+    /// [`LocalNet::start_with`], for callers that handle the error.
+    pub fn try_start_with(&mut self, index: usize, env: &[(&str, &str)]) -> anyhow::Result<()> {
+        use anyhow::Context;
         let home = self.home(index);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(home.join("node.log"))
-            .expect("the node's log opens");
-        let errors = log.try_clone().expect("the node's log opens twice");
+            .with_context(|| format!("opening node{index}'s log"))?;
+        let errors = log.try_clone()?;
         let mut command = Command::new(&self.binary);
         command
             .args(["run", "--home"])
@@ -176,7 +202,20 @@ impl LocalNet {
         for (name, value) in env {
             command.env(name, value);
         }
-        self.nodes[index] = Some(command.spawn().expect("cairn-node starts"));
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        self.nodes[index] = Some(child);
+        Ok(())
+    }
+
+    /// Whether node `index`'s process runs (it was started, and has not
+    /// exited).
+    pub fn running(&mut self, index: usize) -> bool {
+        match self.nodes[index].as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
     }
 
     /// SIGKILL: no chance to flush or shut down cleanly.
@@ -237,7 +276,24 @@ impl LocalNet {
 
     /// Polls `probe` until it answers, or panics with the nodes' logs after
     /// [`PATIENCE`].
-    pub async fn wait_for<T, F, Fut>(&self, what: &str, mut probe: F) -> T
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        match self.try_wait_for(what, PATIENCE, probe).await {
+            Ok(value) => value,
+            Err(error) => panic!("{error}\n{}", self.logs()),
+        }
+    }
+
+    /// Polls `probe` until it answers, or fails after `patience`.
+    pub async fn try_wait_for<T, F, Fut>(
+        &self,
+        what: &str,
+        patience: Duration,
+        mut probe: F,
+    ) -> anyhow::Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
@@ -245,13 +301,14 @@ impl LocalNet {
         let started = Instant::now();
         loop {
             if let Some(value) = probe().await {
-                return value;
+                return Ok(value);
             }
-            assert!(
-                started.elapsed() <= PATIENCE,
-                "timed out waiting for {what}\n{}",
-                self.logs()
-            );
+            if started.elapsed() > patience {
+                anyhow::bail!(
+                    "timed out after {} s waiting for {what}",
+                    patience.as_secs()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -278,10 +335,22 @@ impl LocalNet {
     /// one's height, with the same hash and state root; returns that
     /// height.
     pub async fn assert_same_chain(&self, nodes: &[usize]) -> u64 {
+        match self.check_same_chain(nodes).await {
+            Ok(height) => height,
+            Err(error) => panic!("{error:#}"),
+        }
+    }
+
+    /// [`LocalNet::assert_same_chain`], for callers that handle the error.
+    pub async fn check_same_chain(&self, nodes: &[usize]) -> anyhow::Result<u64> {
+        use anyhow::Context;
         let mut lowest = u64::MAX;
         for &index in nodes {
-            let height = self.height(index).await;
-            lowest = lowest.min(height.unwrap_or_else(|| panic!("node{index} does not answer")));
+            let height = self
+                .height(index)
+                .await
+                .with_context(|| format!("node{index} does not answer"))?;
+            lowest = lowest.min(height);
         }
         for block_height in 1..=lowest {
             let mut reference = None;
@@ -289,19 +358,19 @@ impl LocalNet {
                 let block = self.clients[index]
                     .block(block_height)
                     .await
-                    .unwrap_or_else(|error| panic!("node{index}: {error}"))
-                    .unwrap_or_else(|| panic!("node{index} lacks block {block_height}"));
+                    .with_context(|| format!("node{index}"))?
+                    .with_context(|| format!("node{index} lacks block {block_height}"))?;
                 let identity = (block.hash.clone(), block.state_root.clone());
                 match &reference {
                     None => reference = Some(identity),
-                    Some(reference) => assert_eq!(
-                        &identity, reference,
-                        "node{index} differs at height {block_height}"
+                    Some(reference) if *reference != identity => anyhow::bail!(
+                        "node{index} differs at height {block_height}: {identity:?} against {reference:?}"
                     ),
+                    Some(_) => {}
                 }
             }
         }
-        lowest
+        Ok(lowest)
     }
 
     /// The value of metric `name` (summed over its series) on node `index`,

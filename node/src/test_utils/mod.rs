@@ -8,10 +8,10 @@
 //! describes it as a [`TestChain`].
 //!
 //! For tests of whole nodes: [`local_net`] runs a network of real
-//! `cairn-node` processes (with the fault switches of [`crate::faults`]),
-//! and [`junk_peer`] joins its consensus network as an attacker.
+//! `cairn-node` processes (with the fault switches of [`crate::faults`]).
+//! The attacker that joins such a network (a junk peer, floods, a faulty
+//! validator) is `cairn-testnet`'s adversary.
 
-pub mod junk_peer;
 pub mod local_net;
 
 use std::collections::HashMap;

@@ -12,7 +12,7 @@ use jsonrpsee::core::params::BatchRequestBuilder;
 use jsonrpsee::rpc_params;
 use parity_scale_codec::Encode;
 
-use super::{Attack, Outcomes, REQUEST_TIMEOUT, Setup, Spent, Target, kind_of};
+use super::{Attack, Outcomes, REQUEST_TIMEOUT, Setup, Spent, Target, kind_of, receipt_by};
 
 /// Nonces a gapped sender uses, after the gap at 0: below the node's
 /// bound on how far ahead of an account a transaction may be.
@@ -27,7 +27,10 @@ pub(super) async fn run(
     let connections = match attack {
         Attack::Queries { connections, .. }
         | Attack::Gapped { connections, .. }
-        | Attack::Oversized { connections } => (*connections).max(1),
+        | Attack::Oversized { connections }
+        | Attack::Spin {
+            accounts: connections,
+        } => (*connections).max(1),
         Attack::Nothing => {
             while !spent.over() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -56,6 +59,7 @@ pub(super) async fn run(
                     batch, input_bytes, ..
                 } => gapped(&client, &target, &setup, batch, input_bytes, &spent).await,
                 Attack::Oversized { .. } => oversized(&client, index, &spent).await,
+                Attack::Spin { .. } => spin(&client, &target, &setup, &spent).await,
                 Attack::Nothing => Outcomes::default(),
             }
         }));
@@ -138,6 +142,7 @@ async fn gapped(
     // its transactions can execute.
     let mut senders = setup.gapped.iter().cycle();
     loop {
+        spent.pace().await;
         if spent.over() {
             break;
         }
@@ -204,6 +209,62 @@ async fn oversized(client: &Client, index: usize, spent: &Spent) -> Outcomes {
         {
             Ok(_) => outcomes.add("accepted"),
             Err(error) => outcomes.add(kind_of(&error)),
+        }
+    }
+    outcomes
+}
+
+/// One account's transactions, each asking for the most gas there is and
+/// spending all of it (a hash chain of `u32::MAX` rounds), one at a time:
+/// the next is sent when the last one's receipt is in. Counts the
+/// receipts by status.
+async fn spin(client: &Client, target: &Target, setup: &Setup, spent: &Spent) -> Outcomes {
+    let mut outcomes = Outcomes::default();
+    let key = cairn_types::keys::generate();
+    let input = ([7u8; 32], u32::MAX).encode();
+    let mut nonce = 0u64;
+    loop {
+        let tx = target.sign(
+            &key,
+            nonce,
+            setup.max_tx_gas,
+            Action::Call {
+                contract: setup.hasher,
+                method: "hash_chain".into(),
+                input: input.clone(),
+            },
+        );
+        let encoded = hex::encode(tx.encode());
+        if !spent.take(u64::try_from(encoded.len()).unwrap_or(u64::MAX)) {
+            break;
+        }
+        if let Err(error) = client
+            .api()
+            .request::<serde_json::Value, _>("cairn_submitTransaction", rpc_params![encoded])
+            .await
+        {
+            outcomes.add(kind_of(&error));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        nonce += 1;
+        // Within the attack's time only (which may be lengthened while
+        // waiting): what is still pending then is the backlog the honest
+        // client waits behind.
+        let receipt = loop {
+            if let Some(receipt) = receipt_by(client, &tx.hash(), spent.deadline()).await {
+                break Some(receipt);
+            }
+            if spent.over() {
+                break None;
+            }
+        };
+        match receipt {
+            Some(receipt) => outcomes.add(format!("receipts {}", receipt.status_name)),
+            None => {
+                outcomes.add("pending at the end");
+                break;
+            }
         }
     }
     outcomes

@@ -39,6 +39,13 @@ impl HonestReport {
         sorted.get(rank - 1).copied()
     }
 
+    /// Submissions refused or unanswered, and transactions never included.
+    pub fn errors(&self) -> u64 {
+        u64::try_from(self.refused.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.missing)
+    }
+
     pub fn max_heights_waited(&self) -> Option<u64> {
         self.heights_waited.iter().copied().max()
     }
@@ -127,7 +134,7 @@ async fn one_account(
         // Waited for however long it takes, within the settling time after
         // the flood ends: no later transaction of this account can be
         // included before it.
-        let deadline = spent.deadline.max(Instant::now()) + SETTLE;
+        let deadline = spent.deadline().max(Instant::now()) + SETTLE;
         match receipt_by(client, &tx.hash(), deadline).await {
             Some(receipt) => {
                 report.latencies.push(sent.elapsed());

@@ -10,7 +10,13 @@
 //!   sender's nonces starting past a gap, optionally with the largest
 //!   input a call may carry;
 //! - **oversized**: transactions over the size limit, and request bodies
-//!   over the server's.
+//!   over the server's;
+//! - **spin**: valid transactions that run until the most gas a
+//!   transaction may ask for, from many accounts at once.
+//!
+//! [`Session`] is what any attacker uses: the adversary
+//! (`crate::adversary`, feature `adversary`) runs peers and faulty
+//! validators between its `begin` and `end`; [`junk_peer`] is the peer.
 //!
 //! Every attack is bounded in time, requests and bytes ([`Budget`]), aims
 //! only at loopback addresses ([`Target::new`] refuses anything else) and
@@ -42,6 +48,7 @@
 
 mod floods;
 mod honest;
+pub mod junk_peer;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -81,6 +88,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long, after the flood, honest transactions still pending are waited
 /// for before they count as not included.
 const SETTLE: Duration = Duration::from_secs(60);
+/// The most an attack goes on past its duration waiting for every node to
+/// finalize [`Budget::min_finalized`] heights.
+const MAX_HOLD: Duration = Duration::from_secs(120);
 
 /// The nodes under attack: their RPC URLs, all on loopback.
 #[derive(Debug, Clone)]
@@ -280,6 +290,12 @@ pub enum Attack {
     /// Transactions just over the size limit, and request bodies over the
     /// server's limit, alternately.
     Oversized { connections: usize },
+    /// Valid transactions that spin until their gas limit, the most a
+    /// transaction may ask for: `accounts` senders, each with one
+    /// transaction in flight at a time. Until the native token's fees
+    /// land, they cost the sender nothing, and block space goes first come,
+    /// first served.
+    Spin { accounts: usize },
     /// No flood: the honest client alone, the baseline of the others.
     Nothing,
 }
@@ -300,6 +316,9 @@ impl Attack {
             Attack::Oversized { connections } => {
                 format!("oversized transactions ({connections} connections)")
             }
+            Attack::Spin { accounts } => {
+                format!("transactions spinning to the gas limit ({accounts} accounts)")
+            }
             Attack::Nothing => "none (baseline)".into(),
         }
     }
@@ -313,6 +332,15 @@ pub struct Budget {
     pub max_bytes: u64,
     /// Honest accounts sending transactions meanwhile, one at a time each.
     pub honest_accounts: usize,
+    /// Spread the requests and bytes evenly over the duration rather than
+    /// spending them as fast as possible: for a flood whose total must stay
+    /// below a capacity yet last the whole attack.
+    pub paced: bool,
+    /// The attack goes on past its duration, as hard as before, until
+    /// every node it aims at has finalized this many heights since it
+    /// began (two minutes more at the most): an attack shorter than the
+    /// block it slows would measure nothing.
+    pub min_finalized: u64,
 }
 
 impl Budget {
@@ -323,6 +351,8 @@ impl Budget {
             max_requests: 1_000_000,
             max_bytes: 4 << 30,
             honest_accounts: 4,
+            paced: false,
+            min_finalized: 0,
         }
     }
 }
@@ -331,7 +361,11 @@ impl Budget {
 #[derive(Debug)]
 pub(crate) struct Spent {
     budget: Budget,
-    deadline: Instant,
+    /// Tokio's clock, which tests can pause.
+    started: tokio::time::Instant,
+    /// Milliseconds from `started` to the end of the budget's time: an
+    /// attack that must first reach every node may lengthen it.
+    deadline_ms: AtomicU64,
     requests: AtomicU64,
     bytes: AtomicU64,
 }
@@ -340,14 +374,48 @@ impl Spent {
     fn new(budget: Budget) -> Self {
         Spent {
             budget,
-            deadline: Instant::now() + budget.duration,
+            started: tokio::time::Instant::now(),
+            deadline_ms: AtomicU64::new(
+                u64::try_from(budget.duration.as_millis()).unwrap_or(u64::MAX),
+            ),
             requests: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
         }
     }
 
+    pub(crate) fn deadline(&self) -> Instant {
+        (self.started + Duration::from_millis(self.deadline_ms.load(Ordering::Relaxed))).into_std()
+    }
+
+    /// Moves the end of the budget's time to `extra` from now, if that is
+    /// later.
+    fn extend(&self, extra: Duration) {
+        let wanted = self.started.elapsed() + extra;
+        self.deadline_ms.fetch_max(
+            u64::try_from(wanted.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// For a paced budget, waits while more of the requests or bytes are
+    /// spent than of the time.
+    pub(crate) async fn pace(&self) {
+        if !self.budget.paced {
+            return;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let spent = (self.requests.load(Ordering::Relaxed) as f64
+            / self.budget.max_requests.max(1) as f64)
+            .max(self.bytes.load(Ordering::Relaxed) as f64 / self.budget.max_bytes.max(1) as f64);
+        let due = self.budget.duration.mul_f64(spent.min(1.0));
+        let elapsed = self.started.elapsed();
+        if due > elapsed {
+            tokio::time::sleep((due - elapsed).min(Duration::from_secs(1))).await;
+        }
+    }
+
     pub(crate) fn over(&self) -> bool {
-        Instant::now() >= self.deadline
+        self.started.elapsed() >= Duration::from_millis(self.deadline_ms.load(Ordering::Relaxed))
             || self.requests.load(Ordering::Relaxed) >= self.budget.max_requests
             || self.bytes.load(Ordering::Relaxed) >= self.budget.max_bytes
     }
@@ -459,19 +527,23 @@ pub struct Report {
 }
 
 impl Report {
+    /// The fewest blocks any of the honest nodes finalized during the
+    /// attack.
+    pub fn min_finalized(&self) -> u64 {
+        self.heights
+            .iter()
+            .map(NodeHeights::finalized)
+            .min()
+            .unwrap_or(0)
+    }
+
     /// A Markdown table of reports, one row each: what docs/BENCHMARKS.md
     /// keeps.
     pub fn table(reports: &[Report]) -> String {
         let mut text = String::from(
-            "| attack | seconds | requests | MB sent | heights finalized (min of nodes) | honest included | honest p50 / p99 | heights waited (max) | what the flood got |\n|---|---|---|---|---|---|---|---|---|\n",
+            "| attack | seconds | requests | MB sent | heights finalized (min of honest nodes) | honest included | honest p50 / p99 | heights waited (max) | honest errors | what the attack got |\n|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for report in reports {
-            let finalized = report
-                .heights
-                .iter()
-                .map(NodeHeights::finalized)
-                .min()
-                .unwrap_or(0);
             let outcomes = report
                 .outcomes
                 .0
@@ -482,12 +554,12 @@ impl Report {
             #[allow(clippy::cast_precision_loss)]
             let megabytes = report.bytes as f64 / 1e6;
             text.push_str(&format!(
-                "| {} | {:.1} | {} | {:.1} | {} | {}/{} | {} / {} ms | {} | {} |\n",
+                "| {} | {:.1} | {} | {:.1} | {} | {}/{} | {} / {} ms | {} | {} | {} |\n",
                 report.attack,
                 report.elapsed.as_secs_f64(),
                 report.requests,
                 megabytes,
-                finalized,
+                report.min_finalized(),
                 report.honest.included(),
                 report.honest.sent,
                 report
@@ -499,6 +571,7 @@ impl Report {
                     .latency_percentile(99)
                     .map_or(0, |d| d.as_millis()),
                 report.honest.max_heights_waited().unwrap_or(0),
+                report.honest.errors(),
                 outcomes,
             ));
         }
@@ -515,37 +588,133 @@ pub async fn run(
     attack: &Attack,
     budget: &Budget,
 ) -> anyhow::Result<Report> {
-    let spent = std::sync::Arc::new(Spent::new(*budget));
-    let before = target.heights().await;
-    let started = Instant::now();
-    let honest = tokio::spawn(honest::run(
-        target.clone(),
-        setup.clone(),
-        budget.honest_accounts,
-        std::sync::Arc::clone(&spent),
-    ));
-    let outcomes = floods::run(target, setup, attack, &spent).await?;
-    let elapsed = started.elapsed();
-    let after = target.heights().await;
-    let honest = honest.await.context("the honest client failed")??;
-    Ok(Report {
-        attack: attack.name(),
-        elapsed,
-        requests: spent.requests.load(Ordering::Relaxed),
-        bytes: spent.bytes.load(Ordering::Relaxed),
-        outcomes,
-        heights: target
-            .urls
-            .iter()
-            .zip(before.into_iter().zip(after))
-            .map(|(url, (before, after))| NodeHeights {
-                url: url.clone(),
-                before,
-                after,
-            })
-            .collect(),
-        honest,
-    })
+    let session = Session::begin(target, setup, budget).await;
+    let outcomes = floods::run(target, setup, attack, &session.spent).await?;
+    session.end(attack.name(), outcomes).await
+}
+
+/// One attack in progress: the heights it started at, its budget being
+/// spent, and the honest client at work. An attacker of any kind (a flood
+/// here, a peer or a crashing validator in the adversary) acts between
+/// [`Session::begin`] and [`Session::end`], until [`Session::over`].
+#[derive(Debug)]
+pub struct Session {
+    target: Target,
+    spent: std::sync::Arc<Spent>,
+    before: Vec<Option<u64>>,
+    started: Instant,
+    honest: tokio::task::JoinHandle<anyhow::Result<HonestReport>>,
+    /// Holds the attack on until every node finalized
+    /// [`Budget::min_finalized`] heights.
+    hold: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Session {
+    /// Reads the heights of `target`'s nodes (the honest ones: the
+    /// report's heights are theirs) and starts the honest client on them.
+    pub async fn begin(target: &Target, setup: &Setup, budget: &Budget) -> Session {
+        let spent = std::sync::Arc::new(Spent::new(*budget));
+        let before = target.heights().await;
+        let started = Instant::now();
+        let honest = tokio::spawn(honest::run(
+            target.clone(),
+            setup.clone(),
+            budget.honest_accounts,
+            std::sync::Arc::clone(&spent),
+        ));
+        let hold = (budget.min_finalized > 0).then(|| {
+            tokio::spawn(hold_until_finalized(
+                target.clone(),
+                before.clone(),
+                std::sync::Arc::clone(&spent),
+            ))
+        });
+        Session {
+            target: target.clone(),
+            spent,
+            before,
+            started,
+            honest,
+            hold,
+        }
+    }
+
+    /// Whether the budget is spent: the attacker stops.
+    pub fn over(&self) -> bool {
+        self.spent.over()
+    }
+
+    /// Takes one request (a message, a kill) of `bytes` from the budget;
+    /// false once it is spent.
+    pub fn take(&self, bytes: u64) -> bool {
+        self.spent.take(bytes)
+    }
+
+    /// When the budget's time runs out.
+    pub fn deadline(&self) -> Instant {
+        self.spent.deadline()
+    }
+
+    /// Lengthens the attack to at least `extra` from now: for an attack
+    /// that has not yet reached every node it is meant to (a peer whose
+    /// messages no node has seen yet), so that a slow start does not end
+    /// it before it began. Bounded by the caller.
+    pub fn extend(&self, extra: Duration) {
+        self.spent.extend(extra);
+    }
+
+    /// Reads the heights again, waits for the honest client's pending
+    /// transactions (at most a minute) and reports.
+    pub async fn end(self, attack: String, outcomes: Outcomes) -> anyhow::Result<Report> {
+        if let Some(hold) = &self.hold {
+            hold.abort();
+        }
+        let elapsed = self.started.elapsed();
+        let after = self.target.heights().await;
+        let honest = self.honest.await.context("the honest client failed")??;
+        Ok(Report {
+            attack,
+            elapsed,
+            requests: self.spent.requests.load(Ordering::Relaxed),
+            bytes: self.spent.bytes.load(Ordering::Relaxed),
+            outcomes,
+            heights: self
+                .target
+                .urls
+                .iter()
+                .zip(self.before.into_iter().zip(after))
+                .map(|(url, (before, after))| NodeHeights {
+                    url: url.clone(),
+                    before,
+                    after,
+                })
+                .collect(),
+            honest,
+        })
+    }
+}
+
+/// Keeps `spent`'s time from running out, a second at a time, until every
+/// node of `target` has finalized the budget's `min_finalized` heights
+/// past `before`, the attack ended otherwise, or [`MAX_HOLD`] passed.
+async fn hold_until_finalized(
+    target: Target,
+    before: Vec<Option<u64>>,
+    spent: std::sync::Arc<Spent>,
+) {
+    let limit = spent.budget.duration + MAX_HOLD;
+    loop {
+        let now = target.heights().await;
+        let finalized = now.iter().zip(&before).all(|(now, before)| {
+            matches!((now, before), (Some(now), Some(before))
+                if now.saturating_sub(*before) >= spent.budget.min_finalized)
+        });
+        if finalized || spent.over() || spent.started.elapsed() >= limit {
+            return;
+        }
+        spent.extend(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Polls `hash`'s receipt on `client` until it is there or `deadline`.
@@ -608,5 +777,41 @@ mod tests {
         assert!(!spent.take(1));
         let spent = Spent::new(Budget::seconds(0));
         assert!(!spent.take(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paced_budget_spreads_its_requests_over_its_time() {
+        let spent = Spent::new(Budget {
+            max_requests: 10,
+            paced: true,
+            ..Budget::seconds(10)
+        });
+        let started = tokio::time::Instant::now();
+        let mut taken_at = Vec::new();
+        loop {
+            spent.pace().await;
+            if !spent.take(1) {
+                break;
+            }
+            taken_at.push(started.elapsed());
+        }
+        // Request k went once k tenths of the time had passed, not before,
+        // and the last one well before the end.
+        assert_eq!(taken_at.len(), 10, "{taken_at:?}");
+        for (k, at) in (0u32..).zip(&taken_at) {
+            assert!(*at >= Duration::from_secs(k.into()), "{taken_at:?}");
+            assert!(*at < Duration::from_secs(u64::from(k) + 1), "{taken_at:?}");
+        }
+        // Unpaced, the same budget goes at once.
+        let spent = Spent::new(Budget {
+            max_requests: 10,
+            ..Budget::seconds(10)
+        });
+        let unpaced = tokio::time::Instant::now();
+        for _ in 0..10 {
+            spent.pace().await;
+            assert!(spent.take(1));
+        }
+        assert_eq!(unpaced.elapsed(), Duration::ZERO);
     }
 }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use cairn_client::Client;
 use cairn_client::abi::Abi;
 use cairn_client::api::ReceiptView;
+use cairn_client::{Client, ClientError};
 use cairn_types::{Action, Address, Transaction, keys, parse_amount, parse_hash};
 use clap::Args;
 use serde_json::Value;
@@ -166,31 +166,40 @@ pub(crate) async fn send_transaction(
     let spinner = std::io::stderr().is_terminal() && !json;
     let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
     let mut frame = 0;
-    loop {
-        if let Some(receipt) = client.receipt(&hash).await? {
-            if spinner {
-                eprint!("\r\x1b[2K");
+    // On the node's receipt subscription (polling a node that has none).
+    let receipt = client.wait_for_receipt(
+        &hash,
+        Duration::from_secs(options.timeout_secs),
+        Duration::from_millis(150),
+    );
+    tokio::pin!(receipt);
+    let mut tick = tokio::time::interval(Duration::from_millis(150));
+    let receipt = loop {
+        tokio::select! {
+            receipt = &mut receipt => break receipt,
+            _ = tick.tick(), if spinner => {
+                eprint!(
+                    "\r{} waiting for {} to be included ({:.1} s)",
+                    frames[frame % frames.len()],
+                    submitted.hash.get(..16).unwrap_or(&submitted.hash),
+                    started.elapsed().as_secs_f64()
+                );
+                let _ = std::io::stderr().flush();
+                frame += 1;
             }
-            return Ok(Some(receipt));
         }
-        if started.elapsed() > Duration::from_secs(options.timeout_secs) {
-            bail!(
-                "transaction {} not included after {} s; it may still be; check with `cairn receipt {}`",
-                submitted.hash,
-                options.timeout_secs,
-                submitted.hash
-            );
-        }
-        if spinner {
-            eprint!(
-                "\r{} waiting for {} to be included ({:.1} s)",
-                frames[frame % frames.len()],
-                submitted.hash.get(..16).unwrap_or(&submitted.hash),
-                started.elapsed().as_secs_f64()
-            );
-            let _ = std::io::stderr().flush();
-            frame += 1;
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+    };
+    if spinner {
+        eprint!("\r\x1b[2K");
+    }
+    match receipt {
+        Ok(receipt) => Ok(Some(receipt)),
+        Err(ClientError::NotIncluded { .. }) => bail!(
+            "transaction {} not included after {} s; it may still be; check with `cairn receipt {}`",
+            submitted.hash,
+            options.timeout_secs,
+            submitted.hash
+        ),
+        Err(error) => Err(error.into()),
     }
 }

@@ -11,7 +11,10 @@
 //!
 //! Started with a validator's key it is that validator as far as the
 //! network can tell (its peer id is derived from the key). Loopback only:
-//! it listens on and dials the addresses it is given.
+//! [`JunkPeer::start`] refuses any other address.
+//!
+//! It needs only libp2p, Malachite's network actor and the node's public
+//! wire codec, so it lives with the attacker rather than in the node.
 
 use bytes::Bytes;
 use libp2p::Multiaddr;
@@ -23,11 +26,12 @@ use malachitebft_app_channel::app::spawn::spawn_network_actor;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::core::Round;
 
-use crate::consensus::codec::WireCodec;
-use crate::consensus::context::{CairnContext, Height, ProposalPart, ValidatorAddress};
-use crate::consensus::signing::{ChainTag, ValidatorSigner};
-use crate::genesis::Genesis;
-use crate::keys::{self, PrivateKey};
+use cairn_node::consensus::codec::WireCodec;
+use cairn_node::consensus::context::{CairnContext, Height, ProposalPart, ValidatorAddress};
+use cairn_node::consensus::signing::{ChainTag, ValidatorSigner};
+use cairn_node::consensus::streaming;
+use cairn_node::genesis::Genesis;
+use cairn_node::keys::{self, PrivateKey};
 
 /// A peer on the consensus network that publishes junk.
 pub struct JunkPeer {
@@ -46,13 +50,18 @@ impl std::fmt::Debug for JunkPeer {
 
 impl JunkPeer {
     /// Joins the consensus network of `genesis` as the holder of `key`,
-    /// listening on `listen` and dialling `peers`.
+    /// listening on `listen` and dialling `peers`, all on loopback.
     pub async fn start(
         key: &PrivateKey,
         genesis: &Genesis,
         listen: Multiaddr,
         peers: Vec<Multiaddr>,
     ) -> anyhow::Result<JunkPeer> {
+        for address in std::iter::once(&listen).chain(&peers) {
+            if !on_loopback(address) {
+                anyhow::bail!("{address} is not on loopback: the junk peer stays on this machine");
+            }
+        }
         let consensus = ConsensusConfig {
             p2p: P2pConfig {
                 listen_addr: listen,
@@ -122,9 +131,9 @@ impl JunkPeer {
             height,
             round,
             Round::Nil,
-            &crate::consensus::streaming::data_hash(block),
+            &streaming::data_hash(block),
         );
-        let parts = crate::consensus::streaming::split(
+        let parts = streaming::split(
             height,
             round,
             Round::Nil,
@@ -133,7 +142,7 @@ impl JunkPeer {
             signature,
         );
         let id = self.next_stream();
-        for message in crate::consensus::streaming::stream_messages(id, &parts) {
+        for message in streaming::stream_messages(id, &parts) {
             self.publish(message)?;
         }
         Ok(())
@@ -142,5 +151,57 @@ impl JunkPeer {
     /// Leaves the network.
     pub fn stop(self) {
         self.network.stop(Some("junk peer done".into()));
+    }
+}
+
+/// Whether every IP address in `address` is a loopback one (and there is
+/// one).
+fn on_loopback(address: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    let mut any = false;
+    for protocol in address.iter() {
+        match protocol {
+            Protocol::Ip4(ip) if ip.is_loopback() => any = true,
+            Protocol::Ip6(ip) if ip.is_loopback() => any = true,
+            Protocol::Ip4(_) | Protocol::Ip6(_) | Protocol::Dns(_) | Protocol::Dns4(_) => {
+                return false;
+            }
+            Protocol::Dns6(_) | Protocol::Dnsaddr(_) => return false,
+            _ => {}
+        }
+    }
+    any
+}
+
+/// A loopback address nobody listens on right now, for a peer of its own.
+pub fn free_address() -> anyhow::Result<Multiaddr> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    Ok(format!("/ip4/127.0.0.1/tcp/{port}").parse()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_addresses_are_used() {
+        for address in [
+            "/ip4/127.0.0.1/tcp/1",
+            "/ip4/127.9.9.9/tcp/2",
+            "/ip6/::1/tcp/3",
+        ] {
+            assert!(on_loopback(&address.parse().unwrap()), "{address}");
+        }
+        for address in [
+            "/ip4/10.0.0.1/tcp/1",
+            "/ip4/0.0.0.0/tcp/1",
+            "/dns4/localhost/tcp/1",
+            "/tcp/1",
+        ] {
+            assert!(!on_loopback(&address.parse().unwrap()), "{address}");
+        }
+        assert!(on_loopback(&free_address().unwrap()));
     }
 }
