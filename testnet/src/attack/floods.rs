@@ -27,10 +27,9 @@ pub(super) async fn run(
     let connections = match attack {
         Attack::Queries { connections, .. }
         | Attack::Gapped { connections, .. }
-        | Attack::Oversized { connections }
-        | Attack::Spin {
-            accounts: connections,
-        } => (*connections).max(1),
+        | Attack::Oversized { connections } => (*connections).max(1),
+        // One funded account per connection.
+        Attack::Spin { accounts } => (*accounts).clamp(1, setup.spinners.len().max(1)),
         Attack::Nothing => {
             while !spent.over() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -59,7 +58,7 @@ pub(super) async fn run(
                     batch, input_bytes, ..
                 } => gapped(&client, &target, &setup, batch, input_bytes, &spent).await,
                 Attack::Oversized { .. } => oversized(&client, index, &spent).await,
-                Attack::Spin { .. } => spin(&client, &target, &setup, &spent).await,
+                Attack::Spin { .. } => spin(&client, &target, &setup, index, &spent).await,
                 Attack::Nothing => Outcomes::default(),
             }
         }));
@@ -139,8 +138,13 @@ async fn gapped(
     let input = vec![0x5a; input_bytes.min(MAX_INPUT_BYTES)];
     let mut sender: Option<(PrivateKey, u64)> = None;
     // The funded senders in turn; each never sends its nonce 0, so none of
-    // its transactions can execute.
-    let mut senders = setup.gapped.iter().cycle();
+    // its transactions can execute. A mempool keeps only so many of one
+    // sender's transactions behind a gap, so floods of empty and of large
+    // inputs use a half of the senders each: one does not find the other's
+    // senders already at their bound.
+    let half = setup.gapped.len() / 2;
+    let (small, large) = setup.gapped.split_at(half);
+    let mut senders = if input_bytes == 0 { small } else { large }.iter().cycle();
     loop {
         spent.pace().await;
         if spent.over() {
@@ -218,14 +222,29 @@ async fn oversized(client: &Client, index: usize, spent: &Spent) -> Outcomes {
 /// spending all of it (a hash chain of `u32::MAX` rounds), one at a time:
 /// the next is sent when the last one's receipt is in. Counts the
 /// receipts by status.
-async fn spin(client: &Client, target: &Target, setup: &Setup, spent: &Spent) -> Outcomes {
+async fn spin(
+    client: &Client,
+    target: &Target,
+    setup: &Setup,
+    index: usize,
+    spent: &Spent,
+) -> Outcomes {
     let mut outcomes = Outcomes::default();
-    let key = cairn_types::keys::generate();
+    // A funded account of its own, so that its nonces are its alone.
+    let Some(key) = setup.spinners.get(index) else {
+        return outcomes;
+    };
+    let mut nonce = match client.account(&cairn_types::keys::address(key)).await {
+        Ok(account) => account.pending_nonce,
+        Err(_) => {
+            outcomes.add("its account unreadable");
+            return outcomes;
+        }
+    };
     let input = ([7u8; 32], u32::MAX).encode();
-    let mut nonce = 0u64;
     loop {
         let tx = target.sign(
-            &key,
+            key,
             nonce,
             setup.max_tx_gas,
             Action::Call {

@@ -69,10 +69,13 @@ const COUNTER: &[u8] = include_bytes!("../../../contracts-sdk/testdata/counter.w
 /// The gas price of everything the attack signs: far above a local
 /// testnet's base fee, which these floods do not fill blocks to raise.
 pub(crate) const GAS_PRICE: u64 = 100;
-/// Accounts the setup funds for the honest client, and for the gapped
-/// flood's senders (whose queued transactions must be paid for).
+/// Accounts the setup funds for the honest client, for the gapped flood's
+/// senders (whose queued transactions must be paid for) and for the
+/// spinners (whose every unit of gas is).
 const HONEST_KEYS: usize = 8;
 const GAPPED_KEYS: usize = 32;
+/// The most accounts a [`Attack::Spin`] flood sends from.
+pub const SPINNER_KEYS: usize = 16;
 /// What each of them gets: far more than 16 queued transactions of the
 /// largest gas limit at [`GAS_PRICE`] cost.
 const FUNDS: u128 = 1_000_000_000_000_000_000;
@@ -190,6 +193,9 @@ pub struct Setup {
     /// The gapped flood's senders: a transaction is admitted only if its
     /// sender can pay for it and everything it has pending.
     pub gapped: Vec<PrivateKey>,
+    /// The spinning flood's senders, one per connection: each pays for
+    /// the gas its transactions burn.
+    pub spinners: Vec<PrivateKey>,
 }
 
 impl Setup {
@@ -231,8 +237,11 @@ impl Setup {
         let gapped: Vec<PrivateKey> = (0..GAPPED_KEYS)
             .map(|_| cairn_types::keys::generate())
             .collect();
+        let spinners: Vec<PrivateKey> = (0..SPINNER_KEYS)
+            .map(|_| cairn_types::keys::generate())
+            .collect();
         let mut last = None;
-        for key in honest.iter().chain(&gapped) {
+        for key in honest.iter().chain(&gapped).chain(&spinners) {
             let tx = Transaction {
                 chain_id: target.chain_id.clone(),
                 genesis_hash: target.genesis_hash,
@@ -269,6 +278,7 @@ impl Setup {
             max_tx_gas: client.status().await?.params.max_tx_gas,
             honest,
             gapped,
+            spinners,
         })
     }
 }
