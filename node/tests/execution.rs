@@ -657,3 +657,69 @@ fn iterating_past_keys_removed_earlier_in_the_block_is_charged_per_key() {
         "each removed key the step walked past is a step of its own"
     );
 }
+
+#[test]
+fn a_deploy_pays_for_its_compile_work_before_anything_is_compiled() {
+    // A module of calls and no constructor: its deploy pays its intrinsic
+    // cost and its compile work, nothing else.
+    let calls = "(call $f)".repeat(2_000);
+    let code = wat::parse_str(format!(
+        r#"(module (memory (export "memory") 1) (func $f) (func (export "run") {calls}))"#
+    ))
+    .unwrap();
+    let measuring = Node::new();
+    let compile_gas = {
+        let prepared = measuring.vm.prepare(&code).unwrap();
+        measuring.vm.compile_gas(&prepared.summary)
+    };
+    assert!(
+        compile_gas
+            >= 2_000
+                * cairn_vm::limits::COMPILE_WORK_PER_CALL
+                * cairn_vm::Schedule::default().compile_work_unit,
+        "every call is at least its weight: {compile_gas}"
+    );
+
+    let deploy = |node: &Node, gas_limit: u64| {
+        node.sign(
+            &user(2),
+            0,
+            gas_limit,
+            GAS_PRICE,
+            0,
+            Action::Deploy {
+                code: code.clone(),
+                abi: Vec::new(),
+                init_input: Vec::new(),
+            },
+        )
+    };
+    let paid = Node::new();
+    let enough = deploy(&paid, DEPLOY_GAS);
+    let intrinsic = paid
+        .genesis
+        .params
+        .intrinsic_gas(&enough.tx, enough.encoded_len());
+    let block = paid.execute(&[enough], Mode::Build).unwrap();
+    let receipt = &block.receipts[0];
+    assert!(receipt.is_ok(), "{receipt:?}");
+    assert_eq!(receipt.gas_used, intrinsic + compile_gas);
+    assert_eq!(paid.vm.cache_stats().misses, 1, "compiled once");
+
+    // One unit of gas short: out of gas with the whole limit spent, and
+    // the code never compiled.
+    let short = Node::new();
+    let limit = intrinsic + compile_gas - 1;
+    let block = short
+        .execute(&[deploy(&short, limit)], Mode::Build)
+        .unwrap();
+    let receipt = &block.receipts[0];
+    assert_eq!(
+        receipt.status,
+        cairn_vm::Status::OutOfGas.code(),
+        "{receipt:?}"
+    );
+    assert_eq!(receipt.gas_used, limit);
+    assert_eq!(receipt.contract, None);
+    assert_eq!(short.vm.cache_stats().misses, 0, "nothing compiled");
+}

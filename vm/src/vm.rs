@@ -107,6 +107,41 @@ impl Vm {
     /// cache by its hash.
     pub fn prepare(&self, wasm: &[u8]) -> Result<Prepared, PrepareError> {
         let summary = validate::validate_contract(wasm)?;
+        self.compile_validated(wasm, summary)
+    }
+
+    /// [`Vm::prepare`] for a deploy with `gas_limit` to spend: after
+    /// validation and before compiling, the code's compile work
+    /// ([`ModuleSummary::compile_work`] times the schedule's
+    /// `compile_work_unit`) is charged. `Ok(None)` when the limit does not
+    /// cover it: nothing was compiled (gas before work). The gas is charged
+    /// whether or not an artifact of this code is cached already, so that
+    /// it is the same on every node.
+    pub fn prepare_for_deploy(
+        &self,
+        wasm: &[u8],
+        gas_limit: u64,
+    ) -> Result<Option<(Prepared, u64)>, PrepareError> {
+        let summary = validate::validate_contract(wasm)?;
+        let gas = self.compile_gas(&summary);
+        if gas > gas_limit {
+            return Ok(None);
+        }
+        Ok(Some((self.compile_validated(wasm, summary)?, gas)))
+    }
+
+    /// What compiling a module of `summary` costs a deploy.
+    pub fn compile_gas(&self, summary: &ModuleSummary) -> u64 {
+        summary
+            .compile_work
+            .saturating_mul(self.inner.schedule.compile_work_unit)
+    }
+
+    fn compile_validated(
+        &self,
+        wasm: &[u8],
+        summary: ModuleSummary,
+    ) -> Result<Prepared, PrepareError> {
         let code_hash = CodeHash::of(wasm);
         let key = self.inner.key(&code_hash);
         let instantiation_gas = self.inner.instantiation_gas(&summary);

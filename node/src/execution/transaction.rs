@@ -159,8 +159,18 @@ pub(super) fn execute_transaction(
             abi,
             init_input,
         } => {
-            let prepared = match vm.prepare(code) {
-                Ok(prepared) => prepared,
+            // Compiling is paid for before it happens, out of the same
+            // limit as the constructor.
+            let (prepared, gas_limit) = match vm.prepare_for_deploy(code, gas_limit) {
+                Ok(Some((prepared, compile_gas))) => {
+                    receipt.gas_used += compile_gas;
+                    (prepared, gas_limit - compile_gas)
+                }
+                Ok(None) => {
+                    receipt.status = Status::OutOfGas.code();
+                    receipt.gas_used += gas_limit;
+                    return Ok(receipt);
+                }
                 Err(PrepareError::Rejected(rejection)) => {
                     // Only the fixed code goes into the receipt (and so the
                     // receipts root): the text comes from the parser and

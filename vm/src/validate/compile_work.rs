@@ -27,8 +27,9 @@ use crate::limits::{
 
 /// Validates `wasm` completely (types, indices, stack discipline) with the
 /// gas meter's features, and rejects it if its operand stack grows past
-/// the limit or compiling it would take more work than the budget.
-pub(super) fn validate_bounded(wasm: &[u8]) -> Result<(), Rejection> {
+/// the limit or compiling it would take more work than the budget; returns
+/// the module's compile work.
+pub(super) fn validate_bounded(wasm: &[u8]) -> Result<u64, Rejection> {
     let features = cairn_gas_meter::supported_features();
     let mut validator = Validator::new_with_features(features);
     let mut parser = Parser::new(0);
@@ -44,7 +45,7 @@ pub(super) fn validate_bounded(wasm: &[u8]) -> Result<(), Rejection> {
             allocations = function.into_allocations();
         }
     }
-    Ok(())
+    Ok(work.total)
 }
 
 /// The compile work of the module so far.

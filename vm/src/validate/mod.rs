@@ -43,6 +43,10 @@ pub struct ModuleSummary {
     /// What instantiating the module makes the engine do: every call pays
     /// for it before its instance is created (`InstantiationCosts`).
     pub instance: InstanceShape,
+    /// What compiling the module walks, in the units of
+    /// [`MAX_COMPILE_WORK`](crate::limits::MAX_COMPILE_WORK): a deploy pays
+    /// `Schedule::compile_work_unit` for each before it is compiled.
+    pub compile_work: u64,
 }
 
 /// Decides whether an imported function may be imported.
@@ -134,6 +138,7 @@ impl<'a> Checker<'a> {
                 functions: 0,
                 memory_pages: None,
                 instance: InstanceShape::default(),
+                compile_work: 0,
             },
         }
     }
@@ -152,7 +157,7 @@ impl<'a> Checker<'a> {
         // Everything named above passed; the full validation catches what is
         // not a feature or limit question (type errors, bad indices) and
         // bounds what compiling the code walks of the operand stack.
-        compile_work::validate_bounded(wasm)?;
+        self.summary.compile_work = compile_work::validate_bounded(wasm)?;
         if let Some(error) = self.contract_error {
             return Err(error);
         }
