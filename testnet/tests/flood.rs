@@ -11,45 +11,16 @@
 //! four-node network: 3 honest transactions in 25 s, two not included
 //! after 15 s.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+use common::{Guard, succeed};
 
 /// Heights from the honest transfer's submission to its block: the block
 /// being proposed when it arrives may be built already, the next takes it;
 /// on a loaded 2-core machine a node that lags a height or two adds to
-/// that (two runs here saw 5). First come, first served,
-/// the spinners' backlog (128 at the largest gas limit, four a block)
-/// would make it about 32.
+/// that (two runs here saw 5). First come, first served, the spinners'
+/// backlog (128 at the largest gas limit, four a block) would make it
+/// about 32.
 const MAX_HEIGHTS: u64 = 6;
-
-fn testnet(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn-testnet"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn succeed(dir: &Path, args: &[&str]) -> String {
-    let output = testnet(dir, args);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "cairn-testnet {args:?} failed\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-/// Takes the network down even when the test fails.
-struct Guard<'a>(&'a Path);
-
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        let _ = testnet(self.0, &["down"]);
-    }
-}
 
 #[test]
 fn spinning_transactions_do_not_starve_a_client_that_pays_more() {

@@ -6,7 +6,6 @@
 //! behind.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use cairn_client::Client;
@@ -14,38 +13,12 @@ use cairn_client::api::ReceiptView;
 use cairn_types::{Action, Address, Hash, PrivateKey, SignedTransaction, Transaction, parse_hash};
 use parity_scale_codec::Encode;
 
+mod common;
+use common::{Guard, succeed, testnet};
+
 const COUNTER: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.wasm");
 const COUNTER_ABI: &[u8] = include_bytes!("../../contracts-sdk/testdata/counter.abi.json");
 const PATIENCE: Duration = Duration::from_secs(180);
-
-fn testnet(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn-testnet"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn succeed(dir: &Path, args: &[&str]) -> String {
-    let output = testnet(dir, args);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "cairn-testnet {args:?} failed\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-/// Takes the network down even when the test fails.
-struct Guard<'a>(&'a Path);
-
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        let _ = testnet(self.0, &["down"]);
-    }
-}
 
 fn status(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&succeed(dir, &["status", "--json"])).unwrap()
