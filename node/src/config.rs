@@ -83,8 +83,9 @@ pub struct ConsensusSection {
     /// Blocks are not produced faster than this.
     #[serde(default = "default_target_block_time_ms")]
     pub target_block_time_ms: u64,
-    /// With nothing to include, a proposer waits up to this long before it
-    /// proposes an empty block.
+    /// With nothing to include, a node waits up to this long after a block
+    /// before it starts the next height, whose proposer then proposes an
+    /// empty block.
     #[serde(default = "default_max_idle_block_interval_ms")]
     pub max_idle_block_interval_ms: u64,
 }

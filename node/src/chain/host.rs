@@ -11,6 +11,7 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use tokio::sync::Notify;
 
 use super::{BlockSource, Chain, CommitError, InvalidBlock};
 
@@ -59,10 +60,15 @@ pub trait ConsensusHost: Send + Sync + 'static {
     /// syncing peers.
     fn earliest_height(&self) -> u64;
 
-    /// Whether the mempool holds transactions to propose. The proposer waits
-    /// for this (up to a maximum idle interval) so that an idle chain does not
-    /// produce a flood of empty blocks.
+    /// Whether the mempool holds transactions to propose. A node waits for
+    /// this (up to a maximum idle interval) before it starts the next
+    /// height, so that an idle chain does not produce a flood of empty
+    /// blocks.
     fn has_pending_transactions(&self) -> bool;
+
+    /// Notified whenever a transaction enters the mempool, to wake whoever
+    /// waits for [`ConsensusHost::has_pending_transactions`].
+    fn transaction_arrivals(&self) -> &Notify;
 
     /// Builds the block at `height` (always `committed_height() + 1`) from the
     /// mempool, executes it on the committed state, and returns it with the
@@ -134,6 +140,10 @@ impl ConsensusHost for Chain {
 
     fn has_pending_transactions(&self) -> bool {
         self.lock_mempool().has_executable()
+    }
+
+    fn transaction_arrivals(&self) -> &Notify {
+        &self.arrivals
     }
 
     fn build_block(

@@ -77,6 +77,8 @@ pub struct Chain {
     genesis: Genesis,
     genesis_hash: Hash,
     mempool: Mutex<Mempool>,
+    /// Woken by every transaction the mempool admits.
+    arrivals: tokio::sync::Notify,
     /// Blocks built or verified at the next height, by hash, until one is
     /// decided.
     executed: Mutex<HashMap<Hash, Arc<BlockExecution>>>,

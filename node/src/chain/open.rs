@@ -52,6 +52,7 @@ impl Chain {
                 pool.set_base_fee(base_fee);
                 pool
             }),
+            arrivals: tokio::sync::Notify::new(),
             executed: Mutex::new(HashMap::new()),
             execution: Mutex::new(()),
             head: RwLock::new(head),

@@ -37,6 +37,7 @@ impl Chain {
         let hash = mempool.insert(tx.clone(), bytes.len(), sender, Instant::now())?;
         let mempool_len = mempool.len();
         drop(mempool);
+        self.arrivals.notify_waiters();
         self.metrics.mempool_size.set(to_i64(mempool_len));
         Ok((hash, tx))
     }

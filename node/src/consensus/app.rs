@@ -35,7 +35,7 @@ use malachitebft_app_channel::app::types::core::{
 use malachitebft_app_channel::app::types::sync::RawDecidedValue;
 use malachitebft_app_channel::app::types::{LocallyProposedValue, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::codec::{UndecidedRecord, decode_certificate, encode_certificate};
 use super::context::{BlockId, CairnContext, Height, ProposalPart, ValidatorAddress, ValidatorSet};
@@ -46,11 +46,10 @@ use crate::faults::crash_point;
 use crate::metrics::ConsensusMetrics;
 use crate::types::{Block, decode_exact};
 
-/// The proposer stops waiting for transactions this long before the
-/// propose timeout, to leave time to build and stream the block.
-const BUILD_MARGIN: Duration = Duration::from_millis(1_000);
-/// How often a waiting proposer looks at the mempool.
-const MEMPOOL_POLL: Duration = Duration::from_millis(20);
+/// The least time between two looks at the mempool while a node waits
+/// for transactions to start a height: a flood of transactions that cannot
+/// be proposed wakes it at most this often.
+const MEMPOOL_RECHECK: Duration = Duration::from_millis(5);
 /// Decided blocks in one sync response, and their total size: below the
 /// engine's response limit (`MAX_SYNC_RESPONSE_BYTES`).
 const MAX_SYNC_BATCH: usize = 16;
@@ -93,6 +92,11 @@ pub(super) struct App<H> {
     pub(super) known_parts: KnownParts,
     pub(super) stream_nonce: u64,
     pub(super) metrics: ConsensusMetrics,
+    /// The highest height this node has seen the network reach: a valid
+    /// proposal for it, or a block synced below it. A node that waits for
+    /// transactions to start a height stops waiting once the network is
+    /// there.
+    pub(super) network_height: watch::Sender<u64>,
 }
 
 /// What the application loop is made of, besides the chain.
@@ -123,6 +127,7 @@ impl<H: ConsensusHost> App<H> {
             known_parts: Arc::new(Mutex::new(HashMap::new())),
             stream_nonce: 0,
             metrics: parts.metrics,
+            network_height: watch::Sender::new(0),
         }
     }
 
@@ -183,7 +188,7 @@ impl<H: ConsensusHost> App<H> {
             AppMsg::GetValue {
                 height,
                 round,
-                timeout,
+                timeout: _,
                 reply,
             } => {
                 let Some(signer) = self.signer.clone() else {
@@ -196,9 +201,6 @@ impl<H: ConsensusHost> App<H> {
                     signer,
                     network: network.clone(),
                     known_parts: Arc::clone(&self.known_parts),
-                    idle_wait: self
-                        .max_idle_block_interval
-                        .min(timeout.saturating_sub(BUILD_MARGIN)),
                     stream_id: stream_id(height, round, self.stream_nonce),
                 };
                 tokio::spawn(async move {
@@ -267,7 +269,23 @@ impl<H: ConsensusHost> App<H> {
                 }
                 let next = self.next_height();
                 self.forget_below(next);
-                let _ = reply.send(Next::Start(next, self.params()));
+                // The wait for transactions comes before the height starts,
+                // not inside its first round: the round's proposer then
+                // builds at once, and a silent proposer costs only the
+                // propose timeout, which need not cover an idle wait.
+                // Nor does it hold back a node that is behind: the others
+                // have started the height, or sync is catching it up.
+                let params = self.params();
+                let host = Arc::clone(&self.host);
+                let idle = self.max_idle_block_interval;
+                let mut network_height = self.network_height.subscribe();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = wait_for_transactions(host.as_ref(), idle) => {}
+                        _ = network_height.wait_for(|seen| *seen >= next.0) => {}
+                    }
+                    let _ = reply.send(Next::Start(next, params));
+                });
             }
 
             AppMsg::GetDecidedValues { range, reply } => {
@@ -323,6 +341,17 @@ impl<H: ConsensusHost> App<H> {
             }
         }
         Ok(())
+    }
+
+    /// Records that the network has reached `height`.
+    fn saw_network_at(&self, height: u64) {
+        self.network_height.send_if_modified(|seen| {
+            let higher = height > *seen;
+            if higher {
+                *seen = height;
+            }
+            higher
+        });
     }
 
     /// Drops what was kept for heights below `next`.
@@ -500,7 +529,9 @@ impl<H: ConsensusHost> App<H> {
             if self.future.contains_key(&key) {
                 return refuse(&self.metrics, "a second proposal for its round");
             }
+            let height = proposal.height.0;
             self.future.insert(key, proposal);
+            self.saw_network_at(height);
             return None;
         }
         self.execute_proposal(proposal).await
@@ -794,6 +825,8 @@ impl<H: ConsensusHost> App<H> {
                     return SyncedValueOutcome::LocalTransientError;
                 }
                 crash_point("synced.stored", height.0);
+                // Its peers have decided it: they are at the next height.
+                self.saw_network_at(height.0 + 1);
                 SyncedValueOutcome::Verdict(ProposedValue {
                     height,
                     round,
@@ -867,7 +900,6 @@ struct Proposing<H> {
     signer: ValidatorSigner,
     network: mpsc::Sender<NetworkMsg<CairnContext>>,
     known_parts: KnownParts,
-    idle_wait: Duration,
     stream_id: StreamId,
 }
 
@@ -899,10 +931,6 @@ impl<H: ConsensusHost> Proposing<H> {
                     anyhow::anyhow!("re-executing this node's earlier proposal: {rejected}")
                 })?,
             None => {
-                let deadline = Instant::now() + self.idle_wait;
-                while !self.host.has_pending_transactions() && Instant::now() < deadline {
-                    tokio::time::sleep(MEMPOOL_POLL).await;
-                }
                 let host = Arc::clone(&self.host);
                 let key = me.0;
                 tokio::task::spawn_blocking(move || {
@@ -937,6 +965,26 @@ impl<H: ConsensusHost> Proposing<H> {
         let value = LocallyProposedValue::new(height, round, BlockId(block.hash));
         publish(&self.network, self.stream_id, &parts).await;
         Ok(value)
+    }
+}
+
+/// Returns once the mempool holds a transaction to propose, or after
+/// `idle`, whichever comes first.
+async fn wait_for_transactions<H: ConsensusHost>(host: &H, idle: Duration) {
+    let deadline = tokio::time::Instant::now() + idle;
+    loop {
+        let arrival = host.transaction_arrivals().notified();
+        tokio::pin!(arrival);
+        // Registered before the look, so an arrival between the two is not
+        // missed.
+        arrival.as_mut().enable();
+        if host.has_pending_transactions() {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, arrival).await.is_err() {
+            return;
+        }
+        tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + MEMPOOL_RECHECK)).await;
     }
 }
 
@@ -1028,7 +1076,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::SystemTime;
 
-    use malachitebft_app_channel::app::consensus::Role;
+    use malachitebft_app_channel::app::consensus::{MisbehaviorEvidence, Role};
     use malachitebft_app_channel::app::streaming::StreamMessage;
     use malachitebft_app_channel::app::types::PeerId;
     use malachitebft_app_channel::app::types::core::{CommitCertificate, VoteExtensions};
@@ -1114,6 +1162,9 @@ mod tests {
         fn has_pending_transactions(&self) -> bool {
             self.chain.has_pending_transactions()
         }
+        fn transaction_arrivals(&self) -> &tokio::sync::Notify {
+            self.chain.transaction_arrivals()
+        }
         fn build_block(
             &self,
             height: u64,
@@ -1172,6 +1223,12 @@ mod tests {
     }
 
     fn app(host: Counted, me: u8) -> App<Counted> {
+        app_idle_for(host, me, Duration::from_millis(10))
+    }
+
+    /// Validator `me`'s loop on a chain that, when idle, waits `idle`
+    /// between heights.
+    fn app_idle_for(host: Counted, me: u8, idle: Duration) -> App<Counted> {
         let validators = validator_set();
         App::new(
             Arc::new(host),
@@ -1181,7 +1238,7 @@ mod tests {
                 validators,
                 timeouts: LinearTimeouts::default(),
                 target_block_time: Duration::from_millis(10),
-                max_idle_block_interval: Duration::from_millis(10),
+                max_idle_block_interval: idle,
                 metrics: ConsensusMetrics::default(),
             },
         )
@@ -1197,11 +1254,16 @@ mod tests {
 
     impl Harness {
         fn new(me: u8) -> Harness {
+            Harness::idle_for(me, Duration::from_millis(10))
+        }
+
+        /// A harness whose chain waits `idle` between heights when idle.
+        fn idle_for(me: u8, idle: Duration) -> Harness {
             let dir = tempfile::tempdir().unwrap();
             let builder_dir = tempfile::tempdir().unwrap();
             let (network, published) = mpsc::channel(1024);
             Harness {
-                app: Some(app(counted(open_chain(dir.path())), me)),
+                app: Some(app_idle_for(counted(open_chain(dir.path())), me, idle)),
                 dir,
                 network,
                 published,
@@ -1284,7 +1346,8 @@ mod tests {
             self.send(AppMsg::GetValue {
                 height,
                 round: Round::new(round),
-                timeout: Duration::from_secs(5),
+                // Not a bound on building: the proposer takes what it needs.
+                timeout: Duration::from_secs(3_600),
                 reply,
             })
             .await;
@@ -1322,6 +1385,32 @@ mod tests {
             })
             .await;
             answer.await.unwrap()
+        }
+
+        /// Consensus finalizes the last committed height; the receiver of
+        /// its order to start the next.
+        async fn finalized(
+            &mut self,
+            round: u32,
+            hash: BlockHash,
+        ) -> oneshot::Receiver<Next<CairnContext>> {
+            let (reply, answer) = oneshot::channel();
+            self.send(AppMsg::Finalized {
+                certificate: CommitCertificate {
+                    height: Height(self.chain().head().height),
+                    round: Round::new(round),
+                    value_id: BlockId(hash),
+                    commit_signatures: Vec::new(),
+                },
+                extensions: VoteExtensions::default(),
+                evidence: MisbehaviorEvidence {
+                    proposals: Default::default(),
+                    votes: Default::default(),
+                },
+                reply,
+            })
+            .await;
+            answer
         }
 
         /// Consensus decides `hash` at round `round`; the reply comes once
@@ -1622,5 +1711,117 @@ mod tests {
             value = receiver.part(other, message).await;
         }
         assert!(valid(&value), "{value:?}");
+    }
+
+    // The wait for transactions is between heights, not in a round.
+
+    #[tokio::test]
+    async fn a_proposer_builds_at_once_even_with_nothing_to_include() {
+        let (proposer, _) = proposer_and_other();
+        // An hour of idle interval: a proposer that waited for it in the
+        // round would never answer within the test.
+        let mut harness = Harness::idle_for(proposer, Duration::from_secs(3_600));
+        harness.started_round(0).await;
+        let value = tokio::time::timeout(Duration::from_secs(60), harness.get_value(0))
+            .await
+            .expect("the proposal is built at once");
+        assert_eq!(value.height, Height(1));
+    }
+
+    #[tokio::test]
+    async fn the_next_height_starts_when_a_transaction_arrives() {
+        let (proposer, other) = proposer_and_other();
+        let mut harness = Harness::idle_for(other, Duration::from_secs(3_600));
+        harness.started_round(0).await;
+        let block = harness.block_by(proposer, SystemTime::now());
+        assert!(valid(
+            &harness.propose(proposer, proposer, 0, &block.bytes).await
+        ));
+        harness.decided(0, block.hash).await;
+        let mut next = harness.finalized(0, block.hash).await;
+        // Nothing to propose: the order to start height 2 is held back.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(matches!(
+                next.try_recv(),
+                Err(oneshot::error::TryRecvError::Empty)
+            ));
+        }
+        let sender = test_utils::user(7);
+        let tx = cairn_types::Transaction {
+            chain_id: genesis().chain_id,
+            genesis_hash: genesis().hash(),
+            sender: test_utils::address(&sender),
+            nonce: 0,
+            gas_limit: test_utils::TRANSFER_GAS,
+            gas_price: test_utils::GAS_PRICE,
+            value: 1,
+            action: cairn_types::Action::Transfer {
+                to: test_utils::address(&test_utils::user(8)),
+            },
+        }
+        .sign(&sender);
+        test_utils::submit(harness.chain(), &tx).unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(60), next)
+            .await
+            .expect("the arrival starts the height")
+            .unwrap();
+        assert!(matches!(next, Next::Start(Height(2), _)));
+    }
+
+    #[tokio::test]
+    async fn a_proposal_for_the_next_height_starts_it_without_waiting() {
+        let (proposer, other) = proposer_and_other();
+        let mut harness = Harness::idle_for(other, Duration::from_secs(3_600));
+        harness.started_round(0).await;
+        let block = harness.block_by(proposer, SystemTime::now());
+        assert!(valid(
+            &harness.propose(proposer, proposer, 0, &block.bytes).await
+        ));
+        harness.decided(0, block.hash).await;
+        harness
+            .builder
+            .commit(1, &block.hash, b"certificate")
+            .unwrap();
+        let mut next = harness.finalized(0, block.hash).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(matches!(
+            next.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
+        // Height 2's proposer has started it: so does this node.
+        let by = harness
+            .app()
+            .validators
+            .proposer(Height(2), Round::new(0))
+            .address;
+        let by = (0..VALIDATORS).find(|&index| address(index) == by).unwrap();
+        let second = harness.block_by(by, SystemTime::now());
+        assert_eq!(harness.propose(by, by, 0, &second.bytes).await, None);
+        let next = tokio::time::timeout(Duration::from_secs(60), next)
+            .await
+            .expect("the proposal starts the height")
+            .unwrap();
+        assert!(matches!(next, Next::Start(Height(2), _)));
+    }
+
+    #[tokio::test]
+    async fn an_idle_chain_starts_the_next_height_after_the_idle_interval() {
+        let (proposer, other) = proposer_and_other();
+        let mut harness = Harness::idle_for(other, Duration::from_millis(50));
+        harness.started_round(0).await;
+        let block = harness.block_by(proposer, SystemTime::now());
+        assert!(valid(
+            &harness.propose(proposer, proposer, 0, &block.bytes).await
+        ));
+        harness.decided(0, block.hash).await;
+        let next = harness.finalized(0, block.hash).await;
+        let next = tokio::time::timeout(Duration::from_secs(60), next)
+            .await
+            .expect("the idle interval ends the wait")
+            .unwrap();
+        assert!(matches!(next, Next::Start(Height(2), _)));
+        assert!(!harness.chain().has_pending_transactions());
     }
 }

@@ -61,8 +61,9 @@ pub struct ConsensusConfig {
     pub persistent_peers: Vec<Multiaddr>,
     /// Blocks are not produced faster than this.
     pub target_block_time: Duration,
-    /// With nothing to include, a proposer waits up to this long before it
-    /// proposes an empty block.
+    /// With nothing to include, a node waits up to this long after a block
+    /// before it starts the next height, whose proposer then proposes an
+    /// empty block.
     pub max_idle_block_interval: Duration,
     /// Where the write-ahead log, and the record of what this validator
     /// signed, are kept.
@@ -127,7 +128,7 @@ impl ConsensusParams {
             persistent_peers: config.persistent_peers.clone(),
             wal_file: config.wal_dir.join("consensus.wal"),
             signed_file: config.wal_dir.join("signed_state"),
-            timeouts: timeouts(config.max_idle_block_interval),
+            timeouts: timeouts(),
             target_block_time: config.target_block_time,
             max_idle_block_interval: config.max_idle_block_interval,
             network,
@@ -136,13 +137,30 @@ impl ConsensusParams {
     }
 }
 
-/// The propose timeout covers a proposer's wait for transactions on an idle
-/// chain plus building and streaming the block; the vote timeouts are
-/// Malachite's defaults.
-pub fn timeouts(max_idle_block_interval: Duration) -> LinearTimeouts {
+/// How long a round waits for its proposal: building, streaming and
+/// verifying a full block on a busy machine. Nothing else is in it: a node
+/// waits for transactions before it starts a height (see
+/// `app::wait_for_transactions`), so a silent proposer costs this and no
+/// idle interval.
+const PROPOSE_TIMEOUT: Duration = Duration::from_millis(1_500);
+/// How long a round waits, once 2/3 of the power has precommitted without
+/// agreeing, for the rest before it moves on. Tendermint waits even when
+/// the 2/3 all precommitted nil, so after a silent proposer this is paid
+/// on top of the propose timeout; it only waits for stragglers, so a
+/// quarter of Malachite's default 1 s is enough here.
+const PRECOMMIT_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Cairn's round timeouts. Each later round of a height waits 0.5 s more
+/// in every step (Malachite's deltas), so a slow network still decides.
+pub fn timeouts() -> LinearTimeouts {
+    let defaults = LinearTimeouts::default();
     LinearTimeouts {
-        propose: max_idle_block_interval + Duration::from_millis(1_500),
-        ..LinearTimeouts::default()
+        propose: PROPOSE_TIMEOUT,
+        precommit: PRECOMMIT_TIMEOUT,
+        // A stuck round's votes are sent again after a whole round's worst
+        // case, as Malachite's default is made.
+        rebroadcast: PROPOSE_TIMEOUT + defaults.prevote + PRECOMMIT_TIMEOUT,
+        ..defaults
     }
 }
 

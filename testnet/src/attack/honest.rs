@@ -1,6 +1,7 @@
 //! The honest client: accounts that each send one transaction at a time
-//! (a counter increment) through the nodes in turn while a flood lasts,
-//! and time each from submission to its receipt.
+//! (a counter increment, at the gas price the node suggests) through the
+//! nodes in turn while a flood lasts, and time each from submission to its
+//! receipt.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use cairn_types::Action;
 use parity_scale_codec::Encode;
 
-use super::{CALL_GAS, SETTLE, Setup, Spent, Target, receipt_by};
+use super::{CALL_GAS, GAS_PRICE, SETTLE, Setup, Spent, Target, receipt_by};
 
 /// What the honest client went through.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,10 +114,21 @@ async fn one_account(
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let tx = target.sign(
+        // Priced as a wallet prices it: what the node suggests for the
+        // next block, which outbids a flood that would fill it.
+        let gas_price = match client.gas_price().await {
+            Ok(prices) => prices.suggested.max(GAS_PRICE),
+            Err(_) => {
+                report.refused.push("gas price unanswered".into());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let tx = target.sign_at(
             key,
             nonce,
             CALL_GAS,
+            gas_price,
             Action::Call {
                 contract: setup.counter,
                 method: "increment".into(),

@@ -153,13 +153,25 @@ impl Target {
         gas_limit: u64,
         action: Action,
     ) -> SignedTransaction {
+        self.sign_at(key, nonce, gas_limit, GAS_PRICE, action)
+    }
+
+    /// [`Target::sign`] at `gas_price`.
+    pub(crate) fn sign_at(
+        &self,
+        key: &PrivateKey,
+        nonce: u64,
+        gas_limit: u64,
+        gas_price: u64,
+        action: Action,
+    ) -> SignedTransaction {
         Transaction {
             chain_id: self.chain_id.clone(),
             genesis_hash: self.genesis_hash,
             sender: cairn_types::keys::address(key),
             nonce,
             gas_limit,
-            gas_price: GAS_PRICE,
+            gas_price,
             value: 0,
             action,
         }
