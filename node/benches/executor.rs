@@ -4,12 +4,17 @@
 //! to RocksDB by a `Chain`, against the same 100 calls executed on the bare
 //! VM with in-memory storage in the same run.
 //!
+//! A follower's side too: the same blocks verified (re-executed) and
+//! committed by a second `Chain`, once with the transactions already in its
+//! mempool (they reached it by gossip, so their signatures were checked on
+//! admission) and once unseen (as a block that arrives by sync).
+//!
 //! `cargo bench -p cairn-node --bench executor` (`make bench`).
 
 use std::cell::RefCell;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use cairn_node::chain::Chain;
+use cairn_node::chain::{Chain, ExecutedBlock, ValidatorKey};
 use cairn_node::keys::PrivateKey;
 use cairn_node::test_utils::{address, commit_next, open, sign, submit, user};
 use cairn_node::types::{Action, Address, SignedTransaction, VmAddress, contract_address};
@@ -133,6 +138,61 @@ fn executor(c: &mut Criterion) {
             |()| assert_eq!(commit_next(&chain), usize::from(BLOCK)),
             BatchSize::PerIteration,
         )
+    });
+
+    // A follower with the leader's chain, which verifies what it builds.
+    let follower_dir = tempfile::tempdir().expect("a temporary directory");
+    let follower = open(follower_dir.path());
+    for height in 1..=chain.head().height {
+        let block = chain
+            .store()
+            .block(height)
+            .expect("the store reads")
+            .expect("the block is stored");
+        let executed = follower
+            .verify_certified(height, &block.encode())
+            .expect("the follower replays the leader's block");
+        follower
+            .commit(height, &executed.hash, b"certificate")
+            .expect("the follower commits");
+    }
+    assert_eq!(follower.head(), chain.head());
+    let proposer: ValidatorKey = chain.genesis().validators[0]
+        .key()
+        .expect("the test genesis has a validator");
+    // The leader builds and commits the next block; the follower is given
+    // its transactions first if they were `gossiped`.
+    let lead = |gossiped: bool| {
+        let transactions = next_block();
+        for tx in &transactions {
+            submit(&chain, tx).expect("a transfer is accepted");
+            if gossiped {
+                submit(&follower, tx).expect("the follower accepts a transfer");
+            }
+        }
+        let height = chain.head().height + 1;
+        let built = chain
+            .build(height, &proposer, SystemTime::now())
+            .expect("the block builds");
+        chain
+            .commit(height, &built.hash, b"certificate")
+            .expect("the leader commits");
+        (height, built)
+    };
+    let follow = |(height, built): (u64, ExecutedBlock)| {
+        let verified = follower
+            .verify(height, &proposer, &built.bytes)
+            .expect("the follower accepts the block");
+        assert_eq!(verified.hash, built.hash);
+        follower
+            .commit(height, &built.hash, b"certificate")
+            .expect("the follower commits");
+    };
+    group.bench_function("follower_block_of_100_gossiped_transfers", |b| {
+        b.iter_batched(|| lead(true), follow, BatchSize::PerIteration)
+    });
+    group.bench_function("follower_block_of_100_unseen_transfers", |b| {
+        b.iter_batched(|| lead(false), follow, BatchSize::PerIteration)
     });
 
     // Baseline: the same calls on the bare VM, state in memory, no

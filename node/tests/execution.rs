@@ -8,7 +8,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Arc;
 
-use cairn_node::execution::{BlockExecution, ExecError, Executor, Mode, NextBlock, genesis_state};
+use cairn_node::execution::{
+    BlockExecution, ExecError, Executor, Mode, NextBlock, VerifiedSignatures, genesis_state,
+};
 use cairn_node::genesis::{ChainParams, Genesis, GenesisAccount};
 use cairn_node::keys::PrivateKey;
 use cairn_node::state::{Account, BlockWrites, ChainState, Changes, Head, Store, tree};
@@ -156,6 +158,17 @@ impl Node {
         transactions: &[SignedTransaction],
         mode: Mode,
     ) -> Result<BlockExecution, ExecError> {
+        self.execute_remembering(transactions, mode, None)
+    }
+
+    /// [`Node::execute`] with an executor that trusts, and fills,
+    /// `signatures`.
+    fn execute_remembering(
+        &self,
+        transactions: &[SignedTransaction],
+        mode: Mode,
+        signatures: Option<&VerifiedSignatures>,
+    ) -> Result<BlockExecution, ExecError> {
         let head = self.head();
         let next = NextBlock {
             parent: head,
@@ -163,12 +176,11 @@ impl Node {
             proposer: proposer(),
         };
         let transactions = transactions.iter().cloned().map(Arc::new).collect();
-        Executor::new(&self.vm, &self.genesis).execute_block(
-            &self.store.snapshot(),
-            &next,
-            transactions,
-            mode,
-        )
+        let mut executor = Executor::new(&self.vm, &self.genesis);
+        if let Some(signatures) = signatures {
+            executor = executor.with_signatures(signatures);
+        }
+        executor.execute_block(&self.store.snapshot(), &next, transactions, mode)
     }
 
     fn commit(&self, executed: BlockExecution) {
@@ -234,6 +246,66 @@ fn blocks_execute_to_receipts_and_roots_that_another_store_reproduces() {
     let snapshot = proposer_node.store.snapshot();
     assert_eq!(snapshot.account(&address(&alice)).unwrap().nonce, 3);
     assert_eq!(snapshot.contract(&counter).unwrap().unwrap().deployed_at, 1);
+}
+
+#[test]
+fn a_signature_is_verified_once_and_what_was_not_verified_is() {
+    let node = Node::new();
+    let to = address(&user(9));
+    let good: Vec<SignedTransaction> = (0..40)
+        .map(|nonce| transfer(&user(2), nonce, to, 1))
+        .collect();
+    let mut forged = transfer(&user(3), 0, to, 1);
+    forged.signature[0] ^= 1;
+    let signatures = VerifiedSignatures::default();
+
+    // A follower that never saw the transactions verifies every signature
+    // (across its cores: 40 is enough), remembers those that verify, and
+    // refuses the forged one at its place in the block.
+    let mut block = good.clone();
+    block.insert(20, forged.clone());
+    let refused = node
+        .execute_remembering(&block, Mode::Verify, Some(&signatures))
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            ExecError::InvalidTransaction {
+                index: 20,
+                error: TxError::BadSignature
+            }
+        ),
+        "{refused:?}"
+    );
+    assert!(good.iter().all(|tx| signatures.contains(&tx.hash())));
+    assert!(!signatures.contains(&forged.hash()));
+
+    // What is remembered is trusted: not verified again. (A hash covers
+    // the signature, so only the node's own memory can vouch for a forged
+    // one; this shows the executor takes its word.)
+    let vouched = VerifiedSignatures::default();
+    vouched.insert(forged.hash());
+    let trusted = node
+        .execute_remembering(std::slice::from_ref(&forged), Mode::Verify, Some(&vouched))
+        .unwrap();
+    assert_eq!(trusted.receipts.len(), 1);
+    // Without the memory, the same block is refused.
+    assert!(matches!(
+        node.execute(std::slice::from_ref(&forged), Mode::Verify),
+        Err(ExecError::InvalidTransaction {
+            index: 0,
+            error: TxError::BadSignature
+        })
+    ));
+
+    // The good block verifies with and without what was remembered, to
+    // the same block.
+    let remembered = node
+        .execute_remembering(&good, Mode::Verify, Some(&signatures))
+        .unwrap();
+    let fresh = node.execute(&good, Mode::Verify).unwrap();
+    assert_eq!(remembered.block, fresh.block);
+    assert_eq!(remembered.receipts, fresh.receipts);
 }
 
 /// A genesis funding users 2, 3 and 4 with 10^18 each, and nothing else.

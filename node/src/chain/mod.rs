@@ -40,7 +40,7 @@ pub use host::{BlockHash, BlockRejected, ConsensusHost, ExecutedBlock, Validator
 pub use queries::{GasPrices, Queried};
 pub use verify::{BlockSource, InvalidBlock, MAX_CLOCK_DRIFT_MS};
 
-use crate::execution::{BlockExecution, Executor};
+use crate::execution::{BlockExecution, Executor, VerifiedSignatures};
 use crate::genesis::{ChainParams, Genesis};
 use crate::metrics::Metrics;
 use crate::state::{Head, Store, StoreOptions};
@@ -79,6 +79,9 @@ pub struct Chain {
     mempool: Mutex<Mempool>,
     /// Woken by every transaction the mempool admits.
     arrivals: tokio::sync::Notify,
+    /// Transactions whose signatures verified here: admitted ones are not
+    /// verified again when a block includes them.
+    signatures: VerifiedSignatures,
     /// Blocks built or verified at the next height, by hash, until one is
     /// decided.
     executed: Mutex<HashMap<Hash, Arc<BlockExecution>>>,
@@ -158,6 +161,7 @@ impl Chain {
 
     fn executor(&self) -> Executor<'_> {
         Executor::with_genesis_hash(&self.vm, &self.genesis, self.genesis_hash)
+            .with_signatures(&self.signatures)
     }
 
     fn lock_mempool(&self) -> MutexGuard<'_, Mempool> {

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 
 use super::mempool::{Mempool, MempoolLimits};
 use super::{Chain, ChainConfig};
-use crate::execution::genesis_state;
+use crate::execution::{VerifiedSignatures, genesis_state};
 use crate::genesis::Genesis;
 use crate::metrics::Metrics;
 use crate::state::{Store, tree};
@@ -53,6 +53,7 @@ impl Chain {
                 pool
             }),
             arrivals: tokio::sync::Notify::new(),
+            signatures: VerifiedSignatures::default(),
             executed: Mutex::new(HashMap::new()),
             execution: Mutex::new(()),
             head: RwLock::new(head),

@@ -35,6 +35,7 @@ impl Chain {
             balance: account.balance,
         };
         let hash = mempool.insert(tx.clone(), bytes.len(), sender, Instant::now())?;
+        self.signatures.insert(hash);
         let mempool_len = mempool.len();
         drop(mempool);
         self.arrivals.notify_waiters();

@@ -19,6 +19,20 @@ pub fn check_transaction(
     tx: &SignedTransaction,
     bytes: usize,
 ) -> Result<u64, TxError> {
+    let intrinsic = check_unsigned(genesis, genesis_hash, tx, bytes)?;
+    // Last: the most expensive check.
+    tx.verify_signature()?;
+    Ok(intrinsic)
+}
+
+/// [`check_transaction`] but the signature, for a transaction whose
+/// signature is known to verify.
+pub fn check_unsigned(
+    genesis: &Genesis,
+    genesis_hash: &Hash,
+    tx: &SignedTransaction,
+    bytes: usize,
+) -> Result<u64, TxError> {
     let t = &tx.tx;
     if t.chain_id != genesis.chain_id {
         let mut found = t.chain_id.clone();
@@ -100,7 +114,5 @@ pub fn check_transaction(
             intrinsic,
         });
     }
-    // Last: the most expensive check.
-    tx.verify_signature()?;
     Ok(intrinsic)
 }

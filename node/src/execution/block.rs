@@ -8,7 +8,8 @@ use bytes::Bytes;
 use cairn_vm::{BlockInfo, Vm};
 use parity_scale_codec::Encode;
 
-use super::admission::check_transaction;
+use super::admission::check_unsigned;
+use super::signatures::VerifiedSignatures;
 use super::transaction::{account, credit, debit, execute_transaction};
 use crate::genesis::Genesis;
 use crate::state::{self, BlockWrites, Changes, Head, StateSnapshot, TxLocation};
@@ -123,6 +124,8 @@ pub struct Executor<'a> {
     vm: &'a Vm,
     genesis: &'a Genesis,
     genesis_hash: Hash,
+    /// Signatures known to verify; without it every one is verified.
+    signatures: Option<&'a VerifiedSignatures>,
 }
 
 /// What the block has spent so far.
@@ -144,6 +147,16 @@ impl<'a> Executor<'a> {
             vm,
             genesis,
             genesis_hash,
+            signatures: None,
+        }
+    }
+
+    /// This executor, trusting the signatures `signatures` remembers and
+    /// remembering those it verifies.
+    pub fn with_signatures(self, signatures: &'a VerifiedSignatures) -> Self {
+        Executor {
+            signatures: Some(signatures),
+            ..self
         }
     }
 
@@ -177,13 +190,23 @@ impl<'a> Executor<'a> {
         let mut included = Vec::with_capacity(transactions.len());
         let mut receipts = Vec::with_capacity(transactions.len());
         let mut totals = BlockTotals::default();
-        for (index, tx) in transactions.into_iter().enumerate() {
+        // Each transaction's encoding is hashed once, for the signature
+        // check and the block's transaction root.
+        let hashes: Vec<Hash> = transactions.iter().map(|tx| tx.hash()).collect();
+        if mode == Mode::Verify
+            && let Some(signatures) = self.signatures
+        {
+            let refs: Vec<&SignedTransaction> = transactions.iter().map(AsRef::as_ref).collect();
+            signatures.verify_unknown(&refs, &hashes);
+        }
+        let mut tx_hashes = Vec::with_capacity(transactions.len());
+        for (index, (tx, hash)) in transactions.into_iter().zip(hashes).enumerate() {
             let remaining = params.block_gas_limit.saturating_sub(totals.gas_used);
             if mode == Mode::Build && remaining < params.tx_base_gas {
                 // No transaction fits any more.
                 break;
             }
-            let intrinsic = match self.admit(snapshot, &changes, &tx, remaining, base_fee)? {
+            let intrinsic = match self.admit(snapshot, &changes, &tx, &hash, remaining, base_fee)? {
                 Ok(intrinsic) => intrinsic,
                 Err(error) if mode == Mode::Verify => {
                     return Err(ExecError::InvalidTransaction { index, error });
@@ -207,6 +230,7 @@ impl<'a> Executor<'a> {
                 .checked_add(receipt.burned)
                 .ok_or_else(|| anyhow!("the block burned more than any supply"))?;
             receipts.push(receipt);
+            tx_hashes.push(hash);
             included.push(Arc::unwrap_or_clone(tx));
         }
 
@@ -222,7 +246,6 @@ impl<'a> Executor<'a> {
         changes.chain = Some(chain);
 
         let (state_root, tree) = state::tree::apply(&snapshot.tree_reader(), &changes, height)?;
-        let tx_hashes: Vec<Hash> = included.iter().map(SignedTransaction::hash).collect();
         let receipt_hashes: Vec<Hash> = receipts.iter().map(Receipt::hash).collect();
         let block = Block {
             header: Header {
@@ -255,6 +278,7 @@ impl<'a> Executor<'a> {
         snapshot: &StateSnapshot<'_>,
         changes: &Changes,
         tx: &SignedTransaction,
+        hash: &Hash,
         remaining: u64,
         base_fee: u64,
     ) -> anyhow::Result<Result<u64, TxError>> {
@@ -271,11 +295,18 @@ impl<'a> Executor<'a> {
                 base_fee,
             }));
         }
-        let intrinsic =
-            match check_transaction(self.genesis, &self.genesis_hash, tx, tx.encoded_len()) {
-                Ok(intrinsic) => intrinsic,
-                Err(error) => return Ok(Err(error)),
-            };
+        let intrinsic = match check_unsigned(self.genesis, &self.genesis_hash, tx, tx.encoded_len())
+        {
+            Ok(intrinsic) => intrinsic,
+            Err(error) => return Ok(Err(error)),
+        };
+        if !self
+            .signatures
+            .is_some_and(|signatures| signatures.contains(hash))
+            && let Err(error) = tx.verify_signature()
+        {
+            return Ok(Err(error));
+        }
         let sender = account(snapshot, changes, &t.sender)?;
         if sender.nonce != t.nonce {
             return Ok(Err(if t.nonce < sender.nonce {
@@ -290,7 +321,7 @@ impl<'a> Executor<'a> {
                 }
             }));
         }
-        // `check_transaction` refused a cost that overflows.
+        // `check_unsigned` refused a cost that overflows.
         let needed = t.max_cost().unwrap_or(u128::MAX);
         if sender.balance < needed {
             return Ok(Err(TxError::InsufficientBalance {

@@ -9,6 +9,9 @@
 //! with it ([`Mode::Verify`]), so both compute the same roots.
 //! [`check_transaction`] is the stateless admission check that the mempool
 //! and every execution apply; [`genesis_state`] is the state at height 0.
+//! An executor given [`VerifiedSignatures`] verifies each signature once:
+//! what the mempool admitted is not verified again, and a block's other
+//! transactions are verified across the cores before it runs.
 //!
 //! Fees: a transaction's largest fee (`gas_limit × gas_price`) is taken
 //! from its sender before it runs and the unused part given back after;
@@ -21,8 +24,10 @@
 mod admission;
 mod block;
 mod genesis;
+mod signatures;
 mod transaction;
 
-pub use admission::check_transaction;
+pub use admission::{check_transaction, check_unsigned};
 pub use block::{BlockExecution, ExecError, Executor, Mode, NextBlock};
 pub use genesis::genesis_state;
+pub use signatures::{REMEMBERED_SIGNATURES, VerifiedSignatures};
