@@ -98,11 +98,15 @@ fn scribble_input(grow: u8, g: i64, h: i32, writes: &[(u32, u8)]) -> Vec<u8> {
 }
 
 /// Random writes anywhere in memory grown by `grow` pages, except over the
-/// input they come from.
+/// input they come from; half of them at the first or last byte of a 4 KiB
+/// page, where a reset that clears pages partly would show.
 fn writes(pages: u32, grow: u8) -> impl Strategy<Value = Vec<(u32, u8)>> {
-    let span = (pages + u32::from(grow)) * PAGE - INPUT_SPAN;
-    let offset = (0..span).prop_map(|offset| {
-        if offset >= INPUT_AT {
+    let end = (pages + u32::from(grow)) * PAGE;
+    let anywhere = 0..end - INPUT_SPAN;
+    let page_edge = (0..end / 4096, any::<bool>())
+        .prop_map(|(page, last)| page * 4096 + if last { 4095 } else { 0 });
+    let offset = prop_oneof![anywhere, page_edge].prop_map(|offset| {
+        if (INPUT_AT..INPUT_AT + INPUT_SPAN).contains(&offset) {
             offset + INPUT_SPAN
         } else {
             offset
