@@ -89,7 +89,7 @@ impl MemoryPool {
     /// Resets `reservation` and keeps it if there is room; otherwise (or if
     /// it cannot be reset) unmaps it.
     fn give_back(&self, mut reservation: Reservation) {
-        if reservation.reset().is_err() {
+        if reservation.broken || reservation.reset().is_err() {
             return;
         }
         let mut idle = self.lock();
@@ -109,6 +109,9 @@ struct Reservation {
     base: NonNull<u8>,
     len: usize,
     accessible: usize,
+    /// A change of protection failed, possibly halfway, so pages beyond
+    /// `accessible` may be accessible: never reused.
+    broken: bool,
 }
 
 // SAFETY: the mapping is owned by this value alone (never aliased by another
@@ -141,6 +144,7 @@ impl Reservation {
             base,
             len,
             accessible: 0,
+            broken: false,
         })
     }
 
@@ -161,7 +165,7 @@ impl Reservation {
         Ok(())
     }
 
-    fn protect(&self, offset: usize, len: usize, prot: libc::c_int) -> Result<(), MemoryError> {
+    fn protect(&mut self, offset: usize, len: usize, prot: libc::c_int) -> Result<(), MemoryError> {
         // SAFETY: the range lies within this reservation's mapping (callers
         // keep `offset + len <= self.len`, and wasm page multiples are OS
         // page multiples), which nothing else owns; no Rust reference points
@@ -171,6 +175,7 @@ impl Reservation {
         if result == 0 {
             Ok(())
         } else {
+            self.broken = true;
             Err(os_error("changing a linear memory's protection"))
         }
     }
