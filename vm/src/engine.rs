@@ -9,10 +9,11 @@
 //! CosmWasm does the same for the same reason. Dropping a module from the
 //! cache now frees its code.
 //!
-//! This module and `host::state` are the only places with `unsafe`: here it
-//! delegates wasmer's unsafe `Tunables` hooks unchanged and deserializes
-//! artifacts, which wasmer trusts blindly (the cache checks their integrity
-//! before they get here).
+//! This module, `pool` and `host::state` are the only places with `unsafe`:
+//! here it implements wasmer's unsafe `Tunables` hooks (memories from the
+//! `pool`, the rest delegated unchanged) and deserializes artifacts, which
+//! wasmer trusts blindly (the cache checks their integrity before they get
+//! here).
 
 #![allow(unsafe_code)]
 
@@ -27,6 +28,7 @@ use wasmer::sys::{BaseTunables, EngineBuilder, Features, NativeEngineExt, Single
 use wasmer::{CompileError, Engine, MemoryType, Module, TableType};
 
 use crate::error::VmError;
+use crate::pool::{MEMORY_POOL, PooledMemory};
 
 /// Identifies everything about the engine that shapes an artifact; part of
 /// every artifact cache key. Bump the trailing number when Cairn changes how
@@ -128,7 +130,9 @@ pub(crate) fn deserialize_checked(bytes: &[u8]) -> Result<CompiledModule, VmErro
     Ok(CompiledModule { engine, module })
 }
 
-/// wasmer's base tunables with Cairn's native stack size.
+/// wasmer's base tunables with Cairn's native stack size, and instance
+/// memories from the process's pool of reservations. Memory styles are
+/// wasmer's own, so compiled artifacts do not change.
 struct CairnTunables {
     base: BaseTunables,
     vm_config: VMConfig,
@@ -157,6 +161,13 @@ impl Tunables for CairnTunables {
         style: &MemoryStyle,
         vm_definition_location: NonNull<VMMemoryDefinition>,
     ) -> Result<VMMemory, MemoryError> {
+        if *style == MemoryStyle::Static && !ty.shared {
+            // SAFETY: the caller guarantees the definition is the instance's
+            // and outlives the memory's use, which is `PooledMemory::new`'s
+            // contract too.
+            return unsafe { PooledMemory::new(&MEMORY_POOL, ty, vm_definition_location) }
+                .map(VMMemory::from);
+        }
         // SAFETY: forwarded unchanged; the caller upholds the same contract.
         unsafe {
             self.base

@@ -106,10 +106,11 @@ pub(crate) fn run_frame(
             iterators: Vec::new(),
         },
     );
-    let imports = imports(&mut store, &env, module.module());
     // Validation guarantees the imports match and there is no start
     // function, so failing here is resource exhaustion or a VM bug.
-    let instance = Instance::new(&mut store, module.module(), &imports)
+    let imports = imports(&mut store, &env, module.module())
+        .map_err(|name| VmError::Engine(format!("no host function {name}")))?;
+    let instance = Instance::new_by_index(&mut store, module.module(), &imports)
         .map_err(|error| VmError::Engine(format!("instantiating: {error}")))?;
     let export_error =
         |what: &str, error: wasmer::ExportError| VmError::Engine(format!("{what}: {error}"));

@@ -73,6 +73,7 @@ mod error;
 mod execute;
 pub mod host;
 pub mod limits;
+mod pool;
 pub mod storage;
 pub mod testing;
 mod types;

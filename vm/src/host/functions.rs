@@ -3,7 +3,7 @@
 
 use std::ops::Bound;
 
-use wasmer::{AsStoreMut, FunctionEnv, FunctionEnvMut, Imports, Module, RuntimeError};
+use wasmer::{AsStoreMut, Extern, FunctionEnv, FunctionEnvMut, Module, RuntimeError};
 
 use super::abi::{self, HOST_MODULE};
 use super::{Host, HostEnv, Iter, crypto, fatal, per_byte, trap};
@@ -15,26 +15,30 @@ use crate::types::{Address, Event, Status, TrapCode, blake2b_256 as hash};
 pub(super) type Ctx<'a> = FunctionEnvMut<'a, HostEnv>;
 pub(super) type HostResult<T> = Result<T, RuntimeError>;
 
-/// The import object for one frame: the host functions `module` imports
-/// (validation guarantees they are all in the table). Binding only those
-/// keeps instantiation cheap: each bound function costs an allocation and a
-/// signature registration.
+/// The imports for one frame, in the order `module` declares them: the
+/// host functions it imports (validation guarantees they are all in the
+/// table), or the name of one that is not. Binding only those keeps
+/// instantiation cheap: each bound function costs an allocation and a
+/// signature registration; handing them over by index spares wasmer's
+/// `Imports` map (two strings and a hash per import) and its lookups.
 pub(crate) fn imports(
     store: &mut impl AsStoreMut,
     env: &FunctionEnv<HostEnv>,
     module: &Module,
-) -> Imports {
-    let mut imports = Imports::new();
-    for import in module.imports() {
-        if import.module() != HOST_MODULE {
-            continue;
-        }
-        let function = abi::bind(import.name(), store, env);
-        if let Some(function) = function {
-            imports.define(HOST_MODULE, import.name(), function);
-        }
-    }
-    imports
+) -> Result<Vec<Extern>, String> {
+    module
+        .imports()
+        .map(|import| {
+            let bound = if import.module() == HOST_MODULE {
+                abi::bind(import.name(), store, env)
+            } else {
+                None
+            };
+            bound
+                .map(Extern::Function)
+                .ok_or_else(|| format!("{}.{}", import.module(), import.name()))
+        })
+        .collect()
 }
 
 fn len_i32(length: usize) -> i32 {

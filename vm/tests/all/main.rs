@@ -18,6 +18,7 @@ mod execution;
 mod host_calls;
 mod instantiation;
 mod limits;
+mod pooled_memory;
 mod support;
 mod validation;
 mod value;
