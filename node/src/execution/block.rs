@@ -151,8 +151,9 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// This executor, trusting the signatures `signatures` remembers and
-    /// remembering those it verifies.
+    /// This executor, trusting the signatures `signatures` remembers; when
+    /// it verifies a block, it checks the others there first (across the
+    /// cores) and remembers those that hold.
     pub fn with_signatures(self, signatures: &'a VerifiedSignatures) -> Self {
         Executor {
             signatures: Some(signatures),
