@@ -1387,6 +1387,18 @@ mod tests {
             answer.await.unwrap()
         }
 
+        /// Height 1, proposed by `proposer` in round 0, received, verified
+        /// and decided here.
+        async fn decide_first_block(&mut self, proposer: u8) -> ExecutedBlock {
+            self.started_round(0).await;
+            let block = self.block_by(proposer, SystemTime::now());
+            assert!(valid(
+                &self.propose(proposer, proposer, 0, &block.bytes).await
+            ));
+            self.decided(0, block.hash).await;
+            block
+        }
+
         /// Consensus finalizes the last committed height; the receiver of
         /// its order to start the next.
         async fn finalized(
@@ -1732,12 +1744,7 @@ mod tests {
     async fn the_next_height_starts_when_a_transaction_arrives() {
         let (proposer, other) = proposer_and_other();
         let mut harness = Harness::idle_for(other, Duration::from_secs(3_600));
-        harness.started_round(0).await;
-        let block = harness.block_by(proposer, SystemTime::now());
-        assert!(valid(
-            &harness.propose(proposer, proposer, 0, &block.bytes).await
-        ));
-        harness.decided(0, block.hash).await;
+        let block = harness.decide_first_block(proposer).await;
         let mut next = harness.finalized(0, block.hash).await;
         // Nothing to propose: the order to start height 2 is held back.
         for _ in 0..10 {
@@ -1774,12 +1781,7 @@ mod tests {
     async fn a_proposal_for_the_next_height_starts_it_without_waiting() {
         let (proposer, other) = proposer_and_other();
         let mut harness = Harness::idle_for(other, Duration::from_secs(3_600));
-        harness.started_round(0).await;
-        let block = harness.block_by(proposer, SystemTime::now());
-        assert!(valid(
-            &harness.propose(proposer, proposer, 0, &block.bytes).await
-        ));
-        harness.decided(0, block.hash).await;
+        let block = harness.decide_first_block(proposer).await;
         harness
             .builder
             .commit(1, &block.hash, b"certificate")
@@ -1810,12 +1812,7 @@ mod tests {
     async fn an_idle_chain_starts_the_next_height_after_the_idle_interval() {
         let (proposer, other) = proposer_and_other();
         let mut harness = Harness::idle_for(other, Duration::from_millis(50));
-        harness.started_round(0).await;
-        let block = harness.block_by(proposer, SystemTime::now());
-        assert!(valid(
-            &harness.propose(proposer, proposer, 0, &block.bytes).await
-        ));
-        harness.decided(0, block.hash).await;
+        let block = harness.decide_first_block(proposer).await;
         let next = harness.finalized(0, block.hash).await;
         let next = tokio::time::timeout(Duration::from_secs(60), next)
             .await
