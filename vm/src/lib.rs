@@ -11,7 +11,8 @@
 //! 3. `engine`: wasmer's single-pass compiler, then the artifact `cache`
 //!    (bytes-bounded in memory, integrity-checked on disk).
 //! 4. `execute` and [`host`]: a fresh instance per call, paid for before it
-//!    is created ([`InstantiationCosts`]), the host functions
+//!    is created ([`InstantiationCosts`]), its linear memory a reset
+//!    reservation from `pool` rather than a new mapping, the host functions
 //!    of docs/ABI.md, writes and value transfers into [`storage`] overlays
 //!    that commit only on success, and an [`Outcome`] that is identical on
 //!    every machine.
