@@ -1454,10 +1454,39 @@ mod tests {
     /// The validator that proposes round 0 of height 1, and one that does
     /// not.
     fn proposer_and_other() -> (u8, u8) {
-        let set = validator_set();
-        let proposer = set.proposer(Height(1), Round::new(0)).address;
-        let index = (0..VALIDATORS).find(|&i| address(i) == proposer).unwrap();
+        let index = proposer_of(1, 0);
         (index, (index + 1) % VALIDATORS)
+    }
+
+    /// The validator that proposes `round` at `height`.
+    fn proposer_of(height: u64, round: u32) -> u8 {
+        let proposer = validator_set()
+            .proposer(Height(height), Round::new(round))
+            .address;
+        (0..VALIDATORS)
+            .find(|&index| address(index) == proposer)
+            .expect("the proposer is one of the validators")
+    }
+
+    /// Nothing has started the next height yet: the order stays held back.
+    async fn assert_held(next: &mut oneshot::Receiver<Next<CairnContext>>) {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(matches!(
+                next.try_recv(),
+                Err(oneshot::error::TryRecvError::Empty)
+            ));
+        }
+    }
+
+    /// The order to start height 2 comes, because of `why`.
+    async fn assert_starts_height_2(next: oneshot::Receiver<Next<CairnContext>>, why: &str) {
+        let next = tokio::time::timeout(Duration::from_secs(60), next)
+            .await
+            .expect(why)
+            .unwrap();
+        assert!(matches!(next, Next::Start(Height(2), _)));
     }
 
     fn stored_records(harness: &Harness, round: u32) -> Vec<UndecidedRecord> {
@@ -1518,12 +1547,7 @@ mod tests {
         // Every round's proposer sends a proposal for its round, far and near.
         let mut kept = Vec::new();
         for round in 1..40 {
-            let by = harness
-                .app()
-                .validators
-                .proposer(Height(1), Round::new(round))
-                .address;
-            let by = (0..VALIDATORS).find(|&index| address(index) == by).unwrap();
+            let by = proposer_of(1, round);
             let block =
                 harness.block_by(by, SystemTime::now() + Duration::from_millis(round.into()));
             assert_eq!(harness.propose(by, by, round, &block.bytes).await, None);
@@ -1747,14 +1771,7 @@ mod tests {
         let block = harness.decide_first_block(proposer).await;
         let mut next = harness.finalized(0, block.hash).await;
         // Nothing to propose: the order to start height 2 is held back.
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            assert!(matches!(
-                next.try_recv(),
-                Err(oneshot::error::TryRecvError::Empty)
-            ));
-        }
+        assert_held(&mut next).await;
         let sender = test_utils::user(7);
         let tx = cairn_types::Transaction {
             chain_id: genesis().chain_id,
@@ -1770,11 +1787,7 @@ mod tests {
         }
         .sign(&sender);
         test_utils::submit(harness.chain(), &tx).unwrap();
-        let next = tokio::time::timeout(Duration::from_secs(60), next)
-            .await
-            .expect("the arrival starts the height")
-            .unwrap();
-        assert!(matches!(next, Next::Start(Height(2), _)));
+        assert_starts_height_2(next, "the arrival starts the height").await;
     }
 
     #[tokio::test]
@@ -1787,25 +1800,12 @@ mod tests {
             .commit(1, &block.hash, b"certificate")
             .unwrap();
         let mut next = harness.finalized(0, block.hash).await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(matches!(
-            next.try_recv(),
-            Err(oneshot::error::TryRecvError::Empty)
-        ));
+        assert_held(&mut next).await;
         // Height 2's proposer has started it: so does this node.
-        let by = harness
-            .app()
-            .validators
-            .proposer(Height(2), Round::new(0))
-            .address;
-        let by = (0..VALIDATORS).find(|&index| address(index) == by).unwrap();
+        let by = proposer_of(2, 0);
         let second = harness.block_by(by, SystemTime::now());
         assert_eq!(harness.propose(by, by, 0, &second.bytes).await, None);
-        let next = tokio::time::timeout(Duration::from_secs(60), next)
-            .await
-            .expect("the proposal starts the height")
-            .unwrap();
-        assert!(matches!(next, Next::Start(Height(2), _)));
+        assert_starts_height_2(next, "the proposal starts the height").await;
     }
 
     #[tokio::test]
@@ -1814,11 +1814,7 @@ mod tests {
         let mut harness = Harness::idle_for(other, Duration::from_millis(50));
         let block = harness.decide_first_block(proposer).await;
         let next = harness.finalized(0, block.hash).await;
-        let next = tokio::time::timeout(Duration::from_secs(60), next)
-            .await
-            .expect("the idle interval ends the wait")
-            .unwrap();
-        assert!(matches!(next, Next::Start(Height(2), _)));
+        assert_starts_height_2(next, "the idle interval ends the wait").await;
         assert!(!harness.chain().has_pending_transactions());
     }
 }
