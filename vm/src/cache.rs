@@ -6,19 +6,23 @@
 //! compiler, target), so a new schedule, meter or engine never runs an
 //! artifact built for another.
 //!
-//! On disk, an artifact file is `MAGIC`, the blake2b-256 of the payload, the
+//! On disk, an artifact file is `MAGIC`, the BLAKE3 hash of the payload, the
 //! payload's length and the payload: the module's instantiation gas (8
 //! bytes, little-endian) and wasmer's serialized module. Reading checks all
 //! three before the payload reaches wasmer's deserializer, which maps it as
 //! code without checks of its own; a file that fails is deleted and the
 //! module is compiled again. This protects against torn writes and
 //! corruption, not against someone who can write the node's data directory.
+//! BLAKE3 rather than the blake2b the rest of Cairn uses: it hashes an
+//! artifact several times faster (SIMD), and blake2b alone took a quarter
+//! of a disk-cache load.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
@@ -26,7 +30,9 @@ use crate::engine::{self, CompiledModule};
 use crate::error::VmError;
 use crate::types::{CodeHash, blake2b_256};
 
-const MAGIC: &[u8; 8] = b"CAIRNAF2";
+/// Version 3: the payload hash is BLAKE3 (blake2b-256 before); files of
+/// version 2 fail the check, are removed and compiled again.
+const MAGIC: &[u8; 8] = b"CAIRNAF3";
 const HEADER_BYTES: usize = MAGIC.len() + 32 + 8;
 /// The instantiation gas at the start of the payload.
 const GAS_BYTES: usize = 8;
@@ -151,11 +157,11 @@ impl ArtifactCache {
         if let Some(dir) = &self.dir {
             let path = dir.join(key.file_name());
             if let Some(payload) = self.read_checked(&path)?
-                && let Some((gas, module)) = payload.split_first_chunk::<GAS_BYTES>()
+                && let Some(gas) = payload.first_chunk::<GAS_BYTES>()
             {
                 let artifact = Artifact {
-                    module: engine::deserialize_checked(module)?,
                     instantiation_gas: u64::from_le_bytes(*gas),
+                    module: engine::deserialize_checked(payload.slice(GAS_BYTES..))?,
                 };
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
                 self.remember(*key, artifact.clone(), payload.len());
@@ -188,9 +194,9 @@ impl ArtifactCache {
         self.memory.insert(key, Cached { artifact, bytes });
     }
 
-    /// The payload of an artifact file if it exists and is intact; a damaged
-    /// file is removed.
-    fn read_checked(&self, path: &Path) -> Result<Option<Vec<u8>>, VmError> {
+    /// The payload of an artifact file if it exists and is intact, without
+    /// a copy of it; a damaged file is removed.
+    fn read_checked(&self, path: &Path) -> Result<Option<Bytes>, VmError> {
         let file = match fs::read(path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -202,7 +208,10 @@ impl ArtifactCache {
             }
         };
         match verify(&file).filter(|payload| payload.len() > GAS_BYTES) {
-            Some(payload) => Ok(Some(payload.to_vec())),
+            Some(payload) => {
+                let payload = HEADER_BYTES..HEADER_BYTES + payload.len();
+                Ok(Some(Bytes::from(file).slice(payload)))
+            }
             None => {
                 self.corrupt_files.fetch_add(1, Ordering::Relaxed);
                 fs::remove_file(path).map_err(|error| {
@@ -222,14 +231,14 @@ fn verify(file: &[u8]) -> Option<&[u8]> {
     let length = u64::from_le_bytes(length.try_into().ok()?);
     let intact = magic == MAGIC
         && u64::try_from(payload.len()).ok()? == length
-        && blake2b_256(payload).as_slice() == hash;
+        && blake3::hash(payload).as_bytes() == hash;
     intact.then_some(payload)
 }
 
 fn encode(payload: &[u8]) -> Vec<u8> {
     let mut file = Vec::with_capacity(HEADER_BYTES + payload.len());
     file.extend_from_slice(MAGIC);
-    file.extend_from_slice(&blake2b_256(payload));
+    file.extend_from_slice(blake3::hash(payload).as_bytes());
     file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     file.extend_from_slice(payload);
     file

@@ -19,12 +19,15 @@
 
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 
 use wasmer::sys::vm::{
     MemoryError, MemoryStyle, TableStyle, VMConfig, VMMemory, VMMemoryDefinition, VMTable,
     VMTableDefinition,
 };
-use wasmer::sys::{BaseTunables, EngineBuilder, Features, NativeEngineExt, Singlepass, Tunables};
+use wasmer::sys::{
+    BaseTunables, EngineBuilder, Features, NativeEngineExt, Singlepass, Target, Tunables,
+};
 use wasmer::{CompileError, Engine, MemoryType, Module, TableType};
 
 use crate::error::VmError;
@@ -51,7 +54,8 @@ pub const WASM_STACK_BYTES: usize = 8 * 1024 * 1024;
 /// Builds the engine: single-pass compiler, exactly the features of the
 /// accepted subset, and Cairn's native stack size.
 pub(crate) fn new_engine(compile_threads: NonZeroUsize) -> Engine {
-    let mut compiler = Singlepass::new();
+    let (compiler, target) = engine_template();
+    let mut compiler = compiler.clone();
     compiler.num_threads(compile_threads);
     let mut features = Features::none();
     features
@@ -61,6 +65,7 @@ pub(crate) fn new_engine(compile_threads: NonZeroUsize) -> Engine {
         // emits; validation rejects every reference-typed instruction.
         .reference_types(true);
     let mut engine: Engine = EngineBuilder::new(compiler)
+        .set_target(Some(target.clone()))
         .set_features(Some(features))
         .engine()
         .into();
@@ -72,6 +77,16 @@ pub(crate) fn new_engine(compile_threads: NonZeroUsize) -> Engine {
         },
     });
     engine
+}
+
+/// The compiler configuration and host target every engine starts from,
+/// made once: `Singlepass::new` asks the OS for the available parallelism
+/// (reading cgroup files) and the host target runs `cpuid` for every
+/// feature, which together cost a disk-cache load about a tenth of its time
+/// when done per engine.
+fn engine_template() -> &'static (Singlepass, Target) {
+    static TEMPLATE: OnceLock<(Singlepass, Target)> = OnceLock::new();
+    TEMPLATE.get_or_init(|| (Singlepass::new(), Target::default()))
 }
 
 /// A compiled module and the engine that owns its code. Instances of it must
@@ -112,19 +127,38 @@ pub(crate) fn compile(
 }
 
 /// Compiles an already validated and metered module with a given engine.
+///
+/// wasmer is not asked to validate it a third time: the original passed
+/// Cairn's validation (full wasmparser validation, `validate`), and the
+/// meter turns valid code into valid code, which the `validate` fuzz target
+/// checks for every module it accepts and debug builds (every test) check
+/// here. It was 5.5% of the hasher example's whole pipeline (perf).
 pub(crate) fn compile_with(engine: &Engine, metered: &[u8]) -> Result<Module, CompileError> {
-    Module::new(engine, metered)
+    #[cfg(debug_assertions)]
+    if let Err(error) =
+        wasmparser::Validator::new_with_features(cairn_gas_meter::supported_features())
+            .validate_all(metered)
+    {
+        panic!("the gas meter wrote an invalid module: {error}");
+    }
+    // SAFETY: `metered` is the meter's output for a module that passed
+    // validation, so it is valid WebAssembly of the features the engine
+    // enables (see above); single-pass may assume what validation proves.
+    unsafe { Module::from_binary_unchecked(engine, metered) }
 }
 
-/// Loads an artifact from bytes, with a new engine of its own.
+/// Loads an artifact from bytes, with a new engine of its own. The module
+/// keeps `bytes` (its metadata is read in place), so pass an owned buffer:
+/// a slice would be copied first.
 ///
 /// Only for bytes whose integrity the caller has checked against the hash it
-/// stored when it wrote them: wasmer maps them as executable code.
-pub(crate) fn deserialize_checked(bytes: &[u8]) -> Result<CompiledModule, VmError> {
+/// stored when it wrote them: wasmer maps them as executable code, and
+/// checks no more than their header.
+pub(crate) fn deserialize_checked(bytes: bytes::Bytes) -> Result<CompiledModule, VmError> {
     let engine = new_engine(NonZeroUsize::MIN);
     // SAFETY: the bytes are an artifact this engine version serialized (the
-    // engine id is part of the cache key) and the cache verified their
-    // blake2b-256 before calling; wasmer additionally checks the header.
+    // engine id is part of the cache key) and the cache verified their hash
+    // before calling.
     let module = unsafe { Module::deserialize(&engine, bytes) }
         .map_err(|error| VmError::Cache(format!("deserializing an artifact: {error}")))?;
     Ok(CompiledModule { engine, module })
