@@ -1,13 +1,13 @@
 //! First pass: validate the module with the supported features and collect
-//! what the rewrite needs (index spaces, signatures, frame costs).
-
-use std::collections::BTreeMap;
+//! what the rewrite needs (index spaces, signatures, frame costs, the calls
+//! each body makes and what its blocks charge).
 
 use wasmparser::{
-    CompositeInnerType, ExternalKind, FuncType, FunctionBody, Parser, Payload, TypeRef,
-    ValidPayload, Validator, WasmModuleResources,
+    CompositeInnerType, ElementItems, ExternalKind, FuncType, FunctionBody, Operator, Parser,
+    Payload, TypeRef, ValidPayload, Validator, WasmModuleResources,
 };
 
+use crate::body::{block_charges, entry_cost};
 use crate::{Error, RESERVED_EXPORT_PREFIX, Schedule, supported_features};
 
 /// Pages of the largest 32-bit memory.
@@ -16,6 +16,25 @@ const WASM32_MAX_PAGES: u64 = 65_536;
 /// Slots our injected code may push on top of a function's own operand
 /// stack (two operands of a comparison or addition).
 const INJECTED_STACK_SLOTS: u64 = 2;
+
+/// A call a function body makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Site {
+    /// `call` of a function index.
+    Direct(u32),
+    /// `call_indirect` of a type index.
+    Indirect(u32),
+}
+
+/// What the call graph needs from one function body.
+#[derive(Debug, Default)]
+pub(crate) struct BodyFacts {
+    /// Every call site, in order.
+    pub sites: Vec<Site>,
+    /// The sum of all its block charges and its entry cost: what one pass
+    /// through the body, running every block once, would charge.
+    pub static_cost: u64,
+}
 
 /// What the rewrite needs to know about the original module.
 #[derive(Debug)]
@@ -34,6 +53,14 @@ pub(crate) struct ModuleInfo {
     /// The most pages the module's memory can grow to (its declared maximum
     /// lowered to the schedule's cap), or `None` without a memory.
     pub memory_max_pages: Option<u64>,
+    /// Every function a `call_indirect` may reach: those named by any
+    /// element segment, or all of them if the table is imported (and so
+    /// filled by someone else). Deduplicated, ascending.
+    pub table_funcs: Vec<u32>,
+    /// The start function, if any.
+    pub start: Option<u32>,
+    /// Per defined function, in body order.
+    pub bodies: Vec<BodyFacts>,
 }
 
 impl ModuleInfo {
@@ -47,7 +74,11 @@ impl ModuleInfo {
             frame_costs: Vec::new(),
             exported_funcs: Vec::new(),
             memory_max_pages: None,
+            table_funcs: Vec::new(),
+            start: None,
+            bodies: Vec::new(),
         };
+        let mut imported_table = false;
         let stack = &schedule.stack;
         // A frame costing more than the whole limit always overflows; capping
         // here keeps the injected i32 arithmetic far from wrapping.
@@ -78,6 +109,7 @@ impl ModuleInfo {
                                     .push(clamp(u64::from(stack.host_frame) + params, cap));
                             }
                             TypeRef::Global(_) => info.globals += 1,
+                            TypeRef::Table(_) => imported_table = true,
                             // The meter does not cap an imported memory.
                             TypeRef::Memory(memory) => {
                                 info.memory_max_pages =
@@ -93,6 +125,27 @@ impl ModuleInfo {
                     }
                 }
                 Payload::GlobalSection(reader) => info.globals += reader.count(),
+                Payload::StartSection { func, .. } => info.start = Some(*func),
+                Payload::ElementSection(reader) => {
+                    for element in reader.clone() {
+                        match element?.items {
+                            ElementItems::Functions(funcs) => {
+                                for func in funcs {
+                                    info.table_funcs.push(func?);
+                                }
+                            }
+                            ElementItems::Expressions(_, exprs) => {
+                                for expr in exprs {
+                                    for op in expr?.get_operators_reader() {
+                                        if let Operator::RefFunc { function_index } = op? {
+                                            info.table_funcs.push(function_index);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
                 Payload::MemorySection(reader) => {
                     for memory in reader.clone() {
                         let limit = u64::from(schedule.max_memory_pages);
@@ -118,7 +171,7 @@ impl ModuleInfo {
             }
             if let ValidPayload::Func(to_validate, body) = validator.payload(&payload)? {
                 let mut func = to_validate.into_validator(Default::default());
-                let max_height = max_operand_stack_height(&mut func, &body)?;
+                let (max_height, ops) = validate_body(&mut func, &body)?;
                 let ty = func
                     .resources()
                     .type_index_of_function(func.index())
@@ -130,10 +183,17 @@ impl ModuleInfo {
                     + u64::from(stack.frame_overhead);
                 debug_assert_eq!(info.func_types.get(func.index() as usize), Some(&ty));
                 info.frame_costs.push(clamp(slots, cap));
+                info.bodies
+                    .push(body_facts(&info, ty, &body, &ops, schedule)?);
             }
         }
         info.exported_funcs.sort_unstable();
         info.exported_funcs.dedup();
+        if imported_table {
+            info.table_funcs = (0..info.func_count()).collect();
+        }
+        info.table_funcs.sort_unstable();
+        info.table_funcs.dedup();
         Ok(info)
     }
 
@@ -151,26 +211,44 @@ impl ModuleInfo {
     pub(crate) fn func_count(&self) -> u32 {
         u32::try_from(self.func_types.len()).expect("validator limits function count")
     }
+}
 
-    /// For each distinct signature, the most expensive frame among the
-    /// functions that have it: what a `call_indirect` of that type may enter.
-    pub(crate) fn indirect_costs(&self) -> BTreeMap<&FuncType, u32> {
-        let mut costs = BTreeMap::new();
-        for (func, &cost) in self.frame_costs.iter().enumerate() {
-            let ty = &self.types[self.func_types[func] as usize];
-            let entry = costs.entry(ty).or_insert(0);
-            *entry = cost.max(*entry);
-        }
-        costs
+/// The calls `body` (of type `ty`) makes and what one pass through it
+/// charges.
+fn body_facts(
+    info: &ModuleInfo,
+    ty: u32,
+    body: &FunctionBody<'_>,
+    ops: &[(Operator<'_>, u64)],
+    schedule: &Schedule,
+) -> Result<BodyFacts, Error> {
+    let costs = &schedule.instructions;
+    let mut declared: u64 = 0;
+    for local in body.get_locals_reader()? {
+        declared += u64::from(local?.0);
     }
+    let charges = block_charges(ops, costs)?;
+    let static_cost = charges.iter().fold(
+        entry_cost(info.params_of(ty), declared, costs),
+        |sum, &charge| sum.saturating_add(charge),
+    );
+    let sites = ops
+        .iter()
+        .filter_map(|(op, _)| match *op {
+            Operator::Call { function_index } => Some(Site::Direct(function_index)),
+            Operator::CallIndirect { type_index, .. } => Some(Site::Indirect(type_index)),
+            _ => None,
+        })
+        .collect();
+    Ok(BodyFacts { sites, static_cost })
 }
 
 /// Validates a body operator by operator and returns the highest operand
-/// stack it reaches.
-fn max_operand_stack_height<R: WasmModuleResources>(
+/// stack it reaches, and its operators with their offsets.
+fn validate_body<'a, R: WasmModuleResources>(
     func: &mut wasmparser::FuncValidator<R>,
-    body: &FunctionBody<'_>,
-) -> Result<u64, Error> {
+    body: &FunctionBody<'a>,
+) -> Result<(u64, Vec<(Operator<'a>, u64)>), Error> {
     let mut locals = body.get_locals_reader()?;
     for _ in 0..locals.get_count() {
         let offset = locals.original_position();
@@ -179,13 +257,15 @@ fn max_operand_stack_height<R: WasmModuleResources>(
     }
     let mut reader = body.get_operators_reader()?;
     let mut max = 0;
+    let mut ops = Vec::new();
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset()?;
         func.op(offset, &op)?;
         max = max.max(func.operand_stack_height());
+        ops.push((op, offset));
     }
     reader.finish()?;
-    Ok(u64::from(max))
+    Ok((u64::from(max), ops))
 }
 
 fn clamp(slots: u64, cap: u64) -> u32 {

@@ -1,13 +1,23 @@
 //! Rewriting one function body: a gas charge at the head of every basic
-//! block, stack-height accounting around every call, and per-operand charges
+//! block, a check of the gas left where [`CallPlan`] and the loops say,
+//! stack-height accounting around dynamic calls, and per-operand charges
 //! before `memory.grow` and the bulk-memory instructions.
-
-use std::collections::BTreeMap;
+//!
+//! A block's charge is subtracted without a check: the counter is a signed
+//! `i64` and may go below zero, for at most one stretch of code with no
+//! loop in it (see `calls.rs` for why that stretch is bounded and the
+//! counter never wraps). The check — below zero traps, out of gas — runs at
+//! every loop header, on entry to the functions the plan names, before
+//! every call that may reach the host, and on return from every export
+//! thunk. So a call whose charges add up to more than its gas still ends
+//! out of gas, having done at most one such stretch more than it paid for,
+//! and a call that ends normally paid for everything it ran.
 
 use wasm_encoder::{BlockType, Function, InstructionSink};
-use wasmparser::{FuncType, FunctionBody, Operator, ValType};
+use wasmparser::{FunctionBody, Operator, ValType};
 
 use crate::analysis::ModuleInfo;
+use crate::calls::{CallPlan, SitePlan};
 use crate::schedule::InstructionCosts;
 use crate::{Error, Schedule};
 
@@ -82,8 +92,8 @@ pub(crate) fn entry_cost(params: u64, declared: u64, costs: &InstructionCosts) -
         .saturating_add(declared.saturating_mul(costs.frame_local))
 }
 
-/// A block with something to pay for also pays for its own check; one of
-/// only free instructions (`end`, `nop`) gets no check at all.
+/// A block with something to pay for also pays for its own charge; one of
+/// only free instructions (`end`, `nop`) gets no charge at all.
 fn with_overhead(block_cost: u64, costs: &InstructionCosts) -> u64 {
     if block_cost == 0 {
         0
@@ -95,7 +105,7 @@ fn with_overhead(block_cost: u64, costs: &InstructionCosts) -> u64 {
 pub(crate) struct BodyRewriter<'a> {
     pub wasm: &'a [u8],
     pub info: &'a ModuleInfo,
-    pub indirect_costs: &'a BTreeMap<&'a FuncType, u32>,
+    pub plan: &'a CallPlan,
     pub injected: Injected,
     pub schedule: &'a Schedule,
 }
@@ -105,7 +115,7 @@ impl BodyRewriter<'_> {
     /// imported functions first).
     pub(crate) fn rewrite(
         &self,
-        function: u32,
+        function_index: u32,
         body: &FunctionBody<'_>,
     ) -> Result<Function, Error> {
         let mut locals = Vec::new();
@@ -120,7 +130,7 @@ impl BodyRewriter<'_> {
         let params = self
             .info
             .func_types
-            .get(function as usize)
+            .get(function_index as usize)
             .map_or(0, |&ty| self.info.params_of(ty));
         let mut reader = body.get_operators_reader()?;
         let mut ops = Vec::new();
@@ -139,25 +149,41 @@ impl BodyRewriter<'_> {
             *first = first.saturating_add(entry);
         }
         let mut function = Function::new(locals);
+        let every_block = self.plan.checks_every_block(function_index);
+        let entry_check = self.plan.checks_entry(function_index);
         for (index, (op, start)) in ops.iter().enumerate() {
             let end = ops.get(index + 1).map_or(body_end, |(_, next)| *next);
-            if charges[index] > 0 {
-                self.charge(&mut function.instructions(), charges[index]);
+            // Every cycle of a function's control flow goes through a loop
+            // header: checking there bounds how long a body runs unchecked.
+            let loop_header = index > 0 && matches!(ops[index - 1].0, Operator::Loop { .. });
+            let check = loop_header || (index == 0 && entry_check);
+            let sink = &mut function.instructions();
+            if every_block {
+                if charges[index] > 0 {
+                    self.charge_checked(sink, charges[index]);
+                } else if check {
+                    self.check(sink);
+                }
+            } else {
+                if charges[index] > 0 {
+                    self.subtract(sink, charges[index]);
+                }
+                if check {
+                    self.check(sink);
+                }
             }
             let original = &self.wasm[offset_to_index(*start)..offset_to_index(end)];
             match op {
-                Operator::Call { function_index } => {
-                    let cost = self.info.frame_costs[*function_index as usize];
-                    self.enter_frame(&mut function.instructions(), cost);
-                    function.raw(original.iter().copied());
-                    self.leave_frame(&mut function.instructions(), cost);
+                Operator::Call {
+                    function_index: callee,
+                } => {
+                    let site = self.plan.direct(function_index, *callee);
+                    self.call(&mut function, site, original);
                 }
                 Operator::CallIndirect { type_index, .. } => {
                     let ty = &self.info.types[*type_index as usize];
-                    let cost = self.indirect_costs.get(ty).copied().unwrap_or(0);
-                    self.enter_frame(&mut function.instructions(), cost);
-                    function.raw(original.iter().copied());
-                    self.leave_frame(&mut function.instructions(), cost);
+                    let site = self.plan.indirect(function_index, ty);
+                    self.call(&mut function, site, original);
                 }
                 Operator::MemoryGrow { .. } => {
                     function.instructions().call(self.injected.charge_pages_fn);
@@ -177,17 +203,50 @@ impl BodyRewriter<'_> {
         Ok(function)
     }
 
-    /// Checks the gas left covers `cost`, trapping if not, then subtracts it.
-    fn charge(&self, sink: &mut InstructionSink<'_>, cost: u64) {
+    /// A call (`original`, its bytes) with what its site needs around it.
+    fn call(&self, function: &mut Function, site: SitePlan, original: &[u8]) {
+        if site.may_call_host {
+            self.check(&mut function.instructions());
+        }
+        if let Some(cost) = site.charge {
+            self.enter_frame(&mut function.instructions(), cost);
+        }
+        function.raw(original.iter().copied());
+        if let Some(cost) = site.charge {
+            self.leave_frame(&mut function.instructions(), cost);
+        }
+    }
+
+    /// Subtracts `cost` from the gas left, unchecked.
+    fn subtract(&self, sink: &mut InstructionSink<'_>, cost: u64) {
+        let gas = self.injected.gas_global;
+        // A function with a charge anywhere near this large checks before
+        // every block instead (`calls::MAX_UNCHECKED_STRETCH`); clamping
+        // only keeps the constant in range.
+        let cost = i64::try_from(cost).unwrap_or(i64::MAX);
+        sink.global_get(gas)
+            .i64_const(cost)
+            .i64_sub()
+            .global_set(gas);
+    }
+
+    /// Traps out of gas if the gas left is below zero.
+    fn check(&self, sink: &mut InstructionSink<'_>) {
+        check(sink, self.injected);
+    }
+
+    /// Checks the gas left covers `cost`, trapping if not, then subtracts
+    /// it: for functions whose blocks are too costly to run unchecked.
+    fn charge_checked(&self, sink: &mut InstructionSink<'_>, cost: u64) {
         let Injected {
             gas_global,
             out_of_gas_fn,
             ..
         } = self.injected;
-        let cost = cost.cast_signed();
+        let cost = i64::try_from(cost).unwrap_or(i64::MAX);
         sink.global_get(gas_global)
             .i64_const(cost)
-            .i64_lt_u()
+            .i64_lt_s()
             .if_(BlockType::Empty)
             .call(out_of_gas_fn)
             .end()
@@ -204,6 +263,16 @@ impl BodyRewriter<'_> {
     pub(crate) fn leave_frame(&self, sink: &mut InstructionSink<'_>, cost: u32) {
         leave_frame(sink, self.injected, cost);
     }
+}
+
+/// Traps out of gas if the gas left is below zero.
+pub(crate) fn check(sink: &mut InstructionSink<'_>, injected: Injected) {
+    sink.global_get(injected.gas_global)
+        .i64_const(0)
+        .i64_lt_s()
+        .if_(BlockType::Empty)
+        .call(injected.out_of_gas_fn)
+        .end();
 }
 
 /// Adds a frame's cost to the stack height and traps if over the limit.

@@ -15,22 +15,26 @@ use wasm_encoder::{
 use wasmparser::Parser;
 
 use crate::analysis::ModuleInfo;
-use crate::body::{BodyRewriter, Injected, enter_frame, leave_frame};
+use crate::body::{BodyRewriter, Injected, check, enter_frame, leave_frame};
+use crate::calls::CallPlan;
 use crate::{
     Error, GAS_LEFT_EXPORT, STACK_HEIGHT_EXPORT, Schedule, TRAP_EXPORT, TRAP_OUT_OF_GAS,
     TRAP_STACK_OVERFLOW,
 };
 
-/// Number of helper functions appended before the export thunks.
+/// Number of helper functions appended before the export (and start)
+/// thunks.
 const HELPERS: u32 = 5;
 
-/// Instruments `wasm` for `schedule`: gas charged per basic block before the
-/// block runs, per page and per byte for memory growth and bulk memory, a
+/// Instruments `wasm` for `schedule`: gas charged per basic block as the
+/// block starts and checked at loop headers, function entries and host
+/// calls, per page and per byte for memory growth and bulk memory, a
 /// deterministic stack-height limit, and the schedule's memory cap. Custom
 /// sections are dropped.
 ///
 /// The result exports three globals the host drives: [`GAS_LEFT_EXPORT`]
-/// (set it to the gas limit before a call; what is left after), and
+/// (set it to the gas limit, at most [`MAX_GAS_LEFT`](crate::MAX_GAS_LEFT),
+/// before a call; what is left after, below zero if the call ran out), and
 /// [`TRAP_EXPORT`] and [`STACK_HEIGHT_EXPORT`] (both start at zero).
 ///
 /// The output is a pure function of the input bytes and the schedule.
@@ -43,14 +47,26 @@ const HELPERS: u32 = 5;
 pub fn instrument(wasm: &[u8], schedule: &Schedule) -> Result<Vec<u8>, Error> {
     check_schedule(schedule)?;
     let info = ModuleInfo::analyze(wasm, schedule)?;
-    let indirect_costs = info.indirect_costs();
+    // Heights above the limit all overflow alike; capping keeps the
+    // injected i32 arithmetic far from wrapping.
+    let plan = CallPlan::new(&info, schedule.stack.max_height + 1);
+    // Every function entered from outside, once even if it is both
+    // exported and the start function.
+    let mut entered: Vec<u32> = info
+        .exported_funcs
+        .iter()
+        .chain(&info.start)
+        .copied()
+        .collect();
+    entered.sort_unstable();
+    entered.dedup();
     let types = u32::try_from(info.types.len()).expect("validator limits type count");
     let funcs = info.func_count();
     let mut instrumenter = Instrumenter {
         body: BodyRewriter {
             wasm,
             info: &info,
-            indirect_costs: &indirect_costs,
+            plan: &plan,
             injected: Injected {
                 gas_global: info.globals,
                 stack_global: info.globals + 1,
@@ -67,12 +83,7 @@ pub fn instrument(wasm: &[u8], schedule: &Schedule) -> Result<Vec<u8>, Error> {
         void_type: types,
         charge_type: types + 1,
         dynamic_type: types + 2,
-        thunks: info
-            .exported_funcs
-            .iter()
-            .zip(funcs + HELPERS..)
-            .map(|(&func, thunk)| (func, thunk))
-            .collect(),
+        thunks: entered.into_iter().zip(funcs + HELPERS..).collect(),
         emitted: Vec::new(),
     };
     let mut module = Module::new();
@@ -101,7 +112,7 @@ struct Instrumenter<'a> {
     void_type: u32,
     charge_type: u32,
     dynamic_type: u32,
-    /// Original exported function index -> its thunk.
+    /// Original exported (or start) function index -> its thunk.
     thunks: BTreeMap<u32, u32>,
     /// Sections we have written, to add the missing ones in the right place.
     emitted: Vec<SectionId>,
@@ -195,11 +206,12 @@ impl Instrumenter<'_> {
         }
 
         let mut charge = Function::new([]);
+        // Signed: the gas left may already be below zero here.
         charge
             .instructions()
             .global_get(injected.gas_global)
             .local_get(0)
-            .i64_lt_u()
+            .i64_lt_s()
             .if_(BlockType::Empty)
             .call(injected.out_of_gas_fn)
             .end()
@@ -224,7 +236,9 @@ impl Instrumenter<'_> {
         code.function(&self.charge_pages());
 
         for &func in self.thunks.keys() {
-            let cost = self.body.info.frame_costs[func as usize];
+            // The host enters the function from outside: a dynamic edge,
+            // charged its static height.
+            let cost = self.body.plan.height(func);
             let params = self.body.info.func_type(func).params().len();
             let mut function = Function::new([]);
             let mut sink = function.instructions();
@@ -234,6 +248,9 @@ impl Instrumenter<'_> {
             }
             sink.call(func);
             leave_frame(&mut sink, injected, cost);
+            // Blocks charged since the last check may have taken the gas
+            // below zero: such a call ends out of gas, never successfully.
+            check(&mut sink, injected);
             sink.end();
             code.function(&function);
         }
@@ -304,6 +321,11 @@ impl Instrumenter<'_> {
 
 impl Reencode for Instrumenter<'_> {
     type Error = Error;
+
+    fn start_section(&mut self, start: u32) -> Result<u32, ReencodeError<Error>> {
+        // The start function is entered from outside too.
+        Ok(self.thunks[&start])
+    }
 
     fn intersperse_section_hook(
         &mut self,

@@ -12,8 +12,16 @@
 //! reports.
 //!
 //! What the count leaves out, so an oracle must zero or skip it: the
-//! schedule's per-block overhead (it has no per-instruction equivalent), the
-//! host functions' own charges, and the stack-height limit.
+//! schedule's per-block overhead (it has no per-instruction equivalent) and
+//! the host functions' own charges.
+//!
+//! The stack-height limit is modelled too, by a second, naive
+//! implementation of its rule (the `stack` module): the counted module
+//! keeps the height the rule charges in [`HEIGHT_EXPORT`], stops at the
+//! first call that takes it over the limit (recording the count then in
+//! [`OVERFLOW_EXPORT`]), and also keeps the height of the frames really on
+//! the stack, flagging in [`UNSOUND_EXPORT`] any moment it is above the
+//! charged height: the rule promises that never happens.
 
 use wasm_encoder::reencode::{Error as ReencodeError, Reencode, utils};
 use wasm_encoder::{ConstExpr, ExportKind, Function, GlobalType, Module, SectionId, ValType};
@@ -22,8 +30,34 @@ use wasmparser::Operator;
 use crate::instrument::rank;
 use crate::{Error, Schedule};
 
+mod stack;
+
+use stack::StackModel;
+
 /// Export name of the `i64` global holding the count.
 pub const COUNTER_EXPORT: &str = "naive_count";
+/// Export name of the `i64` global holding the stack height the rule
+/// charges. It starts at zero: set it to the entered export's static height
+/// ([`static_heights`]) before a call, as the meter's export thunk charges.
+pub const HEIGHT_EXPORT: &str = "naive_height";
+/// Export name of the `i64` global that is -1 until a call takes the
+/// charged height over the limit, and then holds the count at that call
+/// (which then traps with `unreachable`).
+pub const OVERFLOW_EXPORT: &str = "naive_overflow";
+/// Export name of the `i64` global set to 1 if a frame is ever entered with
+/// the frames on the stack costing more than the charged height.
+pub const UNSOUND_EXPORT: &str = "naive_unsound";
+
+/// The static height of every function (imported ones first) by the
+/// stack-height rule: what entering it from the host charges.
+///
+/// # Errors
+///
+/// A module that is invalid or uses features outside
+/// [`supported_features`](crate::supported_features).
+pub fn static_heights(wasm: &[u8], schedule: &Schedule) -> Result<Vec<u64>, Error> {
+    Ok(StackModel::new(wasm, schedule)?.heights().to_vec())
+}
 
 /// `wasm` with the naive counter added: an exported `i64` global
 /// ([`COUNTER_EXPORT`]) starting at zero that every instruction adds its cost
@@ -81,8 +115,10 @@ pub fn instrument(wasm: &[u8], schedule: &Schedule) -> Result<Vec<u8>, Error> {
             _ => {}
         }
     }
+    let stack = StackModel::new(wasm, schedule)?;
     let mut module = Module::new();
     NaiveCounter {
+        stack,
         schedule,
         imported_globals,
         memory_max_pages,
@@ -96,6 +132,7 @@ pub fn instrument(wasm: &[u8], schedule: &Schedule) -> Result<Vec<u8>, Error> {
 }
 
 struct NaiveCounter<'a> {
+    stack: StackModel,
     schedule: &'a Schedule,
     /// Imported globals come first in the global index space.
     imported_globals: u32,
@@ -110,21 +147,28 @@ struct NaiveCounter<'a> {
 }
 
 impl NaiveCounter<'_> {
+    /// The counter, then the charged height, the real height, the overflow
+    /// and the unsound flag, in that order.
     fn add_counter(&mut self, globals: &mut wasm_encoder::GlobalSection) {
         self.counter = Some(self.imported_globals + globals.len());
-        globals.global(
-            GlobalType {
-                val_type: ValType::I64,
-                mutable: true,
-                shared: false,
-            },
-            &ConstExpr::i64_const(0),
-        );
+        for initial in [0, 0, 0, -1, 0] {
+            globals.global(
+                GlobalType {
+                    val_type: ValType::I64,
+                    mutable: true,
+                    shared: false,
+                },
+                &ConstExpr::i64_const(initial),
+            );
+        }
     }
 
     fn add_export(&mut self, exports: &mut wasm_encoder::ExportSection) {
         let counter = self.counter.expect("the global section comes first");
         exports.export(COUNTER_EXPORT, ExportKind::Global, counter);
+        exports.export(HEIGHT_EXPORT, ExportKind::Global, counter + 1);
+        exports.export(OVERFLOW_EXPORT, ExportKind::Global, counter + 3);
+        exports.export(UNSOUND_EXPORT, ExportKind::Global, counter + 4);
         self.exported = true;
     }
 }
@@ -206,8 +250,10 @@ impl Reencode for NaiveCounter<'_> {
             locals.push((n, self.val_type(ty)?));
         }
         // A scratch local, after parameters and all other locals, to hold
-        // the operand of a dynamically priced instruction.
+        // the operand of a dynamically priced instruction; then one for the
+        // real height below this frame.
         locals.push((1, ValType::I32));
+        locals.push((1, ValType::I64));
         let params = self.body_params.get(self.next_body).copied();
         let params = params.ok_or_else(|| {
             ReencodeError::UserError(Error::Invalid {
@@ -218,11 +264,40 @@ impl Reencode for NaiveCounter<'_> {
         let scratch = u32::try_from(params)
             .unwrap_or(u32::MAX)
             .saturating_add(declared);
+        let saved_real = scratch.saturating_add(1);
+        let func_index = u32::try_from(self.next_body)
+            .unwrap_or(u32::MAX)
+            .saturating_add(self.stack.imported());
         self.next_body += 1;
         let counter = self.counter.expect("the global section comes first");
+        let (height, real, overflow, unsound) =
+            (counter + 1, counter + 2, counter + 3, counter + 4);
+        let limit = i64::from(self.schedule.stack.max_height);
+        let frame = self.stack.frame(func_index).cast_signed();
+        // Flags the moment the real frames, with `extra` on top, cost more
+        // than the charged height.
+        let check_sound = |sink: &mut wasm_encoder::InstructionSink<'_>, extra: i64| {
+            sink.global_get(real)
+                .i64_const(extra)
+                .i64_add()
+                .global_get(height)
+                .i64_gt_s()
+                .if_(wasm_encoder::BlockType::Empty)
+                .i64_const(1)
+                .global_set(unsound)
+                .end();
+        };
         let costs = &self.schedule.instructions;
         let dynamic = &self.schedule.dynamic;
         let mut function = Function::new(locals);
+        // This frame is now on the real stack.
+        let mut sink = function.instructions();
+        sink.global_get(real)
+            .local_tee(saved_real)
+            .i64_const(frame)
+            .i64_add()
+            .global_set(real);
+        check_sound(&mut sink, 0);
         // Entering the function: its parameters and declared locals.
         let entry = (params as u64)
             .saturating_mul(costs.frame_param)
@@ -281,7 +356,49 @@ impl Reencode for NaiveCounter<'_> {
                 .i64_const(cost.cast_signed())
                 .i64_add()
                 .global_set(counter);
+            let site = match op {
+                Operator::Call { function_index } => {
+                    Some(self.stack.direct(func_index, function_index))
+                }
+                Operator::CallIndirect { type_index, .. } => {
+                    Some(self.stack.indirect(func_index, type_index))
+                }
+                _ => None,
+            };
+            let Some(site) = site else {
+                function.instruction(&self.instruction(op)?);
+                continue;
+            };
+            if let Some(host) = site.host_frame {
+                check_sound(&mut sink, host.cast_signed());
+            }
+            if let Some(charge) = site.charge {
+                sink.global_get(height)
+                    .i64_const(charge.cast_signed())
+                    .i64_add()
+                    .global_set(height)
+                    .global_get(height)
+                    .i64_const(limit)
+                    .i64_gt_s()
+                    .if_(wasm_encoder::BlockType::Empty)
+                    .global_get(counter)
+                    .global_set(overflow)
+                    .unreachable()
+                    .end();
+            }
             function.instruction(&self.instruction(op)?);
+            let mut sink = function.instructions();
+            if let Some(charge) = site.charge {
+                sink.global_get(height)
+                    .i64_const(charge.cast_signed())
+                    .i64_sub()
+                    .global_set(height);
+            }
+            // However the callee left, its frames are gone.
+            sink.local_get(saved_real)
+                .i64_const(frame)
+                .i64_add()
+                .global_set(real);
         }
         code.function(&function);
         Ok(())
@@ -361,7 +478,15 @@ mod tests {
             })
             .flat_map(|reader| reader.into_iter().map(|e| e.unwrap().name.to_owned()))
             .collect();
-        assert_eq!(exports, [COUNTER_EXPORT]);
+        assert_eq!(
+            exports,
+            [
+                COUNTER_EXPORT,
+                HEIGHT_EXPORT,
+                OVERFLOW_EXPORT,
+                UNSOUND_EXPORT
+            ]
+        );
     }
 
     #[test]

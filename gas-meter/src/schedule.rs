@@ -22,8 +22,11 @@
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use wasmparser::Operator;
 
-/// Current schedule version; bump it with any change to a cost or limit.
-pub const SCHEDULE_VERSION: u32 = 3;
+/// Current schedule version; bump it with any change to a cost or limit,
+/// or to how they are applied. Version 4: the same costs, charged with
+/// fewer checks, and the stack-height limit applied to static heights (a
+/// deep call chain outside recursion may now overflow on entry).
+pub const SCHEDULE_VERSION: u32 = 4;
 
 /// The complete cost table and execution limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +68,10 @@ pub struct Schedule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstructionCosts {
     /// Every basic block that runs and has instructions to pay for, on top
-    /// of them: the check-and-subtract the meter runs at its head takes
-    /// about as long as a few instructions, and without this the cheapest
-    /// way to spend time would be a loop of a single branch.
+    /// of them: the subtraction the meter runs at its head (and the check
+    /// at a loop header) takes about as long as a few instructions, and
+    /// without this the cheapest way to spend time would be a loop of a
+    /// single branch.
     pub block: u64,
     /// `i32.const`, `i64.const`.
     pub constant: u64,
@@ -235,12 +239,16 @@ impl InstantiationCosts {
 ///
 /// Height is counted in value slots: a called function's frame costs its
 /// parameters, its locals, the maximum height of its operand stack and a
-/// fixed overhead for the return address and saved registers. The sum of the
-/// frames on the stack may not exceed `max_height`. The VM sizes the native
-/// stack so that this limit always trips first.
+/// fixed overhead for the return address and saved registers. A function's
+/// static height is its frame, plus the largest static height of the
+/// functions it calls unless it is recursive; the static heights charged
+/// for the frames the host enters and those a recursive function calls may
+/// not add up to more than `max_height`. That sum is never
+/// below the frames really on the stack, and the VM sizes the native stack
+/// so that this limit always trips first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackLimits {
-    /// Maximum sum of frame costs on the wasm call stack.
+    /// Maximum sum of static heights charged on the wasm call stack.
     pub max_height: u32,
     /// Added to every frame.
     pub frame_overhead: u32,
@@ -620,7 +628,7 @@ mod tests {
         // must be bumped with it.
         assert_eq!(
             hex(&Schedule::default().hash()),
-            "26366626172a03fc778d5ed3dbc3f7eb7794be6f043b0b9356d972d1f538c4bf",
+            "c5f034d17189f8b8430ecd9bb0528b9d720112f5818ae4e652dac9119168985c",
             "default schedule hash moved: bump SCHEDULE_VERSION and re-pin"
         );
     }

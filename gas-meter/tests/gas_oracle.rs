@@ -8,6 +8,11 @@
 //! charge exactly the same total: an if/else charged on one side only, a loop
 //! charged once instead of per iteration, or a branch target missed would
 //! all show up as a difference.
+//!
+//! The same count also models the stack-height rule independently: under a
+//! limit drawn per module, the metered run overflows exactly when the model
+//! does, with the same gas charged by then, and the model never sees the
+//! frames on the stack cost more than the height the rule charged.
 
 // Test inputs are small integers; casts between them cannot lose anything.
 #![allow(
@@ -18,7 +23,7 @@
 
 mod common;
 
-use cairn_gas_meter::naive::COUNTER_EXPORT;
+use cairn_gas_meter::naive::{COUNTER_EXPORT, HEIGHT_EXPORT, OVERFLOW_EXPORT, UNSOUND_EXPORT};
 use cairn_gas_meter::{Schedule, instrument, naive};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
@@ -33,26 +38,32 @@ enum Naive {
     Other,
 }
 
-fn run_naive(wasm: &[u8], export: &str) -> (Naive, u64) {
+/// How the naive count ended, the count, and what its stack model saw: the
+/// count when it went over the limit, if it did, and whether the real
+/// frames ever cost more than the charged height.
+fn run_naive(wasm: &[u8], export: &str, height: u64) -> (Naive, u64, Option<u64>, bool) {
     let engine = Engine::default();
     let module = Module::new(&engine, wasm).unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Linker::<()>::new(&engine)
         .instantiate_and_start(&mut store, &module)
         .unwrap();
+    let global = |name| instance.get_global(&store, name).unwrap();
+    global(HEIGHT_EXPORT)
+        .set(&mut store, Val::I64(height as i64))
+        .unwrap();
     let func = instance.get_func(&store, export).unwrap();
     let ty = func.ty(&store);
     let params: Vec<Val> = ty.params().iter().map(|ty| Val::default(*ty)).collect();
     let mut results: Vec<Val> = ty.results().iter().map(|ty| Val::default(*ty)).collect();
     let outcome = func.call(&mut store, &params, &mut results);
-    let count = match instance
-        .get_global(&store, COUNTER_EXPORT)
-        .unwrap()
-        .get(&store)
-    {
-        Val::I64(v) => v as u64,
-        other => panic!("counter is {other:?}"),
+    let read = |name| match instance.get_global(&store, name).unwrap().get(&store) {
+        Val::I64(v) => v,
+        other => panic!("{name} is {other:?}"),
     };
+    let count = read(COUNTER_EXPORT) as u64;
+    let overflow = u64::try_from(read(OVERFLOW_EXPORT)).ok();
+    let unsound = read(UNSOUND_EXPORT) != 0;
     let end = match outcome {
         Ok(()) => Naive::Returned(
             results
@@ -69,7 +80,7 @@ fn run_naive(wasm: &[u8], export: &str) -> (Naive, u64) {
         }
         Err(_) => Naive::Other,
     };
-    (end, count)
+    (end, count, overflow, unsound)
 }
 
 fn smith_config() -> wasm_smith::Config {
@@ -125,19 +136,43 @@ fn compare_one(seed: &[u8]) -> Result<usize, TestCaseError> {
     let wasm = module.to_bytes();
 
     let mut schedule = Schedule::default();
-    // Generated recursion is bounded by fuel; keep the stack limit out of the
-    // comparison.
-    schedule.stack.max_height = (1 << 30) - 1;
+    // From a few frames to a few hundred: some runs overflow, most do not.
+    schedule.stack.max_height = 16 + 16 * u32::from(seed[0] % 64);
     // The per-block overhead has no per-instruction equivalent; it has
     // exact tests of its own (tests/metering.rs).
     schedule.instructions.block = 0;
     let metered = instrument(&wasm, &schedule).expect("generated modules are in the subset");
     let naive = naive::instrument(&wasm, &schedule).expect("generated modules are in the subset");
 
+    let heights = naive::static_heights(&wasm, &schedule).unwrap();
     let mut compared = 0;
-    for export in function_exports(&wasm) {
-        let (naive_end, naive_gas) = run_naive(&naive, &export);
+    for (export, func) in function_exports(&wasm) {
         let metered_run = common::run(&metered, &export, &[], u64::MAX);
+        let height = heights[func as usize];
+        if height > u64::from(schedule.stack.max_height) {
+            // Too deep to enter at all: nothing runs.
+            prop_assert_eq!(&metered_run.end, &common::End::StackOverflow);
+            prop_assert_eq!(metered_run.gas_used, 0);
+            compared += 1;
+            continue;
+        }
+        let (naive_end, naive_gas, overflow, unsound) = run_naive(&naive, &export, height);
+        prop_assert!(
+            !unsound,
+            "export {:?}: frames above the charged height",
+            export
+        );
+        if let Some(at) = overflow {
+            prop_assert_eq!(
+                &metered_run.end,
+                &common::End::StackOverflow,
+                "export {:?}",
+                export
+            );
+            prop_assert_eq!(metered_run.gas_used, at, "export {:?}", export);
+            compared += 1;
+            continue;
+        }
         let expected_end = match naive_end {
             Naive::Returned(values) => common::End::Returned(values),
             Naive::FuelTrap => common::End::Trapped(Some(wasmi::TrapCode::UnreachableCodeReached)),
@@ -163,7 +198,8 @@ fn compare_one(seed: &[u8]) -> Result<usize, TestCaseError> {
     Ok(compared)
 }
 
-fn function_exports(wasm: &[u8]) -> Vec<String> {
+/// Name and function index of every exported function.
+fn function_exports(wasm: &[u8]) -> Vec<(String, u32)> {
     wasmparser::Parser::new(0)
         .parse_all(wasm)
         .filter_map(|payload| match payload.unwrap() {
@@ -172,7 +208,7 @@ fn function_exports(wasm: &[u8]) -> Vec<String> {
                     .into_iter()
                     .map(|export| export.unwrap())
                     .filter(|export| export.kind == wasmparser::ExternalKind::Func)
-                    .map(|export| export.name.to_owned())
+                    .map(|export| (export.name.to_owned(), export.index))
                     .collect::<Vec<_>>(),
             ),
             _ => None,

@@ -90,33 +90,34 @@ fn every_loop_iteration_pays() {
 }
 
 #[test]
-fn out_of_gas_is_exact_and_never_wraps() {
+fn out_of_gas_is_exact_and_stops_within_a_stretch() {
     let wasm = metered(COUNT);
     let exact = count_entry() + iteration() * 10 + tail();
     let enough = run(&wasm, "count", &[10], exact);
     assert_eq!(enough.end, End::Returned(vec![10]));
     assert_eq!(enough.gas_used, exact);
+    assert_eq!(enough.gas_left, 0);
 
+    // One short: the tail block's charge goes below zero and nothing
+    // checks until the export returns, which ends the call out of gas.
     let short = run(&wasm, "count", &[10], exact - 1);
     assert_eq!(short.end, End::OutOfGas);
-    // The failing charge took nothing: what is left is below the block cost,
-    // and the counter did not wrap around to a huge value.
-    let left = exact - 1 - short.gas_used;
-    assert!(
-        left < tail(),
-        "left {left} after running out on the final block of {}",
-        tail()
-    );
+    assert_eq!(short.flag, cairn_gas_meter::TRAP_OUT_OF_GAS);
+    assert_eq!(short.gas_used, exact - 1);
+    assert_eq!(short.gas_left, -1);
 
+    // Nothing at all: the entry and the first iteration are charged, and
+    // the loop header's check stops it there.
     let none = run(&wasm, "count", &[10], 0);
     assert_eq!(none.end, End::OutOfGas);
     assert_eq!(none.gas_used, 0);
+    assert_eq!(none.gas_left, -(count_entry() + iteration()).cast_signed());
 }
 
 #[test]
-fn the_full_u64_range_of_gas_works() {
+fn the_most_gas_the_counter_holds_works() {
     let wasm = metered(COUNT);
-    let run = run(&wasm, "count", &[3], u64::MAX);
+    let run = run(&wasm, "count", &[3], cairn_gas_meter::MAX_GAS_LEFT);
     assert_eq!(run.end, End::Returned(vec![3]));
     assert_eq!(run.gas_used, count_entry() + iteration() * 3 + tail());
 }
@@ -488,4 +489,251 @@ fn each_block_that_runs_pays_the_overhead_once() {
         // block holds only `loop` and its entry cost, so it has no overhead.
         assert_eq!(dear - cheap, 1_000 * (n + 1), "n = {n}");
     }
+}
+
+/// `metered`'s export `export` run with an import `env.host` that records
+/// the gas left it sees each time it is called.
+fn run_with_host(metered: &[u8], export: &str, gas_limit: u64) -> (common::Run, Vec<i64>) {
+    use wasmi::{Caller, Engine, Linker, Module, Store, Val};
+    let engine = Engine::default();
+    let module = Module::new(&engine, metered).unwrap();
+    let mut store = Store::new(&engine, Vec::new());
+    let mut linker = Linker::<Vec<i64>>::new(&engine);
+    linker
+        .func_wrap("env", "host", |mut caller: Caller<'_, Vec<i64>>| {
+            let gas = caller
+                .get_export(cairn_gas_meter::GAS_LEFT_EXPORT)
+                .and_then(wasmi::Extern::into_global)
+                .unwrap();
+            let Val::I64(left) = gas.get(&caller) else {
+                panic!("gas is an i64")
+            };
+            caller.data_mut().push(left);
+        })
+        .unwrap();
+    let instance = linker.instantiate_and_start(&mut store, &module).unwrap();
+    let global = |store: &Store<Vec<i64>>, name| instance.get_global(store, name).unwrap();
+    global(&store, cairn_gas_meter::GAS_LEFT_EXPORT)
+        .set(&mut store, Val::I64(gas_limit.cast_signed()))
+        .unwrap();
+    let outcome = instance
+        .get_typed_func::<(), ()>(&store, export)
+        .unwrap()
+        .call(&mut store, ());
+    let Val::I64(gas_left) = global(&store, cairn_gas_meter::GAS_LEFT_EXPORT).get(&store) else {
+        panic!("gas is an i64")
+    };
+    let Val::I32(flag) = global(&store, cairn_gas_meter::TRAP_EXPORT).get(&store) else {
+        panic!("the flag is an i32")
+    };
+    let end = match outcome {
+        Ok(()) => End::Returned(vec![]),
+        Err(_) if flag == cairn_gas_meter::TRAP_OUT_OF_GAS => End::OutOfGas,
+        Err(error) => End::Trapped(error.as_trap_code()),
+    };
+    let run = common::Run {
+        end,
+        gas_used: gas_limit - gas_left.max(0).cast_unsigned(),
+        gas_left,
+        flag,
+        stack_height: 0,
+    };
+    (run, store.into_data())
+}
+
+#[test]
+fn host_functions_never_run_on_gas_below_zero() {
+    // A loop-free stretch, then the host: directly and through the table.
+    let stretch = "(drop (i32.const 1)) ".repeat(20);
+    let wasm = metered(&format!(
+        r#"(module
+          (type $void (func))
+          (import "env" "host" (func $host))
+          (table 1 funcref) (elem (i32.const 0) $host)
+          (func (export "direct") {stretch} (call $host))
+          (func (export "indirect") {stretch} (call_indirect (type $void) (i32.const 0))))"#
+    ));
+    let c = c();
+    let body = c.block + 20 * (c.constant + c.parametric);
+    for (export, cost) in [
+        ("direct", body + c.call),
+        ("indirect", body + c.constant + c.call_indirect),
+    ] {
+        let (paid, seen) = run_with_host(&wasm, export, cost);
+        assert_eq!(paid.end, End::Returned(vec![]), "{export}");
+        assert_eq!(seen, [0], "{export}: the host ran on exactly what was left");
+        let (short, seen) = run_with_host(&wasm, export, cost - 1);
+        assert_eq!(short.end, End::OutOfGas, "{export}");
+        assert_eq!(short.gas_left, -1, "{export}");
+        assert!(seen.is_empty(), "{export}: the host ran on {seen:?}");
+    }
+}
+
+#[test]
+fn a_call_that_ends_below_zero_ends_out_of_gas() {
+    // No loop, no recursion, no host: only the export's return checks.
+    let wasm = metered(
+        r#"(module
+          (func $add (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+          (func (export "f") (result i32) i32.const 1 i32.const 2 call $add))"#,
+    );
+    let c = c();
+    let cost =
+        (c.block + 2 * c.constant + c.call) + (entry(2, 0) + c.block + 2 * c.local + c.simple);
+    let paid = run(&wasm, "f", &[], cost);
+    assert_eq!(paid.end, End::Returned(vec![3]));
+    assert_eq!(paid.gas_used, cost);
+    let short = run(&wasm, "f", &[], cost - 1);
+    assert_eq!(short.end, End::OutOfGas);
+    assert_eq!(
+        short.flag,
+        cairn_gas_meter::TRAP_OUT_OF_GAS,
+        "the meter trapped"
+    );
+    assert_eq!(short.gas_left, -1);
+}
+
+#[test]
+fn call_trees_without_loops_or_recursion_stop_soon_after_running_out() {
+    // 2^30 leaf calls and not a loop or a recursive call among them: the
+    // functions high in the tree check on entry, so the run stops within
+    // a bounded stretch of running out instead of finishing the tree.
+    let mut wat = String::from("(module (func $f30 (drop (i32.const 0)))");
+    for level in (0..30).rev() {
+        let next = level + 1;
+        wat.push_str(&format!("(func $f{level} (call $f{next}) (call $f{next}))"));
+    }
+    wat.push_str(r#"(func (export "go") (call $f0)))"#);
+    let wasm = metered(&wat);
+    let run = run(&wasm, "go", &[], 1_000_000);
+    assert_eq!(run.end, End::OutOfGas);
+    // At most 32 frames, each at most the meter's unchecked budget (100,000
+    // gas) past zero.
+    assert!(run.gas_left > -3_200_000, "ran {} past zero", -run.gas_left);
+}
+
+/// `$c0` calls `$c1` calls ... `$c9`; `go` calls `$c0` only if its argument
+/// is not zero. Each `$c` frame: no locals, no operands, 2 meter slots and
+/// the overhead of 8; `go`'s: 1 parameter, 1 operand, 2 + 8.
+fn chain() -> String {
+    let mut wat = String::from("(module (func $c9)");
+    for link in (0..9).rev() {
+        let next = link + 1;
+        wat.push_str(&format!("(func $c{link} (call $c{next}))"));
+    }
+    wat.push_str(r#"(func (export "go") (param i32) (if (local.get 0) (then (call $c0)))))"#);
+    wat
+}
+
+#[test]
+fn call_chains_outside_recursion_are_charged_their_static_height_on_entry() {
+    let height = 12 + 10 * 10;
+    let mut schedule = Schedule::default();
+    schedule.stack.max_height = height;
+    let wasm = metered_with(&chain(), &schedule);
+    for taken in [0, 1] {
+        let run = run(&wasm, "go", &[taken], u64::MAX);
+        assert_eq!(run.end, End::Returned(vec![]), "taken {taken}");
+        assert_eq!(run.stack_height, 0);
+    }
+    // One slot short: the chain overflows on entry, whether or not the
+    // call runs down it, the same way every time.
+    schedule.stack.max_height = height - 1;
+    let wasm = metered_with(&chain(), &schedule);
+    for taken in [0, 1, 0] {
+        assert_eq!(
+            run(&wasm, "go", &[taken], u64::MAX).end,
+            End::StackOverflow,
+            "taken {taken}"
+        );
+    }
+}
+
+#[test]
+fn recursive_functions_pay_for_every_call_they_make() {
+    // `$rec` calls `$h` (4 locals: a frame of 4 + 2 + 8) outside its cycle:
+    // each round of recursion is charged its own frame, and the call to
+    // `$h` its frame while it runs, on top of all the rounds.
+    let wat = r#"(module
+      (func $h (local i64 i64 i64 i64))
+      (func $rec (export "rec") (param i32) (result i32)
+        call $h
+        local.get 0
+        i32.eqz
+        if (result i32)
+          i32.const 0
+        else
+          local.get 0
+          i32.const 1
+          i32.sub
+          call $rec
+          i32.const 1
+          i32.add
+        end))"#;
+    let mut schedule = Schedule::default();
+    schedule.stack.max_height = REC_FRAME * 10 + 14;
+    let wasm = metered_with(wat, &schedule);
+    let deepest = run(&wasm, "rec", &[9], u64::MAX);
+    assert_eq!(deepest.end, End::Returned(vec![9]));
+    assert_eq!(deepest.stack_height, 0);
+    // The eleventh round fits; its call to `$h` does not.
+    assert_eq!(run(&wasm, "rec", &[10], u64::MAX).end, End::StackOverflow);
+}
+
+#[test]
+fn recursive_call_indirect_pays_the_largest_height_in_the_table_per_call() {
+    // `$down` reaches itself through the table: each indirect call is
+    // charged the most any entry of the signature needs, `$wide`'s.
+    let wat = r#"(module
+      (type $t (func (param i32) (result i32)))
+      (table 2 funcref) (elem (i32.const 0) $down $wide)
+      (func $wide (type $t) (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64
+                                   i64 i64 i64 i64 i64 i64 i64 i64 i64 i64) local.get 0)
+      (func $down (export "down") (type $t)
+        local.get 0
+        i32.eqz
+        if (result i32)
+          i32.const 0
+        else
+          local.get 0
+          i32.const 1
+          i32.sub
+          i32.const 0
+          call_indirect (type $t)
+        end))"#;
+    // $down: 1 parameter, 2 operands, 2 + 8; $wide: 1 + 20 locals, 1
+    // operand, 2 + 8.
+    let (down, wide) = (13, 32);
+    let mut schedule = Schedule::default();
+    schedule.stack.max_height = down + 5 * wide;
+    let wasm = metered_with(wat, &schedule);
+    let deepest = run(&wasm, "down", &[5], u64::MAX);
+    assert_eq!(deepest.end, End::Returned(vec![0]));
+    assert_eq!(deepest.stack_height, 0);
+    assert_eq!(run(&wasm, "down", &[6], u64::MAX).end, End::StackOverflow);
+}
+
+#[test]
+fn the_start_function_is_entered_through_a_thunk_too() {
+    let instantiate = |wat: &str| {
+        let wasm = metered(wat);
+        wasmparser::Validator::new_with_features(cairn_gas_meter::supported_features())
+            .validate_all(&wasm)
+            .unwrap();
+        let engine = wasmi::Engine::default();
+        let module = wasmi::Module::new(&engine, &wasm).unwrap();
+        let mut store = wasmi::Store::new(&engine, ());
+        wasmi::Linker::<()>::new(&engine)
+            .instantiate_and_start(&mut store, &module)
+            .map(|_| ())
+    };
+    // Exported and the start function at once: one thunk serves both. It
+    // runs at instantiation, before any gas is set, so only a free one
+    // gets through.
+    assert!(instantiate(r#"(module (func $free (export "free")) (start $free))"#).is_ok());
+    let paying = r#"(module
+      (global $g (mut i32) (i32.const 0))
+      (func $pays (export "pays") (global.set $g (i32.const 1)))
+      (start $pays))"#;
+    assert!(instantiate(paying).is_err(), "ran on no gas");
 }

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use cairn_gas_meter::{GAS_LEFT_EXPORT, TRAP_EXPORT, TRAP_OUT_OF_GAS, TRAP_STACK_OVERFLOW};
+use cairn_gas_meter::{
+    GAS_LEFT_EXPORT, MAX_GAS_LEFT, TRAP_EXPORT, TRAP_OUT_OF_GAS, TRAP_STACK_OVERFLOW,
+};
 use wasmer::{
     ExternType, FunctionEnv, Instance, Module, RuntimeError, Store, TypedFunction, Value,
 };
@@ -129,7 +131,11 @@ pub(crate) fn run_frame(
         .get_global(TRAP_EXPORT)
         .map_err(|error| export_error("trap global", error))?
         .clone();
-    gas.set(&mut store, Value::I64(gas_left.cast_signed()))
+    // The meter's counter is signed. More than it holds could never be
+    // spent (2^63 gas is years of work), so the rest is simply not handed
+    // over; out of gas still reports the whole limit used.
+    let gas_start = gas_left.min(MAX_GAS_LEFT);
+    gas.set(&mut store, Value::I64(gas_start.cast_signed()))
         .map_err(|error| VmError::Engine(format!("setting gas: {error}")))?;
     {
         let env = env.as_mut(&mut store);
@@ -144,6 +150,10 @@ pub(crate) fn run_frame(
         .map_err(|error| VmError::Engine(format!("entry point: {error}")))?;
     let result = entry.call(&mut store);
 
+    let left = match gas.get(&mut store) {
+        Value::I64(left) => left,
+        other => return Err(VmError::Engine(format!("gas global holds {other:?}"))),
+    };
     let status = match result {
         Ok(()) => Status::Ok,
         Err(error) => {
@@ -154,12 +164,15 @@ pub(crate) fn run_frame(
             classify(error, flag)?
         }
     };
+    // The meter charges blocks unchecked and checks later: below zero, a
+    // charge was not covered, whatever trap came before the next check.
+    // The export thunk checks on return, so a call never ends well below
+    // zero; this only decides which trap wins.
+    let status = if left < 0 { Status::OutOfGas } else { status };
     let gas_used = match status {
         Status::OutOfGas => gas_limit,
-        _ => match gas.get(&mut store) {
-            Value::I64(left) => gas_limit.saturating_sub(left.cast_unsigned()),
-            other => return Err(VmError::Engine(format!("gas global holds {other:?}"))),
-        },
+        // The instance, then what the code took of the gas it was given.
+        _ => (gas_limit - gas_left).saturating_add(gas_start.saturating_sub(left.cast_unsigned())),
     };
     let output = match status {
         Status::Ok | Status::Trap(TrapCode::Reverted | TrapCode::Aborted) => {

@@ -5,9 +5,10 @@
 //! 1. [`validate`]: the accepted subset (integer MVP, sign extension, multi
 //!    value, bulk memory) and the static [`limits`], with an error naming
 //!    the rejected feature or limit and where it is.
-//! 2. [`cairn_gas_meter::instrument`]: gas per basic block before the block
-//!    runs, per page and per byte for memory, and a deterministic stack
-//!    height limit.
+//! 2. [`cairn_gas_meter::instrument`]: gas per basic block as the block
+//!    starts (checked at loop headers, recursive entries, host calls and
+//!    returns), per page and per byte for memory, and a deterministic
+//!    stack-height limit.
 //! 3. `engine`: wasmer's single-pass compiler, then the artifact `cache`
 //!    (bytes-bounded in memory, integrity-checked on disk).
 //! 4. `execute` and [`host`]: a fresh instance per call, paid for before it

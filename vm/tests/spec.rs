@@ -20,7 +20,8 @@
 //!
 //! The runner plays the host's part for the meter: before every invocation it
 //! gives the called instance (and every registered instance it may call into)
-//! `u64::MAX` gas and zeroes its trap flag and stack height, as a fresh
+//! the most gas the meter's counter holds and zeroes its trap flag and stack
+//! height, as a fresh
 //! instance per call would have them. `assert_exhaustion` must end at the
 //! injected stack-height limit; a native stack overflow is a failure.
 
@@ -1048,7 +1049,7 @@ impl<'a> Runner<'a> {
         let linked = self.linked.clone();
         for inst in std::iter::once(inst).chain(linked.iter()) {
             inst.gas
-                .set(&mut self.store, Value::I64(-1))
+                .set(&mut self.store, Value::I64(i64::MAX))
                 .and_then(|()| inst.trap.set(&mut self.store, Value::I32(TRAP_NONE)))
                 .and_then(|()| inst.height.set(&mut self.store, Value::I32(0)))
                 .map_err(|error| error.message())?;

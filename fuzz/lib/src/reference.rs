@@ -33,8 +33,8 @@ use std::fmt;
 use std::ops::Bound;
 
 use cairn_gas_meter::{
-    GAS_LEFT_EXPORT, HostCosts, InstanceShape, InstantiationCosts, TRAP_EXPORT, TRAP_OUT_OF_GAS,
-    TRAP_STACK_OVERFLOW,
+    GAS_LEFT_EXPORT, HostCosts, InstanceShape, InstantiationCosts, MAX_GAS_LEFT, TRAP_EXPORT,
+    TRAP_OUT_OF_GAS, TRAP_STACK_OVERFLOW,
 };
 use cairn_vm::limits::{
     MAX_ABORT_MESSAGE_BYTES, MAX_EVENT_DATA_BYTES, MAX_EVENT_TOPIC_BYTES, MAX_EVENTS,
@@ -132,7 +132,10 @@ pub fn run(
     let gas = instance
         .get_global(&store, GAS_LEFT_EXPORT)
         .expect("the meter exports its gas global");
-    gas.set(&mut store, Val::I64(gas_left.cast_signed()))
+    // The meter's counter is a signed i64; the VM hands over at most
+    // `MAX_GAS_LEFT` of the gas.
+    let gas_start = gas_left.min(MAX_GAS_LEFT);
+    gas.set(&mut store, Val::I64(gas_start.cast_signed()))
         .expect("the gas global is a mutable i64");
 
     let status = match entry.call(&mut store, ()) {
@@ -145,16 +148,13 @@ pub fn run(
             classify(&error, flag)
         }
     };
+    let left = gas.get(&store).i64().expect("gas is an i64");
+    // Below zero, a block's charge was not covered (docs/ABI.md): out of
+    // gas, whatever trap followed it.
+    let status = if left < 0 { Status::OutOfGas } else { status };
     let gas_used = match status {
         Status::OutOfGas => call.gas_limit,
-        _ => {
-            let left = gas
-                .get(&store)
-                .i64()
-                .expect("gas is an i64")
-                .cast_unsigned();
-            call.gas_limit.saturating_sub(left)
-        }
+        _ => (call.gas_limit - gas_left) + (gas_start - left.cast_unsigned()),
     };
     let host = store.into_data();
     let output = match status {
@@ -376,11 +376,10 @@ fn gas_global(ctx: &Ctx<'_>) -> Global {
 }
 
 fn gas_left(ctx: &Ctx<'_>) -> u64 {
-    gas_global(ctx)
-        .get(ctx)
-        .i64()
-        .expect("gas is an i64")
-        .cast_unsigned()
+    let left = gas_global(ctx).get(ctx).i64().expect("gas is an i64");
+    // The meter checks before every host call: a host function never runs
+    // on gas the contract did not have.
+    u64::try_from(left).expect("the meter entered the host with gas below zero")
 }
 
 /// Takes `amount` from the gas left, or stops the call out of gas.

@@ -3,7 +3,7 @@
 
 #![allow(dead_code, unreachable_pub, clippy::cast_possible_truncation)]
 
-use cairn_gas_meter::{GAS_LEFT_EXPORT, STACK_HEIGHT_EXPORT, TRAP_EXPORT};
+use cairn_gas_meter::{GAS_LEFT_EXPORT, MAX_GAS_LEFT, STACK_HEIGHT_EXPORT, TRAP_EXPORT};
 use wasmi::{Engine, Linker, Module, Store, Val};
 
 /// How a metered call ended.
@@ -19,13 +19,19 @@ pub enum End {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
     pub end: End,
+    /// As the VM reports it: all of the limit when out of gas.
     pub gas_used: u64,
+    /// The meter's counter after the call: below zero after running out.
+    pub gas_left: i64,
+    /// The meter's trap flag after the call.
+    pub flag: i32,
     /// Stack height after the call; zero whenever the call returned.
     pub stack_height: i32,
 }
 
-/// Instantiates `metered`, sets the gas limit and calls `export` with
-/// `args` (i32 or i64 as the signature wants, given as i64).
+/// Instantiates `metered`, sets the gas limit (as the VM does: at most
+/// [`MAX_GAS_LEFT`] of it) and calls `export` with `args` (i32 or i64 as the
+/// signature wants, given as i64).
 pub fn run(metered: &[u8], export: &str, args: &[i64], gas_limit: u64) -> Run {
     let engine = Engine::default();
     let module = Module::new(&engine, metered).expect("instrumented module is valid");
@@ -36,7 +42,8 @@ pub fn run(metered: &[u8], export: &str, args: &[i64], gas_limit: u64) -> Run {
     let gas = instance
         .get_global(&store, GAS_LEFT_EXPORT)
         .expect("gas global exported");
-    gas.set(&mut store, Val::I64(gas_limit.cast_signed()))
+    let gas_start = gas_limit.min(MAX_GAS_LEFT);
+    gas.set(&mut store, Val::I64(gas_start.cast_signed()))
         .expect("gas global is mutable");
     let func = instance.get_func(&store, export).expect("export exists");
     let ty = func.ty(&store);
@@ -61,7 +68,7 @@ pub fn run(metered: &[u8], export: &str, args: &[i64], gas_limit: u64) -> Run {
         other => panic!("{name} is {other:?}"),
     };
     let gas_left = match gas.get(&store) {
-        Val::I64(value) => value.cast_unsigned(),
+        Val::I64(value) => value,
         other => panic!("gas is {other:?}"),
     };
     let end = match outcome {
@@ -81,8 +88,16 @@ pub fn run(metered: &[u8], export: &str, args: &[i64], gas_limit: u64) -> Run {
             _ => End::Trapped(error.as_trap_code()),
         },
     };
+    // As the VM reads it: below zero, a charge was not covered, whatever
+    // trap followed it.
+    let end = if gas_left < 0 { End::OutOfGas } else { end };
     Run {
-        gas_used: gas_limit - gas_left,
+        flag: read_i32(&store, TRAP_EXPORT),
+        gas_used: match end {
+            End::OutOfGas => gas_limit,
+            _ => gas_start - gas_left.cast_unsigned(),
+        },
+        gas_left,
         stack_height: read_i32(&store, STACK_HEIGHT_EXPORT),
         end,
     }

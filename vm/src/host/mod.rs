@@ -107,7 +107,11 @@ impl<'a> Host<'a> {
     pub(crate) fn gas_left(&mut self) -> Result<u64, RuntimeError> {
         let global = self.gas_global()?;
         match global.get(&mut self.store) {
-            Value::I64(left) => Ok(left.cast_unsigned()),
+            // The meter checks the gas left before every host call, so it
+            // is never below zero here; if it were, the call is out of gas.
+            Value::I64(left) => {
+                u64::try_from(left).map_err(|_| RuntimeError::user(Box::new(HostTrap::OutOfGas)))
+            }
             other => Err(fatal(VmError::Engine(format!(
                 "gas global holds {other:?}"
             )))),

@@ -86,6 +86,39 @@ fn out_of_gas_uses_the_whole_limit_and_writes_nothing() {
 }
 
 #[test]
+fn a_trap_after_a_charge_that_was_not_covered_is_out_of_gas() {
+    // The meter charges a block as it starts and checks later: here the
+    // load traps before any check, with the gas below zero. One unit short
+    // must still be out of gas, as it was when each block checked first;
+    // with enough gas the contract's own trap shows, and a storage write
+    // before the block has no chance to run the host on missing gas.
+    let wasm = contract(
+        r#"(func (export "load_past_the_end")
+             (drop (i32.add (i32.const 1) (i32.const 2)))
+             (drop (i32.load (i32.const 65536))))"#,
+    );
+    let c = cairn_vm::Schedule::default().instructions;
+    let cost =
+        instance_gas(&wasm) + c.block + 3 * c.constant + c.simple + 2 * c.parametric + c.load;
+    let trapped = run_twice(&wasm, "load_past_the_end", &[], cost);
+    assert_eq!(trapped.status, trap(TrapCode::MemoryOutOfBounds));
+    assert_eq!(trapped.gas_used, cost);
+    let short = run_twice(&wasm, "load_past_the_end", &[], cost - 1);
+    assert_eq!(short.status, Status::OutOfGas);
+    assert_eq!(short.gas_used, cost - 1);
+}
+
+#[test]
+fn gas_limits_beyond_the_meters_counter_are_reported_exactly() {
+    // The meter holds at most i64::MAX; a larger limit still reports what
+    // was used.
+    let wasm = contract(r#"(func (export "noop"))"#);
+    let used = run_twice(&wasm, "noop", &[], u64::MAX).gas_used;
+    assert_eq!(used, run_twice(&wasm, "noop", &[], GAS).gas_used);
+    assert_eq!(used, instance_gas(&wasm));
+}
+
+#[test]
 fn a_failed_call_leaves_state_as_it_was() {
     let mut chain = Chain::new();
     chain.deploy(
