@@ -575,7 +575,8 @@ mod gossip_limits {
     use futures::StreamExt;
     use libp2p::swarm::dial_opts::DialOpts;
     use libp2p::swarm::{Swarm, SwarmEvent, dummy};
-    use libp2p::{Multiaddr, noise, tcp, yamux};
+    use libp2p::{Multiaddr, gossipsub, noise, tcp, yamux};
+    use parity_scale_codec::Encode;
 
     fn stranger() -> Swarm<dummy::Behaviour> {
         libp2p::SwarmBuilder::with_new_identity()
@@ -690,6 +691,154 @@ mod gossip_limits {
         .await;
         assert_eq!(status.gossip_connections(), u64::from(limits.incoming));
         assert_eq!(status.gossip_denied(), 4 + 3);
+        node.task.abort();
+    }
+
+    /// A peer speaking the node's gossip: anonymous messages, identified by
+    /// their content's hash, as `gossip::build_swarm` configures them.
+    fn gossip_peer() -> Swarm<gossipsub::Behaviour> {
+        libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| {
+                let config = gossipsub::ConfigBuilder::default()
+                    .validation_mode(gossipsub::ValidationMode::Anonymous)
+                    .message_id_fn(|message| {
+                        gossipsub::MessageId::from(cairn_vm::blake2b_256(&message.data).to_vec())
+                    })
+                    .build()
+                    .unwrap();
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)
+                    .unwrap()
+            })
+            .unwrap()
+            .with_swarm_config(|config| {
+                config.with_idle_connection_timeout(Duration::from_secs(120))
+            })
+            .build()
+    }
+
+    /// A gossip peer connected to the node at `address` and subscribed,
+    /// each knowing the other's subscription.
+    async fn joined(
+        topic: &gossipsub::IdentTopic,
+        address: &Multiaddr,
+    ) -> Swarm<gossipsub::Behaviour> {
+        let mut peer = gossip_peer();
+        peer.behaviour_mut().subscribe(topic).unwrap();
+        peer.dial(address.clone()).unwrap();
+        drive_until(&mut peer, "the node's subscription", |event| {
+            matches!(
+                event,
+                SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. })
+            )
+        })
+        .await;
+        // Time for the node to learn the peer's subscription too.
+        drive_for(&mut peer, Duration::from_millis(300)).await;
+        peer
+    }
+
+    /// Drives `peer` until an event satisfies `wanted`.
+    async fn drive_until(
+        peer: &mut Swarm<gossipsub::Behaviour>,
+        what: &str,
+        wanted: impl Fn(&SwarmEvent<gossipsub::Event>) -> bool,
+    ) {
+        tokio::time::timeout(super::PATIENCE, async {
+            while !wanted(&peer.select_next_some().await) {}
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the peer never saw {what}"));
+    }
+
+    /// Drives `peer` for `time`, whatever happens.
+    async fn drive_for(peer: &mut Swarm<gossipsub::Behaviour>, time: Duration) {
+        let _ = tokio::time::timeout(time, async {
+            loop {
+                peer.select_next_some().await;
+            }
+        })
+        .await;
+    }
+
+    /// Anonymous messages name no author, so a relay cannot know that a
+    /// transaction came from the node it sends it to. Such echoes once
+    /// counted as invalid messages and graylisted the honest peer: the node
+    /// then dropped everything it sent, and on a four-node network a node
+    /// missed a fifth to a half of its peers' transactions.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn relaying_a_transaction_back_to_its_publisher_is_no_offence() {
+        use cairn_node::test_utils::{address, transfer, user};
+
+        let dir = tempfile::tempdir().unwrap();
+        let chain = Arc::new(cairn_node::test_utils::open(dir.path()));
+        let topic = gossip::topic(&chain.genesis().chain_id);
+        let (outbound, outbound_rx) = tokio::sync::mpsc::channel(4);
+        let node = gossip::start(
+            Arc::clone(&chain),
+            libp2p::identity::Keypair::generate_ed25519(),
+            GossipConfig {
+                listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+                persistent_peers: Vec::new(),
+                limits: GossipLimits::default(),
+            },
+            outbound_rx,
+            Arc::new(NetworkStatus::default()),
+        )
+        .await
+        .unwrap();
+        let mut listening = node.listening.clone();
+        let node_address = listening
+            .wait_for(|addresses| !addresses.is_empty())
+            .await
+            .unwrap()[0]
+            .clone();
+        let mut witness = joined(&topic, &node_address).await;
+        // The node publishes transactions (as it does those clients send
+        // it), and a peer receives them.
+        let published: Vec<Vec<u8>> = (0..3)
+            .map(|nonce| transfer(&user(1), nonce, address(&user(9)), 1).encode())
+            .collect();
+        for bytes in &published {
+            outbound.send(bytes.clone()).await.unwrap();
+            drive_until(&mut witness, "the node's transaction", |event| {
+                matches!(
+                    event,
+                    SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. })
+                        if &message.data == bytes
+                )
+            })
+            .await;
+        }
+
+        // A peer that got them elsewhere relays them to the node, then
+        // sends a transaction of its own.
+        let mut peer = joined(&topic, &node_address).await;
+        for bytes in published {
+            peer.behaviour_mut().publish(topic.clone(), bytes).unwrap();
+        }
+        drive_for(&mut peer, Duration::from_millis(300)).await;
+        let fresh = transfer(&user(2), 0, address(&user(9)), 1);
+        peer.behaviour_mut().publish(topic, fresh.encode()).unwrap();
+
+        let started = Instant::now();
+        while chain.mempool_len() == 0 {
+            assert!(
+                started.elapsed() < super::PATIENCE,
+                "the node never admitted the peer's transaction"
+            );
+            drive_for(&mut peer, Duration::from_millis(20)).await;
+        }
+        // The echo was a duplicate to the node: only the fresh one is in.
+        assert_eq!(chain.mempool_len(), 1);
+        assert_eq!(chain.next_nonce(&address(&user(2))).unwrap().1, 1);
+        assert_eq!(chain.next_nonce(&address(&user(1))).unwrap().1, 0);
         node.task.abort();
     }
 }

@@ -136,6 +136,13 @@ fn build_swarm(
                     MessageId::from(cairn_vm::blake2b_256(&message.data).to_vec())
                 })
                 .duplicate_cache_time(Duration::from_secs(120))
+                // Anonymous messages carry no author, so a peer cannot tell
+                // it is relaying a transaction back to the node that
+                // published it. gossipsub would count each such echo as an
+                // invalid message and, with the weight below, graylist an
+                // honest peer for it (a node then missed a fifth to a half
+                // of its peers' transactions); echoes are duplicates.
+                .allow_self_origin(true)
                 .max_messages_per_rpc(Some(256))
                 .connection_handler_queue_len(CONNECTION_QUEUE)
                 .build()
