@@ -40,6 +40,8 @@ impl Chain {
         drop(mempool);
         self.arrivals.notify_waiters();
         self.metrics.mempool_size.set(to_i64(mempool_len));
+        // At debug: comparing nodes' logs shows how long gossip took.
+        tracing::debug!(hash = %hex::encode(hash), nonce = tx.tx.nonce, "admitted a transaction");
         Ok((hash, tx))
     }
 

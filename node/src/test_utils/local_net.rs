@@ -196,7 +196,11 @@ impl LocalNet {
         command
             .args(["run", "--home"])
             .arg(&home)
-            .env("RUST_LOG", "info")
+            // The caller's filter if it set one (to trace a run), else info.
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(log)
             .stderr(errors);
         for (name, value) in env {
