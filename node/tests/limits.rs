@@ -574,11 +574,12 @@ mod gossip_limits {
     use cairn_node::net::gossip::{self, GossipConfig, GossipLimits};
     use futures::StreamExt;
     use libp2p::swarm::dial_opts::DialOpts;
-    use libp2p::swarm::{Swarm, SwarmEvent, dummy};
+    use libp2p::swarm::{NetworkBehaviour, Swarm, SwarmEvent, dummy};
     use libp2p::{Multiaddr, gossipsub, noise, tcp, yamux};
     use parity_scale_codec::Encode;
 
-    fn stranger() -> Swarm<dummy::Behaviour> {
+    /// A swarm of a new identity on tcp + noise + yamux, as the node's.
+    fn swarm<B: NetworkBehaviour>(behaviour: impl FnOnce() -> B) -> Swarm<B> {
         libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
             .with_tcp(
@@ -587,12 +588,16 @@ mod gossip_limits {
                 yamux::Config::default,
             )
             .unwrap()
-            .with_behaviour(|_| dummy::Behaviour)
+            .with_behaviour(|_| behaviour())
             .unwrap()
             .with_swarm_config(|config| {
                 config.with_idle_connection_timeout(Duration::from_secs(120))
             })
             .build()
+    }
+
+    fn stranger() -> Swarm<dummy::Behaviour> {
+        swarm(|| dummy::Behaviour)
     }
 
     /// Dials `address` `times` times from `swarm`, each a connection of
@@ -697,30 +702,16 @@ mod gossip_limits {
     /// A peer speaking the node's gossip: anonymous messages, identified by
     /// their content's hash, as `gossip::build_swarm` configures them.
     fn gossip_peer() -> Swarm<gossipsub::Behaviour> {
-        libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| {
-                let config = gossipsub::ConfigBuilder::default()
-                    .validation_mode(gossipsub::ValidationMode::Anonymous)
-                    .message_id_fn(|message| {
-                        gossipsub::MessageId::from(cairn_vm::blake2b_256(&message.data).to_vec())
-                    })
-                    .build()
-                    .unwrap();
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)
-                    .unwrap()
-            })
-            .unwrap()
-            .with_swarm_config(|config| {
-                config.with_idle_connection_timeout(Duration::from_secs(120))
-            })
-            .build()
+        swarm(|| {
+            let config = gossipsub::ConfigBuilder::default()
+                .validation_mode(gossipsub::ValidationMode::Anonymous)
+                .message_id_fn(|message| {
+                    gossipsub::MessageId::from(cairn_vm::blake2b_256(&message.data).to_vec())
+                })
+                .build()
+                .unwrap();
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config).unwrap()
+        })
     }
 
     /// A gossip peer connected to the node at `address` and subscribed,
