@@ -570,6 +570,7 @@ mod gossip_limits {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
+    use cairn_node::chain::Chain;
     use cairn_node::net::NetworkStatus;
     use cairn_node::net::gossip::{self, GossipConfig, GossipLimits};
     use futures::StreamExt;
@@ -577,6 +578,36 @@ mod gossip_limits {
     use libp2p::swarm::{NetworkBehaviour, Swarm, SwarmEvent, dummy};
     use libp2p::{Multiaddr, gossipsub, noise, tcp, yamux};
     use parity_scale_codec::Encode;
+
+    /// Starts `chain`'s gossip on a loopback port; returns it and the
+    /// address it listens on.
+    async fn start_gossip(
+        chain: Arc<Chain>,
+        limits: GossipLimits,
+        outbound: tokio::sync::mpsc::Receiver<Vec<u8>>,
+        status: Arc<NetworkStatus>,
+    ) -> (gossip::Gossip, Multiaddr) {
+        let node = gossip::start(
+            chain,
+            libp2p::identity::Keypair::generate_ed25519(),
+            GossipConfig {
+                listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+                persistent_peers: Vec::new(),
+                limits,
+            },
+            outbound,
+            status,
+        )
+        .await
+        .unwrap();
+        let mut listening = node.listening.clone();
+        let address = listening
+            .wait_for(|addresses| !addresses.is_empty())
+            .await
+            .unwrap()[0]
+            .clone();
+        (node, address)
+    }
 
     /// A swarm of a new identity on tcp + noise + yamux, as the node's.
     fn swarm<B: NetworkBehaviour>(behaviour: impl FnOnce() -> B) -> Swarm<B> {
@@ -653,25 +684,7 @@ mod gossip_limits {
         };
         // Kept: the gossip task stops when its outbound queue closes.
         let (_outbound, outbound_rx) = tokio::sync::mpsc::channel(1);
-        let node = gossip::start(
-            chain,
-            libp2p::identity::Keypair::generate_ed25519(),
-            GossipConfig {
-                listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
-                persistent_peers: Vec::new(),
-                limits,
-            },
-            outbound_rx,
-            Arc::clone(&status),
-        )
-        .await
-        .unwrap();
-        let mut listening = node.listening.clone();
-        let address = listening
-            .wait_for(|addresses| !addresses.is_empty())
-            .await
-            .unwrap()[0]
-            .clone();
+        let (node, address) = start_gossip(chain, limits, outbound_rx, Arc::clone(&status)).await;
 
         // One stranger dialling five times: one connection, four refused.
         let mut swarms = vec![stranger()];
@@ -771,25 +784,13 @@ mod gossip_limits {
         let chain = Arc::new(cairn_node::test_utils::open(dir.path()));
         let topic = gossip::topic(&chain.genesis().chain_id);
         let (outbound, outbound_rx) = tokio::sync::mpsc::channel(4);
-        let node = gossip::start(
+        let (node, node_address) = start_gossip(
             Arc::clone(&chain),
-            libp2p::identity::Keypair::generate_ed25519(),
-            GossipConfig {
-                listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
-                persistent_peers: Vec::new(),
-                limits: GossipLimits::default(),
-            },
+            GossipLimits::default(),
             outbound_rx,
             Arc::new(NetworkStatus::default()),
         )
-        .await
-        .unwrap();
-        let mut listening = node.listening.clone();
-        let node_address = listening
-            .wait_for(|addresses| !addresses.is_empty())
-            .await
-            .unwrap()[0]
-            .clone();
+        .await;
         let mut witness = joined(&topic, &node_address).await;
         // The node publishes transactions (as it does those clients send
         // it), and a peer receives them.
