@@ -30,6 +30,66 @@
       (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000))))
     (i64.store (i32.const 0) (local.get $x)))
 
+  ;; `alu` with its two locals placed after four others. Single-pass keeps
+  ;; a function's first four locals in registers and the rest in its stack
+  ;; frame, so here every local access is a memory access, and each step of
+  ;; the dependency chain waits on the store before it.
+  (func (export "frame_locals") (local i64 i64 i64 i64) (local $x i64) (local $i i32)
+    (local.set $x (i64.const 88172645463325252))
+    (loop $l
+      (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 13))))
+      (local.set $x (i64.xor (local.get $x) (i64.shr_u (local.get $x) (i64.const 7))))
+      (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 17))))
+      (local.set $x (i64.add (local.get $x) (i64.rotl (local.get $x) (i64.const 23))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000))))
+    (i64.store (i32.const 0) (local.get $x)))
+
+  ;; Nothing but copies between locals in the frame, each waiting on the
+  ;; one before: the cheapest instructions, at their slowest.
+  (func (export "frame_moves") (local i64 i64 i64 i64) (local $a i64) (local $b i64) (local $c i64) (local $i i32)
+    (loop $l
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000)))))
+
+  ;; The same chain of copies between locals held in registers.
+  (func (export "register_moves") (local $a i64) (local $b i64) (local $c i64) (local $i i32)
+    (loop $l
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $b (local.get $a)) (local.set $c (local.get $b)) (local.set $a (local.get $c))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000)))))
+
+  ;; A chain of rotations by constants (blake2's mixing is made of them).
+  (func (export "rotates") (local $x i64) (local $i i32)
+    (local.set $x (i64.const 88172645463325252))
+    (loop $l
+      (local.set $x (i64.rotr (local.get $x) (i64.const 32)))
+      (local.set $x (i64.rotr (local.get $x) (i64.const 24)))
+      (local.set $x (i64.rotr (local.get $x) (i64.const 16)))
+      (local.set $x (i64.rotr (local.get $x) (i64.const 63)))
+      (local.set $x (i64.rotr (local.get $x) (i64.const 32)))
+      (local.set $x (i64.rotr (local.get $x) (i64.const 24)))
+      (local.set $x (i64.rotr (local.get $x) (i64.const 16)))
+      (local.set $x (i64.rotr (local.get $x) (i64.const 63)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000))))
+    (i64.store (i32.const 0) (local.get $x)))
+
   ;; The smallest loop: a counter and a branch, one short block per
   ;; iteration (where the metering check itself weighs most).
   (func (export "tight_loop") (local $i i32)
