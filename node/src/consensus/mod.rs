@@ -128,7 +128,7 @@ impl ConsensusParams {
             persistent_peers: config.persistent_peers.clone(),
             wal_file: config.wal_dir.join("consensus.wal"),
             signed_file: config.wal_dir.join("signed_state"),
-            timeouts: timeouts(),
+            timeouts: timeouts(genesis.params.block_gas_limit),
             target_block_time: config.target_block_time,
             max_idle_block_interval: config.max_idle_block_interval,
             network,
@@ -137,12 +137,17 @@ impl ConsensusParams {
     }
 }
 
-/// How long a round waits for its proposal: building, streaming and
-/// verifying a full block on a busy machine. Nothing else is in it: a node
-/// waits for transactions before it starts a height (see
-/// `app::wait_for_transactions`), so a silent proposer costs this and no
-/// idle interval.
-const PROPOSE_TIMEOUT: Duration = Duration::from_millis(1_500);
+/// How long a round waits for its proposal, on top of executing it: the
+/// proposer's start and the streaming of its parts on a busy machine.
+/// Nothing else is in it: a node waits for transactions before it starts a
+/// height (see `app::wait_for_transactions`), so a silent proposer costs
+/// the propose timeout and no idle interval.
+const PROPOSE_TIMEOUT_BASE: Duration = Duration::from_millis(500);
+/// The rate at which the propose timeout assumes a block's gas executes:
+/// below the schedule's 45 to 70 gas per nanosecond on the reference
+/// machine (gas-meter's schedule), so that a full block of the work gas
+/// prices cheapest still fits.
+const TIMEOUT_GAS_PER_NANO: u64 = 40;
 /// How long a round waits, once 2/3 of the power has precommitted without
 /// agreeing, for the rest before it moves on. Tendermint waits even when
 /// the 2/3 all precommitted nil, so after a silent proposer this is paid
@@ -150,16 +155,28 @@ const PROPOSE_TIMEOUT: Duration = Duration::from_millis(1_500);
 /// quarter of Malachite's default 1 s is enough here.
 const PRECOMMIT_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// Cairn's round timeouts. Each later round of a height waits 0.5 s more
-/// in every step (Malachite's deltas), so a slow network still decides.
-pub fn timeouts() -> LinearTimeouts {
+/// How long a round waits for its proposal on a chain whose blocks may use
+/// `block_gas_limit` gas: a full block is executed twice before a follower
+/// can prevote for it (the proposer builds it, the follower verifies it),
+/// so a timeout that ignored the limit would let a chain with larger
+/// blocks time out on every full one. 1.5 s at the default 20 billion.
+pub fn propose_timeout(block_gas_limit: u64) -> Duration {
+    let execution = Duration::from_nanos(block_gas_limit / TIMEOUT_GAS_PER_NANO);
+    PROPOSE_TIMEOUT_BASE + execution * 2
+}
+
+/// Cairn's round timeouts for blocks of at most `block_gas_limit` gas.
+/// Each later round of a height waits 0.5 s more in every step
+/// (Malachite's deltas), so a slow network still decides.
+pub fn timeouts(block_gas_limit: u64) -> LinearTimeouts {
     let defaults = LinearTimeouts::default();
+    let propose = propose_timeout(block_gas_limit);
     LinearTimeouts {
-        propose: PROPOSE_TIMEOUT,
+        propose,
         precommit: PRECOMMIT_TIMEOUT,
         // A stuck round's votes are sent again after a whole round's worst
         // case, as Malachite's default is made.
-        rebroadcast: PROPOSE_TIMEOUT + defaults.prevote + PRECOMMIT_TIMEOUT,
+        rebroadcast: propose + defaults.prevote + PRECOMMIT_TIMEOUT,
         ..defaults
     }
 }
@@ -395,5 +412,24 @@ async fn watch_sync(
             Err(RecvError::Lagged(_)) => {}
             Err(RecvError::Closed) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_propose_timeout_covers_building_and_verifying_a_full_block() {
+        let default_limit = crate::genesis::ChainParams::default().block_gas_limit;
+        assert_eq!(propose_timeout(default_limit), Duration::from_millis(1_500));
+        // Five times the gas: five times the execution, the same base.
+        assert_eq!(
+            propose_timeout(default_limit * 5),
+            PROPOSE_TIMEOUT_BASE + Duration::from_secs(5)
+        );
+        let timeouts = timeouts(default_limit * 5);
+        assert_eq!(timeouts.propose, propose_timeout(default_limit * 5));
+        assert!(timeouts.rebroadcast > timeouts.propose + timeouts.precommit);
     }
 }
