@@ -62,6 +62,8 @@ pub struct BlockExecution {
     pub changes: Changes,
     /// The state tree's new nodes, and those they replace.
     pub tree: state::tree::TreeWrites,
+    /// What a builder left out, and why (always empty when verifying).
+    pub skipped: Vec<(Hash, TxError)>,
 }
 
 impl BlockExecution {
@@ -201,6 +203,7 @@ impl<'a> Executor<'a> {
             signatures.verify_unknown(&refs, &hashes);
         }
         let mut tx_hashes = Vec::with_capacity(transactions.len());
+        let mut skipped = Vec::new();
         for (index, (tx, hash)) in transactions.into_iter().zip(hashes).enumerate() {
             let remaining = params.block_gas_limit.saturating_sub(totals.gas_used);
             if mode == Mode::Build && remaining < params.tx_base_gas {
@@ -212,7 +215,10 @@ impl<'a> Executor<'a> {
                 Err(error) if mode == Mode::Verify => {
                     return Err(ExecError::InvalidTransaction { index, error });
                 }
-                Err(_) => continue,
+                Err(error) => {
+                    skipped.push((hash, error));
+                    continue;
+                }
             };
             let receipt = self
                 .execute_one(
@@ -268,6 +274,7 @@ impl<'a> Executor<'a> {
             receipts,
             changes,
             tree,
+            skipped,
         })
     }
 
