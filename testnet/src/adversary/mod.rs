@@ -86,8 +86,8 @@ pub const ATTACKS: &[&str] = &[
 ];
 
 /// The most gapped transactions one run sends: below a node's mempool
-/// capacity (20,000), which they would otherwise fill for good, since
-/// nothing expires from a mempool until issue 14's item 8 lands.
+/// capacity (20,000). Gapped transactions stay until they expire (ten
+/// minutes by default), so more would fill it for the rest of a run.
 const GAPPED_TRANSACTIONS: u64 = 12_000;
 /// The most bytes the gapped flood of largest inputs sends, for the same
 /// reason: below the mempool's 256 MiB.
