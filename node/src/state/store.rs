@@ -24,8 +24,9 @@ use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
 use parity_scale_codec::{Decode, Encode};
 use rocksdb::{
-    BoundColumnFamily, ColumnFamilyDescriptor, DBWithThreadMode, Direction, IteratorMode,
-    MultiThreaded, Options, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
+    BoundColumnFamily, ColumnFamilyDescriptor, DBRawIteratorWithThreadMode, DBWithThreadMode,
+    Direction, IteratorMode, MultiThreaded, Options, ReadOptions, SnapshotWithThreadMode,
+    WriteBatch, WriteOptions,
 };
 
 use super::changes::Changes;
@@ -516,12 +517,14 @@ impl Store {
             );
         }
         let values = self.cf(CF_JMT_VALUES);
+        // One iterator for every lookup: making one costs more than a seek.
+        let mut earlier_values = self.db.raw_iterator_cf(&values);
         for ((version, key_hash), value) in tree.nodes.values() {
             batch.put_cf(&values, tree_value_key(key_hash, *version), value.encode());
             // The key's earlier value is read by versions before this one
             // only; a deletion's marker, once no version before it is
             // kept, by nobody.
-            if let Some(earlier) = self.value_version_before(key_hash, *version)? {
+            if let Some(earlier) = value_version_before(&mut earlier_values, key_hash, *version)? {
                 batch.put_cf(
                     &stale,
                     stale_key(*version, STALE_VALUE, &tree_value_key(key_hash, earlier)),
@@ -537,27 +540,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// The latest version below `version` at which `key_hash` has a value
-    /// entry (or a deletion marker).
-    fn value_version_before(
-        &self,
-        key_hash: &KeyHash,
-        version: Version,
-    ) -> anyhow::Result<Option<Version>> {
-        let Some(before) = version.checked_sub(1) else {
-            return Ok(None);
-        };
-        let mut iter = self.db.raw_iterator_cf(&self.cf(CF_JMT_VALUES));
-        iter.seek_for_prev(tree_value_key(key_hash, before));
-        iter.status()?;
-        Ok(match iter.key() {
-            Some(key) if key.len() == 40 && key.starts_with(&key_hash.0) => {
-                Some(u64::from_be_bytes(key[32..].try_into()?))
-            }
-            _ => None,
-        })
     }
 
     /// Deletes, in `batch`, every tree node and value that only versions
@@ -655,6 +637,27 @@ fn stale_key(since: Version, kind: u8, key: &[u8]) -> Vec<u8> {
     bytes.push(kind);
     bytes.extend_from_slice(key);
     bytes
+}
+
+/// The latest version below `version` at which `key_hash` has a value
+/// entry (or a deletion marker), found with `values`, an iterator over the
+/// tree's values.
+fn value_version_before(
+    values: &mut DBRawIteratorWithThreadMode<'_, Db>,
+    key_hash: &KeyHash,
+    version: Version,
+) -> anyhow::Result<Option<Version>> {
+    let Some(before) = version.checked_sub(1) else {
+        return Ok(None);
+    };
+    values.seek_for_prev(tree_value_key(key_hash, before));
+    values.status()?;
+    Ok(match values.key() {
+        Some(key) if key.len() == 40 && key.starts_with(&key_hash.0) => {
+            Some(u64::from_be_bytes(key[32..].try_into()?))
+        }
+        _ => None,
+    })
 }
 
 fn tree_value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
