@@ -4,7 +4,7 @@
 # node, submitted several at a time, each timed from submission to the
 # receipt its node pushes on a subscription), then shut down. Then the
 # same at a target block time of 0 ms, which shows what the default
-# 500 ms costs.
+# 100 ms costs.
 #
 #   scripts/bench-testnet.sh path/to/release/bin
 set -euo pipefail

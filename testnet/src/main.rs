@@ -62,7 +62,7 @@ enum Command {
         /// first free range from 26650.
         #[arg(long)]
         base_port: Option<u16>,
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = 100)]
         target_block_time_ms: u64,
         #[arg(long, default_value_t = 2_000)]
         max_idle_block_interval_ms: u64,
