@@ -106,8 +106,10 @@ impl Vm {
     /// artifact. Deploying calls this once; afterwards the code runs from the
     /// cache by its hash.
     pub fn prepare(&self, wasm: &[u8]) -> Result<Prepared, PrepareError> {
-        let summary = validate::validate_contract(wasm)?;
-        self.compile_validated(wasm, summary)
+        Ok(self
+            .prepare_for_deploy(wasm, u64::MAX)?
+            .expect("no compile work costs more than all the gas there is")
+            .0)
     }
 
     /// [`Vm::prepare`] for a deploy with `gas_limit` to spend: after
@@ -122,12 +124,35 @@ impl Vm {
         wasm: &[u8],
         gas_limit: u64,
     ) -> Result<Option<(Prepared, u64)>, PrepareError> {
-        let summary = validate::validate_contract(wasm)?;
+        // The meter runs beside validation, also for code whose artifact
+        // is cached (looking is work too, and comes after the gas): the
+        // per-byte deploy gas (`deploy_byte_gas`), charged before either,
+        // pays for both.
+        let (summary, metered) = self
+            .inner
+            .validate_and_meter(wasm, || validate::validate_contract(wasm))?;
         let gas = self.compile_gas(&summary);
         if gas > gas_limit {
             return Ok(None);
         }
-        Ok(Some((self.compile_validated(wasm, summary)?, gas)))
+        let code_hash = CodeHash::of(wasm);
+        let key = self.inner.key(&code_hash);
+        let instantiation_gas = self.inner.instantiation_gas(&summary);
+        if self.inner.cache.get(&key)?.is_none() {
+            let module = engine::compile(self.inner.compile_threads, &metered)
+                .map_err(classify_compile_error)?;
+            let artifact = Artifact {
+                module,
+                instantiation_gas,
+            };
+            self.inner.cache.insert(key, &artifact)?;
+        }
+        let prepared = Prepared {
+            code_hash,
+            summary,
+            instantiation_gas,
+        };
+        Ok(Some((prepared, gas)))
     }
 
     /// What compiling a module of `summary` costs a deploy.
@@ -135,28 +160,6 @@ impl Vm {
         summary
             .compile_work
             .saturating_mul(self.inner.schedule.compile_work_unit)
-    }
-
-    fn compile_validated(
-        &self,
-        wasm: &[u8],
-        summary: ModuleSummary,
-    ) -> Result<Prepared, PrepareError> {
-        let code_hash = CodeHash::of(wasm);
-        let key = self.inner.key(&code_hash);
-        let instantiation_gas = self.inner.instantiation_gas(&summary);
-        if self.inner.cache.get(&key)?.is_none() {
-            let artifact = Artifact {
-                module: self.inner.compile(wasm)?,
-                instantiation_gas,
-            };
-            self.inner.cache.insert(key, &artifact)?;
-        }
-        Ok(Prepared {
-            code_hash,
-            summary,
-            instantiation_gas,
-        })
     }
 
     /// The cache key an artifact of `wasm` has under this VM's schedule and
@@ -182,16 +185,21 @@ impl Vm {
         wasm: &[u8],
         imports: ImportRule<'_>,
     ) -> Result<Module, PrepareError> {
-        validate::validate_module(wasm, imports)?;
-        let metered = self.inner.meter(wasm)?;
+        let (_, metered) = self
+            .inner
+            .validate_and_meter(wasm, || validate::validate_module(wasm, imports))?;
         engine::compile_with(engine, &metered).map_err(classify_compile_error)
     }
 
     /// The serialized artifact of `wasm` (validated, metered, compiled), to
     /// compare compilations byte for byte.
     pub fn artifact_bytes(&self, wasm: &[u8]) -> Result<Vec<u8>, PrepareError> {
-        validate::validate_contract(wasm)?;
-        Ok(self.inner.compile(wasm)?.serialize()?)
+        let (_, metered) = self
+            .inner
+            .validate_and_meter(wasm, || validate::validate_contract(wasm))?;
+        let module = engine::compile(self.inner.compile_threads, &metered)
+            .map_err(classify_compile_error)?;
+        Ok(module.serialize()?)
     }
 
     /// Executes `call` against `state`. The state is only read; on success
@@ -298,6 +306,39 @@ impl VmInner {
     fn compile(&self, wasm: &[u8]) -> Result<CompiledModule, PrepareError> {
         let metered = self.meter(wasm)?;
         engine::compile(self.compile_threads, &metered).map_err(classify_compile_error)
+    }
+
+    /// Runs `validate` on `wasm` and meters it at the same time, on a
+    /// second thread when the VM compiles on more than one: they were a
+    /// third of the compile pipeline, one after the other on one core.
+    /// The meter takes unvalidated bytes safely (it parses and checks the
+    /// module itself, and refuses what is not valid), and validation's
+    /// verdict is returned first, so the outcome is the one running them
+    /// in turn gives.
+    fn validate_and_meter<T>(
+        &self,
+        wasm: &[u8],
+        validate: impl FnOnce() -> Result<T, Rejection>,
+    ) -> Result<(T, Vec<u8>), PrepareError> {
+        if self.compile_threads.get() < 2 {
+            let validated = validate()?;
+            return Ok((validated, self.meter(wasm)?));
+        }
+        let (validated, metered) = std::thread::scope(|scope| {
+            let meter = std::thread::Builder::new()
+                .name("cairn-meter".into())
+                .spawn_scoped(scope, || self.meter(wasm));
+            let validated = validate();
+            let metered = match meter {
+                Ok(meter) => meter
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: in turn, then.
+                Err(_) => self.meter(wasm),
+            };
+            (validated, metered)
+        });
+        Ok((validated?, metered?))
     }
 
     /// The artifact of deployed code: from memory, else from disk, where

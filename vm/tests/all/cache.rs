@@ -30,6 +30,40 @@ fn compiling_the_same_module_three_times_gives_identical_artifacts() {
     assert_eq!(crate::support::vm().artifact_bytes(&wasm).unwrap(), first);
 }
 
+/// Validation and metering run side by side when the VM compiles on more
+/// than one thread, in turn on one: the same artifact either way, and for
+/// code both refuse, validation's reason (the one that names the feature).
+#[test]
+fn validating_beside_the_meter_gives_what_running_them_in_turn_gives() {
+    let with_threads = |threads: usize| {
+        Vm::new(VmConfig {
+            compile_threads: std::num::NonZeroUsize::new(threads).unwrap(),
+            ..VmConfig::default()
+        })
+        .unwrap()
+    };
+    let (in_turn, side_by_side) = (with_threads(1), with_threads(2));
+    let wasm = counter();
+    assert_eq!(
+        in_turn.artifact_bytes(&wasm).unwrap(),
+        side_by_side.artifact_bytes(&wasm).unwrap()
+    );
+    let prepared = side_by_side.prepare(&wasm).unwrap();
+    assert_eq!(prepared.summary, in_turn.prepare(&wasm).unwrap().summary);
+
+    let float = wat(r#"(module (memory (export "memory") 1)
+        (func (export "f") (result f32) f32.const 1))"#);
+    for vm in [&in_turn, &side_by_side] {
+        let Err(cairn_vm::PrepareError::Rejected(rejection)) = vm.prepare(&float) else {
+            panic!("a float module is refused");
+        };
+        assert_eq!(
+            rejection.rejected_feature(),
+            Some(cairn_vm::Feature::Floats)
+        );
+    }
+}
+
 #[test]
 fn a_changed_schedule_gives_a_different_cache_key() {
     let wasm = counter();
