@@ -57,8 +57,8 @@ fn vm_with(schedule: Schedule, threads: usize) -> Vm {
     .expect("the VM starts")
 }
 
-/// `validate`: any bytes go through validation and, if accepted,
-/// metering, without a panic; what validation accepts the meter accepts,
+/// `validate`: any bytes go through validation and metering (which the VM
+/// runs side by side) without a panic; what validation accepts the meter accepts,
 /// the metered module is valid, no larger than a fixed multiple of the
 /// original, and the same every time.
 ///
@@ -95,8 +95,13 @@ pub fn validate(data: &[u8]) {
     }
     match as_module {
         Ok(_) => check_metering(&wasm),
-        // Rejections name what they reject; formatting one must not panic.
-        Err(rejection) => drop(rejection.to_string()),
+        Err(rejection) => {
+            // Rejections name what they reject; formatting one must not panic.
+            drop(rejection.to_string());
+            // The VM meters beside validation, so the meter sees what
+            // validation refuses too: it may refuse it or not, never panic.
+            drop(cairn_gas_meter::instrument(&wasm, &Schedule::default()));
+        }
     }
 }
 
