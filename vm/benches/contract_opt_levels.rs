@@ -26,11 +26,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cairn_vm::testing::MemoryStorage;
-use cairn_vm::{Address, BlockInfo, Call, Outcome, Status, Vm, VmConfig};
+use cairn_vm::{Address, Call, Outcome, Status, Vm, VmConfig};
 use parity_scale_codec::Encode;
 
 mod common;
-use common::{HASH_ROUNDS, SEED, SORT_COUNT, hasher_calls};
+use common::{HASH_ROUNDS, SEED, SORT_COUNT, entry_call, hasher_calls};
 
 const ROUNDS: usize = 101;
 
@@ -105,12 +105,8 @@ fn call<'a>(contract: Address, caller: Address, entry: &'a str, input: &'a [u8])
     Call {
         contract,
         caller,
-        entry,
         input,
-        gas_limit: 10_000_000_000,
-        value: 0,
-        block: BlockInfo::default(),
-        read_only: false,
+        ..entry_call(entry, 10_000_000_000)
     }
 }
 

@@ -17,17 +17,16 @@ use std::time::Duration;
 
 use cairn_vm::testing::MemoryStorage;
 use cairn_vm::validate::host_import_rule;
-use cairn_vm::{Address, BlockInfo, Call, Status, Vm, VmConfig};
+use cairn_vm::{Call, Status, Vm, VmConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wasmer::Module;
 use wasmer::sys::{Cranelift, EngineBuilder};
 
 mod common;
 use common::{
-    HASH_ROUNDS, SEED, SORT_COUNT, hasher, hasher_calls, large_contract, runner, rust_contract,
+    CONTRACT, HASH_ROUNDS, SEED, SORT_COUNT, entry_call, hasher, hasher_calls, large_contract,
+    runner, rust_contract,
 };
-
-const CONTRACT: Address = Address([0xc0; 32]);
 
 fn compile(c: &mut Criterion) {
     let vm = Vm::new(VmConfig::default()).expect("the VM starts");
@@ -63,14 +62,8 @@ fn compile(c: &mut Criterion) {
 /// in-memory artifact cache, on a fresh instance.
 fn vm_call(vm: &Vm, state: &MemoryStorage, entry: &str, input: &[u8]) {
     let call = Call {
-        contract: CONTRACT,
-        caller: Address([1; 32]),
-        entry,
         input,
-        gas_limit: 10_000_000_000,
-        value: 0,
-        block: BlockInfo::default(),
-        read_only: false,
+        ..entry_call(entry, 10_000_000_000)
     };
     let outcome = vm.execute(&call, state).expect("the VM does not fail");
     assert_eq!(outcome.status, Status::Ok, "{entry} failed: {outcome:?}");
