@@ -2,11 +2,20 @@
 """Reads the criterion results of `make bench` and writes the report's
 ratios: a Markdown table on stdout and a chart, docs/benchmarks.svg.
 
-    scripts/bench-report.py [CRITERION_DIR] [SVG_PATH]
+    scripts/bench-report.py [--old OLD_CRITERION_DIR] [CRITERION_DIR] [SVG_PATH]
 
 CRITERION_DIR defaults to $CARGO_TARGET_DIR/criterion (or
 ~/.cache/cairn/target/criterion). Every figure is a ratio of two
 benchmarks measured in the same run, never an absolute time.
+
+With --old, each figure is shown twice, side by side: as an earlier run
+measured it and as the latest run does. Keep the earlier run's results
+by copying the criterion directory after `make bench` on the old tree:
+
+    make bench                                   # on the old tree
+    cp -r "$CARGO_TARGET_DIR/criterion" /tmp/criterion-old
+    make bench                                   # on the new tree
+    scripts/bench-report.py --old /tmp/criterion-old
 Standard library only, so it runs wherever `make bench` does.
 """
 
@@ -84,26 +93,39 @@ def svg(rows, path):
     """A horizontal bar per ratio on a log scale, 1x marked, grouped by
     figure."""
     width, label_w, bar_w, row_h, head_h = 900, 380, 440, 20, 26
-    lo = min(0.1, *(r for _, _, r in rows))
-    hi = max(100.0, *(r for _, _, r in rows))
+    ratios = [r for _, _, new, old in rows for r in (new, old) if r is not None]
+    lo = min(0.1, *ratios)
+    hi = max(100.0, *ratios)
     span = math.log10(hi) - math.log10(lo)
 
     def x(ratio):
         return label_w + bar_w * (math.log10(ratio) - math.log10(lo)) / span
 
+    def bar(ratio, y, height, faded):
+        start, end = sorted((x(1.0), x(ratio)))
+        colour = "#c0504d" if ratio > 1 else "#4f81bd"
+        opacity = ' fill-opacity="0.35"' if faded else ""
+        return [
+            f'<rect x="{start:.1f}" y="{y:.1f}" width="{max(end - start, 1):.1f}" height="{height}" fill="{colour}"{opacity}/>',
+            f'<text x="{max(end, x(1.0)) + 4:.1f}" y="{y + height - 1:.1f}" font-size="{10 if faded else 12}">{ratio:.2f}x{" old" if faded else ""}</text>',
+        ]
+
     parts, y, figure = [], 40, None
-    for fig, label, ratio in rows:
+    for fig, label, ratio, old in rows:
         if fig != figure:
             figure = fig
             y += 6
             parts.append(f'<text x="10" y="{y + 16}" font-weight="bold">{html.escape(fig)}</text>')
             y += head_h
-        start, end = sorted((x(1.0), x(ratio)))
-        colour = "#c0504d" if ratio > 1 else "#4f81bd"
         parts.append(f'<text x="20" y="{y + 14}">{html.escape(label)}</text>')
-        parts.append(f'<rect x="{start:.1f}" y="{y + 3}" width="{max(end - start, 1):.1f}" height="{row_h - 6}" fill="{colour}"/>')
-        parts.append(f'<text x="{max(end, x(1.0)) + 4:.1f}" y="{y + 14}">{ratio:.2f}x</text>')
-        y += row_h
+        if old is None:
+            parts += bar(ratio, y + 3, row_h - 6, False)
+            y += row_h
+        else:
+            # The old run's bar, faded, above the new one.
+            parts += bar(old, y + 2, 9, True)
+            parts += bar(ratio, y + 12, 11, False)
+            y += row_h + 6
     axis = []
     decade = 10 ** math.floor(math.log10(lo))
     while decade <= hi:
@@ -116,29 +138,53 @@ def svg(rows, path):
     with open(path, "w") as f:
         f.write(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">\n')
         f.write(f'<rect width="{width}" height="{height}" fill="white"/>\n')
-        f.write(f'<text x="10" y="16" font-weight="bold">Cairn benchmarks: each bar is a ratio to a baseline measured in the same run (log scale; 1x = the baseline)</text>\n')
+        title = "Cairn benchmarks: each bar is a ratio to a baseline measured in the same run (log scale; 1x = the baseline)"
+        if any(old is not None for _, _, _, old in rows):
+            title += "; faded: the old run"
+        f.write(f'<text x="10" y="16" font-weight="bold">{html.escape(title)}</text>\n')
         f.write("\n".join(axis + parts))
         f.write("\n</svg>\n")
 
 
 def main():
+    args = sys.argv[1:]
+    old_root = None
+    if args[:1] == ["--old"]:
+        if len(args) < 2:
+            print("--old needs the criterion directory of an earlier run", file=sys.stderr)
+            return 2
+        old_root, args = args[1], args[2:]
     target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/cairn/target"))
-    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(target, "criterion")
-    chart = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "docs", "benchmarks.svg")
+    root = args[0] if args else os.path.join(target, "criterion")
+    chart = args[1] if len(args) > 1 else os.path.join(os.path.dirname(__file__), "..", "docs", "benchmarks.svg")
     rows, missing = [], []
-    print("| figure | ratio of | measured / baseline | measured | baseline |")
-    print("|---|---|---:|---:|---:|")
+    if old_root:
+        print("| figure | ratio of | old | new | new measured | new baseline |")
+        print("|---|---|---:|---:|---:|---:|")
+    else:
+        print("| figure | ratio of | measured / baseline | measured | baseline |")
+        print("|---|---|---:|---:|---:|")
     for figure, label, measured, baseline in FIGURES:
         a, b = median_ns(root, measured), median_ns(root, baseline)
         if a is None or b is None:
             missing.append(measured if a is None else baseline)
             continue
         ratio = a / b
-        rows.append((figure, label, ratio))
-        print(f"| {figure} | {label} | {ratio:.2f}x | {fmt_time(a)} | {fmt_time(b)} |")
+        if old_root:
+            old_a, old_b = median_ns(old_root, measured), median_ns(old_root, baseline)
+            old = old_a / old_b if old_a is not None and old_b is not None else None
+            rows.append((figure, label, ratio, old))
+            shown = f"{old:.2f}x" if old is not None else "not measured"
+            print(f"| {figure} | {label} | {shown} | {ratio:.2f}x | {fmt_time(a)} | {fmt_time(b)} |")
+        else:
+            rows.append((figure, label, ratio, None))
+            print(f"| {figure} | {label} | {ratio:.2f}x | {fmt_time(a)} | {fmt_time(b)} |")
     for figure, label, ratio, value, baseline in summary_rows(root):
-        rows.append((figure, label, ratio))
-        print(f"| {figure} | {label} | {ratio:.2f}x | {value} | {baseline} |")
+        rows.append((figure, label, ratio, None))
+        if old_root:
+            print(f"| {figure} | {label} | | {ratio:.2f}x | {value} | {baseline} |")
+        else:
+            print(f"| {figure} | {label} | {ratio:.2f}x | {value} | {baseline} |")
     if missing:
         print(f"\nnot measured (run `make bench`): {', '.join(missing)}", file=sys.stderr)
     if rows:
