@@ -139,10 +139,8 @@ impl Vm {
         let key = self.inner.key(&code_hash);
         let instantiation_gas = self.inner.instantiation_gas(&summary);
         if self.inner.cache.get(&key)?.is_none() {
-            let module = engine::compile(self.inner.compile_threads, &metered)
-                .map_err(classify_compile_error)?;
             let artifact = Artifact {
-                module,
+                module: self.inner.compile_metered(&metered)?,
                 instantiation_gas,
             };
             self.inner.cache.insert(key, &artifact)?;
@@ -197,9 +195,7 @@ impl Vm {
         let (_, metered) = self
             .inner
             .validate_and_meter(wasm, || validate::validate_contract(wasm))?;
-        let module = engine::compile(self.inner.compile_threads, &metered)
-            .map_err(classify_compile_error)?;
-        Ok(module.serialize()?)
+        Ok(self.inner.compile_metered(&metered)?.serialize()?)
     }
 
     /// Executes `call` against `state`. The state is only read; on success
@@ -304,8 +300,12 @@ impl VmInner {
 
     /// Meters and compiles validated code, with an engine of its own.
     fn compile(&self, wasm: &[u8]) -> Result<CompiledModule, PrepareError> {
-        let metered = self.meter(wasm)?;
-        engine::compile(self.compile_threads, &metered).map_err(classify_compile_error)
+        self.compile_metered(&self.meter(wasm)?)
+    }
+
+    /// Compiles metered code with an engine of its own.
+    fn compile_metered(&self, metered: &[u8]) -> Result<CompiledModule, PrepareError> {
+        engine::compile(self.compile_threads, metered).map_err(classify_compile_error)
     }
 
     /// Runs `validate` on `wasm` and meters it at the same time, on a
