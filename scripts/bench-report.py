@@ -36,9 +36,10 @@ FIGURES = [
     ("Compile", "Cairn pipeline vs Cranelift, large", "compile_vs_cranelift/large_cairn", "compile_vs_cranelift/large_cranelift"),
     ("Cold start", "from the disk cache vs the memory cache", "instantiate_and_call_noop/disk_cache", "instantiate_and_call_noop/memory_cache"),
     ("Cold start", "from raw bytes vs the memory cache", "instantiate_and_call_noop/raw_bytes", "instantiate_and_call_noop/memory_cache"),
+    ("Cold start", "memory cache: workloads (6 imports, 26 exports) vs 1 export", "instantiate_and_call_noop/memory_cache", "instantiate_and_call_noop/memory_cache_one_export"),
 ] + [
     ("Metering", f"metered vs unmetered, {kernel}", f"metering/{kernel}_metered", f"metering/{kernel}_unmetered")
-    for kernel in ["hasher_hash_chain", "hasher_sort", "recursion", "scattered_bytes", "alu", "loads_stores", "calls", "indirect", "dispatch"]
+    for kernel in ["hasher_hash_chain", "hasher_sort", "recursion", "scattered_bytes", "alu", "loads_stores", "calls", "indirect", "indirect_runs", "dispatch"]
 ] + [
     ("Wasm vs native", f"VM call vs native, {call}", f"engines/{call}_vm", f"engines/{call}_native")
     for call in ["hasher_hash_chain", "hasher_sort"]

@@ -79,6 +79,20 @@ fn instantiate(c: &mut Criterion) {
         b.iter(|| assert_eq!(call(&warm, &state, "noop"), Status::Ok))
     });
 
+    // The same from a module with no imports that exports only its memory
+    // and `noop`. Every instance gets a host function per import and a map
+    // of all its module's exports (wasmer builds it); `workloads` has 6
+    // imports and 26 exports.
+    let one_export =
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "noop")))"#)
+            .expect("valid wat");
+    let mut one_export_state = MemoryStorage::new();
+    one_export_state.deploy(CONTRACT, &one_export);
+    warm.prepare(&one_export).expect("prepares");
+    group.bench_function("memory_cache_one_export", |b| {
+        b.iter(|| assert_eq!(call(&warm, &one_export_state, "noop"), Status::Ok))
+    });
+
     // Nothing kept in memory: every call reads, checks and deserializes the
     // artifact file.
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -118,6 +132,7 @@ fn metering(c: &mut Criterion) {
         "calls",
         "recursion",
         "indirect",
+        "indirect_runs",
         "dispatch",
     ]
     .map(|entry| (entry, entry, Vec::new()));
