@@ -1,10 +1,12 @@
 //! The artifact cache: compiled modules in memory, bounded by bytes, and
 //! on disk, checked before they are trusted.
 //!
-//! Keys are blake2b-256 of the code hash, the schedule hash, the gas
-//! meter's instrumentation version and the engine id (wasmer version,
-//! compiler, target), so a new schedule, meter or engine never runs an
-//! artifact built for another.
+//! In memory, an artifact is found by its code hash alone: a cache belongs
+//! to one VM, whose schedule, meter and engine never change. On disk, where
+//! another VM may have left files, keys are blake2b-256 of the code hash,
+//! the schedule hash, the gas meter's instrumentation version and the
+//! engine id (wasmer version, compiler, target), so a new schedule, meter
+//! or engine never runs an artifact built for another.
 //!
 //! On disk, an artifact file is `MAGIC`, the BLAKE3 hash of the payload, the
 //! payload's length and the payload: the module's instantiation gas (8
@@ -80,8 +82,8 @@ struct Cached {
 #[derive(Clone)]
 struct ByBytes;
 
-impl Weighter<ArtifactKey, Cached> for ByBytes {
-    fn weight(&self, _key: &ArtifactKey, value: &Cached) -> u64 {
+impl Weighter<CodeHash, Cached> for ByBytes {
+    fn weight(&self, _code: &CodeHash, value: &Cached) -> u64 {
         value.bytes.max(1)
     }
 }
@@ -104,7 +106,7 @@ pub struct CacheStats {
 }
 
 pub(crate) struct ArtifactCache {
-    memory: Cache<ArtifactKey, Cached, ByBytes>,
+    memory: Cache<CodeHash, Cached, ByBytes>,
     dir: Option<PathBuf>,
     memory_hits: AtomicU64,
     disk_hits: AtomicU64,
@@ -148,14 +150,19 @@ impl ArtifactCache {
         }
     }
 
-    /// The artifact for `key`, from memory or disk, or `None`.
-    pub(crate) fn get(&self, key: &ArtifactKey) -> Result<Option<Artifact>, VmError> {
-        if let Some(cached) = self.memory.get(key) {
+    /// The artifact of `code`, from memory or else from the disk file
+    /// `disk_key` names (worked out only if memory has none), or `None`.
+    pub(crate) fn get(
+        &self,
+        code: &CodeHash,
+        disk_key: impl FnOnce() -> ArtifactKey,
+    ) -> Result<Option<Artifact>, VmError> {
+        if let Some(cached) = self.memory.get(code) {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(cached.artifact));
         }
         if let Some(dir) = &self.dir {
-            let path = dir.join(key.file_name());
+            let path = dir.join(disk_key().file_name());
             if let Some(payload) = self.read_checked(&path)?
                 && let Some(gas) = payload.first_chunk::<GAS_BYTES>()
             {
@@ -164,7 +171,7 @@ impl ArtifactCache {
                     module: engine::deserialize_checked(payload.slice(GAS_BYTES..))?,
                 };
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
-                self.remember(*key, artifact.clone(), payload.len());
+                self.remember(*code, artifact.clone(), payload.len());
                 return Ok(Some(artifact));
             }
         }
@@ -174,13 +181,18 @@ impl ArtifactCache {
 
     /// Keeps a freshly compiled artifact in memory and, if configured, on
     /// disk.
-    pub(crate) fn insert(&self, key: ArtifactKey, artifact: &Artifact) -> Result<(), VmError> {
+    pub(crate) fn insert(
+        &self,
+        code: CodeHash,
+        disk_key: ArtifactKey,
+        artifact: &Artifact,
+    ) -> Result<(), VmError> {
         let mut payload = artifact.instantiation_gas.to_le_bytes().to_vec();
         payload.extend_from_slice(&artifact.module.serialize()?);
         if let Some(dir) = &self.dir {
-            write_atomically(&dir.join(key.file_name()), &payload)?;
+            write_atomically(&dir.join(disk_key.file_name()), &payload)?;
         }
-        self.remember(key, artifact.clone(), payload.len());
+        self.remember(code, artifact.clone(), payload.len());
         Ok(())
     }
 
@@ -189,9 +201,9 @@ impl ArtifactCache {
         self.recompiled.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn remember(&self, key: ArtifactKey, artifact: Artifact, bytes: usize) {
+    fn remember(&self, code: CodeHash, artifact: Artifact, bytes: usize) {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-        self.memory.insert(key, Cached { artifact, bytes });
+        self.memory.insert(code, Cached { artifact, bytes });
     }
 
     /// The payload of an artifact file if it exists and is intact, without

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use cairn_gas_meter::{
     GAS_LEFT_EXPORT, MAX_GAS_LEFT, TRAP_EXPORT, TRAP_OUT_OF_GAS, TRAP_STACK_OVERFLOW,
 };
-use wasmer::{
-    ExternType, FunctionEnv, Instance, Module, RuntimeError, Store, TypedFunction, Value,
-};
+use wasmer::{FunctionEnv, Instance, RuntimeError, Store, TypedFunction, Value};
 
 use crate::cache::Artifact;
 use crate::error::VmError;
@@ -50,16 +48,6 @@ impl FrameResult {
     }
 }
 
-/// Whether `module` exports `entry` as a function a call can enter
-/// (`() -> ()`).
-fn has_entry(module: &Module, entry: &str) -> bool {
-    module.exports().any(|export| {
-        export.name() == entry
-            && matches!(export.ty(), ExternType::Function(ty)
-                if ty.params().is_empty() && ty.results().is_empty())
-    })
-}
-
 /// The gas a frame has left once its instance is paid for, or `None` if
 /// its limit does not cover the instance. The one place a call pays for
 /// instantiation: before the engine creates anything, so a frame that
@@ -75,7 +63,7 @@ pub(crate) fn run_frame(
 ) -> Result<FrameResult, VmError> {
     let artifact = vm.artifact(&frame.code_hash, |hash| tx.with(|tx| tx.state.code(hash)))?;
     let module = &artifact.module;
-    if !has_entry(module.module(), &frame.entry) {
+    if !module.has_entry(&frame.entry) {
         return Ok(FrameResult::without_running(Status::Trap(
             TrapCode::NoSuchEntry,
         )));

@@ -136,14 +136,14 @@ impl Vm {
             return Ok(None);
         }
         let code_hash = CodeHash::of(wasm);
-        let key = self.inner.key(&code_hash);
+        let key = || self.inner.key(&code_hash);
         let instantiation_gas = self.inner.instantiation_gas(&summary);
-        if self.inner.cache.get(&key)?.is_none() {
+        if self.inner.cache.get(&code_hash, key)?.is_none() {
             let artifact = Artifact {
                 module: self.inner.compile_metered(&metered)?,
                 instantiation_gas,
             };
-            self.inner.cache.insert(key, &artifact)?;
+            self.inner.cache.insert(code_hash, key(), &artifact)?;
         }
         let prepared = Prepared {
             code_hash,
@@ -352,8 +352,7 @@ impl VmInner {
         code_hash: &CodeHash,
         load_code: impl FnOnce(&CodeHash) -> Result<Option<Vec<u8>>, StorageError>,
     ) -> Result<Artifact, VmError> {
-        let key = self.key(code_hash);
-        if let Some(artifact) = self.cache.get(&key)? {
+        if let Some(artifact) = self.cache.get(code_hash, || self.key(code_hash))? {
             return Ok(artifact);
         }
         let wasm = load_code(code_hash)?.ok_or(VmError::MissingCode(*code_hash))?;
@@ -374,7 +373,8 @@ impl VmInner {
             module,
             instantiation_gas: self.instantiation_gas(&summary),
         };
-        self.cache.insert(key, &artifact)?;
+        self.cache
+            .insert(*code_hash, self.key(code_hash), &artifact)?;
         self.cache.note_recompiled();
         Ok(artifact)
     }
