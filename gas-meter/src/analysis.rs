@@ -7,7 +7,7 @@ use wasmparser::{
     Payload, TypeRef, ValidPayload, Validator, WasmModuleResources,
 };
 
-use crate::body::{block_charges, entry_cost};
+use crate::body::{block_charges, ends_block, entry_cost};
 use crate::{Error, RESERVED_EXPORT_PREFIX, Schedule, supported_features};
 
 /// Pages of the largest 32-bit memory.
@@ -31,6 +31,12 @@ pub(crate) enum Site {
 pub(crate) struct BodyFacts {
     /// Every call site, in order.
     pub sites: Vec<Site>,
+    /// For each site, whether nothing that can trap runs between the start
+    /// of the call's basic block and the call (see
+    /// `calls::entries_charged_by_callers`).
+    pub trap_free_leads: Vec<bool>,
+    /// What the function's first block charges, its frame included.
+    pub entry_charge: u64,
     /// The sum of all its block charges and its entry cost: what one pass
     /// through the body, running every block once, would charge.
     pub static_cost: u64,
@@ -208,6 +214,13 @@ impl ModuleInfo {
         &self.types[self.func_types[func as usize] as usize]
     }
 
+    /// What defined function `func`'s first block charges, frame included.
+    pub(crate) fn entry_charge(&self, func: u32) -> u64 {
+        func.checked_sub(self.imported_funcs)
+            .and_then(|body| self.bodies.get(body as usize))
+            .map_or(0, |facts| facts.entry_charge)
+    }
+
     pub(crate) fn func_count(&self) -> u32 {
         u32::try_from(self.func_types.len()).expect("validator limits function count")
     }
@@ -228,19 +241,116 @@ fn body_facts(
         declared += u64::from(local?.0);
     }
     let charges = block_charges(ops, costs)?;
-    let static_cost = charges.iter().fold(
-        entry_cost(info.params_of(ty), declared, costs),
-        |sum, &charge| sum.saturating_add(charge),
-    );
-    let sites = ops
+    let entry = entry_cost(info.params_of(ty), declared, costs);
+    let static_cost = charges
         .iter()
-        .filter_map(|(op, _)| match *op {
-            Operator::Call { function_index } => Some(Site::Direct(function_index)),
-            Operator::CallIndirect { type_index, .. } => Some(Site::Indirect(type_index)),
-            _ => None,
-        })
-        .collect();
-    Ok(BodyFacts { sites, static_cost })
+        .fold(entry, |sum, &charge| sum.saturating_add(charge));
+    let entry_charge = charges
+        .first()
+        .map_or(entry, |&first| first.saturating_add(entry));
+    let mut sites = Vec::new();
+    let mut trap_free_leads = Vec::new();
+    let mut trap_free = true;
+    for (op, _) in ops {
+        match *op {
+            Operator::Call { function_index } => sites.push(Site::Direct(function_index)),
+            Operator::CallIndirect { type_index, .. } => sites.push(Site::Indirect(type_index)),
+            _ => {}
+        }
+        if trap_free_leads.len() < sites.len() {
+            trap_free_leads.push(trap_free);
+        }
+        trap_free = if ends_block(op) {
+            true
+        } else {
+            trap_free && cannot_trap(op)
+        };
+    }
+    Ok(BodyFacts {
+        sites,
+        trap_free_leads,
+        entry_charge,
+        static_cost,
+    })
+}
+
+/// Whether `op` can never trap nor reach the host: plain data movement and
+/// integer arithmetic without division. Anything else counts as able to.
+fn cannot_trap(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    matches!(
+        op,
+        O::Nop
+            | O::Block { .. }
+            | O::Drop
+            | O::Select
+            | O::LocalGet { .. }
+            | O::LocalSet { .. }
+            | O::LocalTee { .. }
+            | O::GlobalGet { .. }
+            | O::GlobalSet { .. }
+            | O::MemorySize { .. }
+            | O::I32Const { .. }
+            | O::I64Const { .. }
+            | O::I32Eqz
+            | O::I32Eq
+            | O::I32Ne
+            | O::I32LtS
+            | O::I32LtU
+            | O::I32GtS
+            | O::I32GtU
+            | O::I32LeS
+            | O::I32LeU
+            | O::I32GeS
+            | O::I32GeU
+            | O::I64Eqz
+            | O::I64Eq
+            | O::I64Ne
+            | O::I64LtS
+            | O::I64LtU
+            | O::I64GtS
+            | O::I64GtU
+            | O::I64LeS
+            | O::I64LeU
+            | O::I64GeS
+            | O::I64GeU
+            | O::I32Clz
+            | O::I32Ctz
+            | O::I32Popcnt
+            | O::I32Add
+            | O::I32Sub
+            | O::I32Mul
+            | O::I32And
+            | O::I32Or
+            | O::I32Xor
+            | O::I32Shl
+            | O::I32ShrS
+            | O::I32ShrU
+            | O::I32Rotl
+            | O::I32Rotr
+            | O::I64Clz
+            | O::I64Ctz
+            | O::I64Popcnt
+            | O::I64Add
+            | O::I64Sub
+            | O::I64Mul
+            | O::I64And
+            | O::I64Or
+            | O::I64Xor
+            | O::I64Shl
+            | O::I64ShrS
+            | O::I64ShrU
+            | O::I64Rotl
+            | O::I64Rotr
+            | O::I32WrapI64
+            | O::I64ExtendI32S
+            | O::I64ExtendI32U
+            | O::I32Extend8S
+            | O::I32Extend16S
+            | O::I64Extend8S
+            | O::I64Extend16S
+            | O::I64Extend32S
+    )
 }
 
 /// Validates a body operator by operator and returns the highest operand

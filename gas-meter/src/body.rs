@@ -39,7 +39,7 @@ pub(crate) struct Injected {
 /// target, reached only when a branch is not taken, or reached only when a
 /// callee returns. Ending blocks at calls too means a callee that traps or
 /// runs out of gas never leaves its caller charged for code that did not run.
-fn ends_block(op: &Operator<'_>) -> bool {
+pub(crate) fn ends_block(op: &Operator<'_>) -> bool {
     matches!(
         op,
         Operator::Call { .. }
@@ -143,10 +143,29 @@ impl BodyRewriter<'_> {
 
         let costs = &self.schedule.instructions;
         let mut charges = block_charges(&ops, costs)?;
-        // The frame is paid with the first block, before anything runs.
+        // The frame is paid with the first block, before anything runs,
+        // unless every caller pays the first block at its call site.
         let entry = entry_cost(params, declared, costs);
         if let Some(first) = charges.first_mut() {
-            *first = first.saturating_add(entry);
+            *first = if self.plan.entry_charged_by_callers(function_index) {
+                0
+            } else {
+                first.saturating_add(entry)
+            };
+        }
+        let mut block_start = 0;
+        for (index, (op, _)) in ops.iter().enumerate() {
+            if let Operator::Call {
+                function_index: callee,
+            } = *op
+                && self.plan.entry_charged_by_callers(callee)
+            {
+                charges[block_start] =
+                    charges[block_start].saturating_add(self.info.entry_charge(callee));
+            }
+            if ends_block(op) {
+                block_start = index + 1;
+            }
         }
         let mut function = Function::new(locals);
         let every_block = self.plan.checks_every_block(function_index);

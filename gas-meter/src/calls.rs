@@ -93,6 +93,7 @@ pub(crate) struct CallPlan {
     height: Vec<u32>,
     entry_check: Vec<bool>,
     every_block: Vec<bool>,
+    entry_charged_by_callers: Vec<bool>,
     /// Signature -> its node and whether a host function has it in the
     /// table.
     signatures: BTreeMap<FuncType, (usize, bool)>,
@@ -202,14 +203,23 @@ impl CallPlan {
                     .unwrap_or(0);
             }
         }
+        let entry_charged_by_callers =
+            entries_charged_by_callers(info, &recursive, &entry_check, &every_block);
         CallPlan {
             imported,
             recursive,
             height,
             entry_check,
             every_block,
+            entry_charged_by_callers,
             signatures,
         }
+    }
+
+    /// Whether `func`'s callers pay its first block (frame included) at
+    /// their call sites, so that `func` itself does not.
+    pub(crate) fn entry_charged_by_callers(&self, func: u32) -> bool {
+        self.entry_charged_by_callers[func as usize]
     }
 
     /// `S(func)`: what entering `func` from outside (an export thunk)
@@ -252,6 +262,56 @@ impl CallPlan {
             may_call_host,
         }
     }
+}
+
+/// Which functions have their first block charged at their call sites.
+///
+/// A call's basic block ends at the call, and the callee's first block
+/// begins its run, so charging the callee's first block together with the
+/// caller's block moves that charge earlier only across the caller's block
+/// itself. Where nothing in that block can trap (gas checks aside) and the
+/// site does no stack accounting, nothing can tell the two apart: the
+/// counter never grows, so a charge made earlier makes a call go below
+/// zero only if it would have anyway, and every way a call ends reports
+/// out of gas once the counter is below zero. Gas figures and outcomes are
+/// the same; a call pays one charge fewer.
+///
+/// That holds for a function only if every way in is such a call site: it
+/// is not exported, not the start function and not in the table, and each
+/// of its callers is outside recursion and charges its blocks unchecked.
+/// It must not check on entry either, so that the stretches of `U` stay as
+/// computed: its callers already count its whole cost.
+fn entries_charged_by_callers(
+    info: &ModuleInfo,
+    recursive: &[bool],
+    entry_check: &[bool],
+    every_block: &[bool],
+) -> Vec<bool> {
+    let imported = info.imported_funcs as usize;
+    let mut charged = vec![false; info.func_types.len()];
+    for func in imported..charged.len() {
+        charged[func] = !recursive[func] && !entry_check[func] && !every_block[func];
+    }
+    for &func in info
+        .exported_funcs
+        .iter()
+        .chain(&info.table_funcs)
+        .chain(&info.start)
+    {
+        charged[func as usize] = false;
+    }
+    for (body, facts) in info.bodies.iter().enumerate() {
+        let caller = imported + body;
+        let caller_qualifies = !recursive[caller] && !every_block[caller];
+        for (site, &trap_free) in facts.sites.iter().zip(&facts.trap_free_leads) {
+            if let Site::Direct(callee) = *site
+                && !(caller_qualifies && trap_free)
+            {
+                charged[callee as usize] = false;
+            }
+        }
+    }
+    charged
 }
 
 /// Tarjan's strongly connected components, without recursion (call graphs

@@ -86,8 +86,10 @@ pub use schedule::{
 /// charged unchecked into a signed counter, checked at loop headers,
 /// recursive or costly function entries, host calls and export returns;
 /// the stack height is charged statically, at run time only by recursive
-/// functions' calls and export entries.
-pub const INSTRUMENTATION_VERSION: u32 = 3;
+/// functions' calls and export entries. Version 4: a function entered only
+/// by direct calls that cannot trap before the call has its first block
+/// charged at the call sites, with the caller's block.
+pub const INSTRUMENTATION_VERSION: u32 = 4;
 
 /// Export name of the `i64` global holding the gas left. It is signed:
 /// the meter subtracts blocks' costs before checking, so after a call that

@@ -474,6 +474,92 @@ fn entering_a_function_pays_for_its_parameters_and_locals() {
 }
 
 #[test]
+fn a_callee_charged_at_its_call_sites_costs_what_it_did_when_it_traps() {
+    // `$leaf` and `$divide` are entered only by direct calls that nothing
+    // can trap before, so their first blocks are charged with their
+    // callers' blocks (instrumentation version 4); `$after_load` is called
+    // after a load that can trap, so it charges itself. Whatever happens, a
+    // run pays what charging every block where it starts made it pay: a trap
+    // in a callee leaves it charged for the callee's first block, and a
+    // trap in the caller's block before the call leaves the callee
+    // uncharged.
+    let wat = r#"(module
+      (memory 1)
+      (func $leaf (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+      (func $divide (param i32) (result i32) local.get 0 i32.const 0 i32.div_u)
+      (func $after_load (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+      (func (export "returns") (result i32) i32.const 5 call $leaf)
+      (func (export "callee_traps") (result i32) i32.const 5 call $divide)
+      (func (export "caller_traps") (result i32) i32.const 70000 i32.load call $after_load))"#;
+    let wasm = metered(wat);
+    let c = c();
+    let leaf = entry(1, 0) + c.block + c.local + c.constant + c.simple;
+    let divide = entry(1, 0) + c.block + c.local + c.constant + c.div;
+
+    let returns = run(&wasm, "returns", &[], u64::MAX);
+    assert_eq!(returns.end, End::Returned(vec![6]));
+    assert_eq!(returns.gas_used, c.block + c.constant + c.call + leaf);
+
+    let callee_traps = run(&wasm, "callee_traps", &[], u64::MAX);
+    assert_eq!(
+        callee_traps.end,
+        End::Trapped(Some(TrapCode::IntegerDivisionByZero))
+    );
+    assert_eq!(
+        callee_traps.gas_used,
+        c.block + c.constant + c.call + divide
+    );
+
+    let caller_traps = run(&wasm, "caller_traps", &[], u64::MAX);
+    assert_eq!(
+        caller_traps.end,
+        End::Trapped(Some(TrapCode::MemoryOutOfBounds))
+    );
+    assert_eq!(
+        caller_traps.gas_used,
+        c.block + c.constant + c.load + c.call
+    );
+
+    // Exactly enough for `returns`, and one short.
+    let exact = c.block + c.constant + c.call + leaf;
+    assert_eq!(
+        run(&wasm, "returns", &[], exact).end,
+        End::Returned(vec![6])
+    );
+    assert_eq!(run(&wasm, "returns", &[], exact - 1).end, End::OutOfGas);
+
+    // Where the charges are: none in `$leaf` and `$divide`, one in
+    // `$after_load`, and one in `$leaf` again once the table holds it.
+    assert_eq!(charges_per_body(&wasm)[..3], [0, 0, 1]);
+    let in_table = metered(&wat.replace(
+        "(memory 1)",
+        "(memory 1) (table 1 funcref) (elem (i32.const 0) $leaf)",
+    ));
+    assert_eq!(charges_per_body(&in_table)[..3], [1, 0, 1]);
+}
+
+/// How many charges (`global.set` of the gas counter, global 0 in these
+/// modules) each function body of a metered module holds, in order.
+fn charges_per_body(metered: &[u8]) -> Vec<usize> {
+    let mut bodies = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(metered) {
+        if let wasmparser::Payload::CodeSectionEntry(body) = payload.expect("metered module parses")
+        {
+            let mut reader = body.get_operators_reader().expect("operators");
+            let mut count = 0;
+            while !reader.eof() {
+                let op = reader.read().expect("operator");
+                if matches!(op, wasmparser::Operator::GlobalSet { global_index: 0 }) {
+                    count += 1;
+                }
+            }
+            bodies.push(count);
+        }
+    }
+    bodies
+}
+
+#[test]
 fn each_block_that_runs_pays_the_overhead_once() {
     // Same program, schedules differing only in the block overhead: the
     // difference is the number of blocks run times the change.
