@@ -20,7 +20,10 @@
 //! - **Frames on entry.** A function's first block also charges its
 //!   parameters and declared locals (`frame_param`, `frame_local`), which
 //!   single-pass moves and zeroes at every entry however the function is
-//!   entered.
+//!   entered. A function entered only by direct calls that nothing can
+//!   trap before (not exported, not in the table, not recursive) has that
+//!   first charge made at each call site instead, with the caller's block:
+//!   a charge fewer per call, and the same gas in every outcome.
 //! - **Per-operand costs.** `memory.grow` pays per page it will get (a grow
 //!   past the memory's maximum returns -1 and pays for none), and
 //!   `memory.copy`, `memory.fill` and `memory.init` pay per byte, through
