@@ -279,8 +279,10 @@ impl CallPlan {
 /// That holds for a function only if every way in is such a call site: it
 /// is not exported, not the start function and not in the table, and each
 /// of its callers is outside recursion and charges its blocks unchecked.
-/// It must not check on entry either, so that the stretches of `U` stay as
-/// computed: its callers already count its whole cost.
+/// It must not check on entry either (which rules out recursive functions
+/// and those checking every block, since both check on entry), so that the
+/// stretches of `U` stay as computed: its callers already count its whole
+/// cost.
 fn entries_charged_by_callers(
     info: &ModuleInfo,
     recursive: &[bool],
@@ -290,7 +292,7 @@ fn entries_charged_by_callers(
     let imported = info.imported_funcs as usize;
     let mut charged = vec![false; info.func_types.len()];
     for func in imported..charged.len() {
-        charged[func] = !recursive[func] && !entry_check[func] && !every_block[func];
+        charged[func] = !entry_check[func];
     }
     for &func in info
         .exported_funcs
